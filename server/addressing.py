@@ -1,0 +1,52 @@
+"""Stored cell addresses <-> engine coordinates, vectorized with Arrow.
+
+Storage keys a leaf cell by its element names joined by a tab; the engine by element positions.
+Loading a million cells at start-up must not loop in Python, so the split and the name lookups
+run as Arrow compute kernels over the whole column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from calc_engine import Hierarchy
+from server.storage.base import SEPARATOR
+
+
+def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions (n x ndim) of stored addresses; -1 in a row whose address no longer fits.
+
+    A row is -1 throughout when it has the wrong number of parts, names an element that does not
+    exist, or names an element that is no longer a leaf.
+    """
+    ndim, n = len(hierarchies), len(addrs)
+    out = np.full((n, ndim), -1, dtype=np.int64)
+    if n == 0:
+        return out
+    parts = pc.split_pattern(addrs, SEPARATOR)
+    fits = pc.equal(pc.list_value_length(parts), ndim).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(parts.filter(pa.array(fits)))
+    rows = np.flatnonzero(fits)
+    good = np.ones(len(rows), dtype=bool)
+    cols = []
+    for axis, h in enumerate(hierarchies):
+        names = flat.take(pa.array(np.arange(axis, len(flat), ndim)))
+        pos = pc.index_in(names, value_set=pa.array(h.names, type=pa.string()))
+        col = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        good &= col >= 0
+        good[good] &= h.is_leaf[col[good]]
+        cols.append(col)
+    if rows.size:
+        out[rows[good]] = np.stack(cols, axis=1)[good]
+    return out
+
+
+def encode(hierarchies: Sequence[Hierarchy], coords: np.ndarray) -> list[str]:
+    """Addresses of coordinates (the inverse of ``decode``)."""
+    names = [np.asarray(h.names, dtype=object) for h in hierarchies]
+    cols = [names[a][coords[:, a]] for a in range(len(hierarchies))]
+    return [SEPARATOR.join(parts) for parts in zip(*cols, strict=True)]

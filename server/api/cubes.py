@@ -1,0 +1,71 @@
+"""Routes for cubes, views of them, cell writes and cell history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from server.api.deps import AuthorDep, WorkspaceDep
+from server.modeldef import CubeDef
+from server.responses import Json
+from server.services import cells, views
+from server.services import cubes as service
+
+router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"])
+
+
+@router.get("", summary="List cubes")
+def list_cubes(ws: WorkspaceDep, model: str) -> list[dict[str, Any]]:
+    return service.get_all(ws, model)
+
+
+@router.post("", status_code=201, summary="Create a cube over existing dimensions")
+def create_cube(ws: WorkspaceDep, model: str, body: CubeDef) -> dict[str, Any]:
+    return service.create(ws, model, body)
+
+
+@router.get("/{cube}", summary="Get a cube")
+def get_cube(ws: WorkspaceDep, model: str, cube: str) -> dict[str, Any]:
+    return service.get(ws, model, cube)
+
+
+@router.delete("/{cube}", status_code=204, summary="Delete a cube and its cells")
+def delete_cube(ws: WorkspaceDep, model: str, cube: str) -> Response:
+    service.delete(ws, model, cube)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{cube}/view",
+    summary="Query a view: rows x columns with page filters",
+    description="Returns row and column headers (elements, tree depth, parent row, "
+    "consolidated), the values matrix, and a flags matrix of bit masks described by "
+    "`flag_bits` (consolidated, editable, text, and bits reserved for rule, seeded, commented "
+    "and held cells). `as_of` or `snapshot` reads the cube as it was at that commit.",
+)
+def query_view(ws: WorkspaceDep, model: str, cube: str, body: views.ViewSpec) -> Json:
+    return Json(views.query(ws, model, cube, body))
+
+
+@router.post(
+    "/{cube}/cells",
+    summary="Write leaf cells as one commit",
+    description="All or nothing: the batch is validated whole, then committed. With "
+    "`base_commit`, cells that another author changed after that commit make the write fail "
+    "with 409 `write_conflict`, listing them with their current value, author and time.",
+)
+def write_cells(
+    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: cells.WriteBatch
+) -> dict[str, Any]:
+    return cells.write(ws, model, cube, body, author)
+
+
+@router.get("/{cube}/cells/history", summary="One cell's history, oldest first")
+def cell_history(
+    ws: WorkspaceDep,
+    model: str,
+    cube: str,
+    e: Annotated[list[str], Query(description="the cell's elements in cube dimension order")],
+) -> list[dict[str, Any]]:
+    return cells.history(ws, model, cube, e)

@@ -1,0 +1,96 @@
+"""Routes for models: list, create, delete, and the model file (import / export)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from server.api.deps import AuthorDep, WorkspaceDep
+from server.errors import BadRequest
+from server.modeldef import Name, dump_model, parse_model
+from server.services import models as service
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+class ModelCreate(BaseModel):
+    name: Name
+    description: str = Field(default="", max_length=2000)
+
+
+@router.get("", summary="List models")
+def list_models(ws: WorkspaceDep) -> list[dict[str, Any]]:
+    return service.get_all(ws)
+
+
+@router.post("", status_code=201, summary="Create an empty model")
+def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
+    return service.create(ws, body.name, body.description)
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    summary="Load a whole model file (YAML or JSON body)",
+    description="The body is a model file (see docs/model-file.md), as JSON or, with "
+    "`Content-Type: application/yaml`, as YAML. Everything is validated before anything is "
+    "written; `data` rows become one commit with source `import`.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ModelDef"}},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_model(
+    request: Request,
+    ws: WorkspaceDep,
+    author: AuthorDep,
+    replace: Annotated[bool, Query(description="replace a model of the same name")] = False,
+) -> dict[str, Any]:
+    raw_bytes = await request.body()
+    try:
+        if "yaml" in request.headers.get("content-type", ""):
+            raw = yaml.safe_load(raw_bytes)
+        else:
+            raw = json.loads(raw_bytes)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise BadRequest(f"the body is not a valid model file: {exc}") from None
+    model = parse_model(raw, source="body")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(service.load, ws, model, author, replace)
+
+
+@router.get("/{model}", summary="Get a model")
+def get_model(ws: WorkspaceDep, model: str) -> dict[str, Any]:
+    return service.get(ws, model)
+
+
+@router.delete("/{model}", status_code=204, summary="Delete a model and all its history")
+def delete_model(ws: WorkspaceDep, model: str) -> Response:
+    service.delete(ws, model)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{model}/export",
+    summary="Export the model file",
+    responses={200: {"content": {"application/yaml": {}, "application/json": {}}}},
+)
+def export_model(
+    ws: WorkspaceDep,
+    model: str,
+    format: Annotated[str, Query(pattern="^(yaml|json)$")] = "yaml",
+    data: Annotated[bool, Query(description="include every stored leaf cell")] = False,
+) -> Response:
+    text = dump_model(service.export(ws, model, with_data=data), format)
+    media = "application/json" if format == "json" else "application/yaml"
+    return Response(text, media_type=media)

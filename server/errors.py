@@ -1,0 +1,149 @@
+"""One exception hierarchy for the server, and the one JSON shape every error is rendered in.
+
+Every error a client can see is a ``PlancubeError`` subclass with an HTTP status and a stable
+``code`` on the class, a human message, and structured ``details`` naming what was wrong (the
+element, the cell, the row). The handler renders::
+
+    {"error": {"code": "element_not_found", "message": "...", "details": {...}}}
+
+Engine exceptions are translated here too, so services can let them through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from server.responses import Json
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from calc_engine import errors as engine_errors
+
+
+class PlancubeError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(PlancubeError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(PlancubeError):
+    status = 404
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class DimensionNotFound(NotFound):
+    code = "dimension_not_found"
+
+
+class ElementNotFound(NotFound):
+    code = "element_not_found"
+
+
+class CubeNotFound(NotFound):
+    code = "cube_not_found"
+
+
+class CommitNotFound(NotFound):
+    code = "commit_not_found"
+
+
+class SnapshotNotFound(NotFound):
+    code = "snapshot_not_found"
+
+
+class AlreadyExists(PlancubeError):
+    status = 409
+    code = "already_exists"
+
+
+class InUse(PlancubeError):
+    """The thing is referenced (a dimension by a cube, an element by stored cells)."""
+
+    status = 409
+    code = "in_use"
+
+
+class WriteConflict(PlancubeError):
+    status = 409
+    code = "write_conflict"
+
+
+class Unprocessable(PlancubeError):
+    status = 422
+    code = "invalid"
+
+
+class InvalidValue(Unprocessable):
+    code = "invalid_value"
+
+
+class NotWritable(Unprocessable):
+    code = "cell_not_writable"
+
+
+class InvalidModel(Unprocessable):
+    code = "invalid_model"
+
+
+class InvalidExpression(Unprocessable):
+    code = "invalid_expression"
+
+
+def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
+    """The server error a client should see for an engine exception."""
+    if isinstance(exc, engine_errors.UnknownElementError):
+        return ElementNotFound(str(exc), dimension=exc.dimension, element=exc.element)
+    if isinstance(exc, engine_errors.UnknownDimensionError):
+        return DimensionNotFound(str(exc), dimension=exc.dimension)
+    if isinstance(exc, engine_errors.UnknownCubeError):
+        return CubeNotFound(str(exc), cube=exc.cube)
+    if isinstance(exc, engine_errors.NotALeafError):
+        return NotWritable(str(exc), dimension=exc.dimension, element=exc.element)
+    if isinstance(exc, engine_errors.HierarchyCycleError):
+        return InvalidModel(str(exc), dimension=exc.dimension, cycle=exc.cycle)
+    return Unprocessable(str(exc))
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PlancubeError)
+    async def _plancube(_: Request, exc: PlancubeError) -> Json:
+        return Json(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(engine_errors.EngineError)
+    async def _engine(_: Request, exc: engine_errors.EngineError) -> Json:
+        err = from_engine(exc)
+        return Json(err.body(), status_code=err.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Json:
+        problems = [
+            {"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"location": [], "message": "invalid request"}
+        where = ".".join(str(p) for p in first["location"])
+        err = Unprocessable(f"invalid request at {where}: {first['message']}", problems=problems)
+        return Json(err.body(), status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Json:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": {"code": code, "message": str(exc.detail), "details": {}}}
+        return Json(body, status_code=exc.status_code)

@@ -1,0 +1,246 @@
+"""Model definitions: the model file format, also the shapes the REST API speaks.
+
+A model file (YAML or JSON) holds a whole planning model so it can live in git::
+
+    plancube: 1
+    name: demo
+    dimensions:
+      - name: Account
+        attributes: {Code: alias, Sign: number}
+        elements:
+          - name: Gross Margin
+            children: [Revenue, {name: COGS, weight: -1}]
+          - Revenue                       # a leaf, by name alone
+          - {name: COGS, attributes: {Code: "5000"}}
+      - name: Measure
+        role: measure
+        elements: [Amount, {name: Note, type: text}]
+    cubes:
+      - {name: PnL, dimensions: [Account, Measure]}
+    data:                                  # optional: leaf cells, elements in cube order
+      PnL: [[Revenue, Amount, 1200.0]]
+
+Element names are case-sensitive, non-empty, at most 255 characters, without control characters
+(the tab is the separator of stored cell addresses). Only elements of a ``measure`` dimension may
+have ``type: text``; a cell whose measure element is text holds text.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from calc_engine import Edge, Hierarchy, HierarchyCycleError
+from server.errors import InvalidModel
+
+FORMAT_VERSION = 1
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=_NAME_PATTERN)]
+
+
+class Role(StrEnum):
+    time = "time"
+    version = "version"
+    measure = "measure"
+
+
+class AttributeType(StrEnum):
+    text = "text"
+    number = "number"
+    alias = "alias"
+
+
+class ElementType(StrEnum):
+    numeric = "numeric"
+    text = "text"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChildRef(_Strict):
+    name: Name
+    weight: float = 1.0
+
+
+class ElementDef(_Strict):
+    name: Name
+    type: ElementType = ElementType.numeric
+    children: list[ChildRef] = []
+    attributes: dict[str, str | float | None] = {}
+
+    @field_validator("children", mode="before")
+    @classmethod
+    def _child_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"name": c} if isinstance(c, str) else c for c in v]
+        return v
+
+
+def _element_shorthand(v: Any) -> Any:
+    if isinstance(v, list):
+        return [{"name": e} if isinstance(e, str) else e for e in v]
+    return v
+
+
+class DimensionDef(_Strict):
+    name: Name
+    role: Role | None = None
+    description: str = ""
+    attributes: dict[Name, AttributeType] = {}
+    elements: list[ElementDef] = []
+
+    _shorthand = field_validator("elements", mode="before")(_element_shorthand)
+
+
+class CubeDef(_Strict):
+    name: Name
+    dimensions: list[Name] = Field(min_length=1)
+    description: str = ""
+
+
+class ModelDef(_Strict):
+    plancube: int = FORMAT_VERSION
+    name: Name
+    description: str = ""
+    dimensions: list[DimensionDef] = []
+    cubes: list[CubeDef] = []
+    data: dict[str, list[list[str | float | None]]] = {}
+
+
+def build_hierarchy(dim: DimensionDef) -> Hierarchy:
+    """Validate one dimension and turn it into the engine's hierarchy (InvalidModel if wrong)."""
+    names = [e.name for e in dim.elements]
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise InvalidModel(
+                f"element {n!r} appears twice in dimension {dim.name!r}",
+                dimension=dim.name,
+                element=n,
+            )
+        seen.add(n)
+    edges = []
+    for e in dim.elements:
+        kids: set[str] = set()
+        for c in e.children:
+            if c.name not in seen:
+                raise InvalidModel(
+                    f"element {e.name!r} of dimension {dim.name!r} has child {c.name!r}, "
+                    "which is not an element of the dimension",
+                    dimension=dim.name,
+                    element=e.name,
+                    child=c.name,
+                )
+            if c.name in kids:
+                raise InvalidModel(
+                    f"element {e.name!r} lists child {c.name!r} twice",
+                    dimension=dim.name,
+                    element=e.name,
+                    child=c.name,
+                )
+            kids.add(c.name)
+            edges.append(Edge(e.name, c.name, c.weight))
+        if e.type is ElementType.text and dim.role is not Role.measure:
+            raise InvalidModel(
+                f"element {e.name!r} is of type text, but only a measure dimension may have "
+                f"text elements ({dim.name!r} has role {dim.role})",
+                dimension=dim.name,
+                element=e.name,
+            )
+        if e.type is ElementType.text and e.children:
+            raise InvalidModel(
+                f"text element {e.name!r} cannot have children", dimension=dim.name, element=e.name
+            )
+        _check_attributes(dim, e)
+    _check_aliases(dim, seen)
+    try:
+        return Hierarchy(dim.name, names, edges)
+    except HierarchyCycleError as exc:
+        raise InvalidModel(str(exc), dimension=dim.name, cycle=exc.cycle) from None
+
+
+def _check_attributes(dim: DimensionDef, e: ElementDef) -> None:
+    for attr, value in e.attributes.items():
+        kind = dim.attributes.get(attr)
+        if kind is None:
+            raise InvalidModel(
+                f"element {e.name!r} sets attribute {attr!r}, which dimension {dim.name!r} "
+                f"does not define (defined: {sorted(dim.attributes)})",
+                dimension=dim.name,
+                element=e.name,
+                attribute=attr,
+            )
+        if value is None:
+            continue
+        if kind is AttributeType.number and not isinstance(value, int | float):
+            raise InvalidModel(
+                f"attribute {attr!r} of element {e.name!r} must be a number, got {value!r}",
+                dimension=dim.name,
+                element=e.name,
+                attribute=attr,
+            )
+        if kind is not AttributeType.number and not isinstance(value, str):
+            raise InvalidModel(
+                f"attribute {attr!r} of element {e.name!r} must be text, got {value!r}",
+                dimension=dim.name,
+                element=e.name,
+                attribute=attr,
+            )
+
+
+def _check_aliases(dim: DimensionDef, names: set[str]) -> None:
+    """An alias names an element too, so it must not clash with a name or another alias."""
+    taken: dict[str, str] = {}
+    for attr, kind in dim.attributes.items():
+        if kind is not AttributeType.alias:
+            continue
+        for e in dim.elements:
+            alias = e.attributes.get(attr)
+            if not isinstance(alias, str) or alias == e.name:
+                continue
+            owner = taken.get(alias) or (alias if alias in names else None)
+            if owner is not None:
+                raise InvalidModel(
+                    f"alias {alias!r} of element {e.name!r} ({attr}) is already the name or "
+                    f"alias of {owner!r}",
+                    dimension=dim.name,
+                    element=e.name,
+                    attribute=attr,
+                )
+            taken[alias] = e.name
+
+
+def read_model_file(path: Path) -> ModelDef:
+    text = path.read_text(encoding="utf-8")
+    raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    return parse_model(raw, source=str(path))
+
+
+def parse_model(raw: Any, source: str = "model") -> ModelDef:
+    from pydantic import ValidationError
+
+    try:
+        return ModelDef.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidModel(
+            f"{source}: {where}: {first['msg']}",
+            problems=[{"location": list(e["loc"]), "message": e["msg"]} for e in exc.errors()],
+        ) from None
+
+
+def dump_model(model: ModelDef, fmt: str = "yaml") -> str:
+    raw = model.model_dump(mode="json", exclude_defaults=False)
+    if not raw.get("data"):
+        raw.pop("data", None)
+    if fmt == "json":
+        return json.dumps(raw, indent=2, ensure_ascii=False)
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,233 @@
+"""Cell writes and cell history.
+
+A write batch is validated whole before anything is stored: every address must name existing
+leaf elements, every value must fit its cell (a number for numeric cells, text for text cells,
+null to clear), and no address may appear twice. Then the batch becomes one commit. With a
+``base_commit`` the write is optimistic: if another author changed any target cell after that
+commit, the answer is 409 with those cells and nothing is written; changes to other cells do not
+get in the way.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from calc_engine import NotALeafError
+from server.errors import InvalidValue, NotWritable, WriteConflict
+from server.storage import CellChange, CommitResult, HistoryRow, StoreConflict, address, elements_of
+from server.workspace import ModelRuntime, Workspace
+
+
+class Source(StrEnum):
+    web = "web"
+    excel = "excel"
+    api = "api"
+    import_ = "import"
+    forecast = "forecast"
+    spread = "spread"
+    revert = "revert"
+
+
+class CellWrite(BaseModel):
+    elements: list[str] | dict[str, str] = Field(
+        description="the leaf cell: element names (or aliases) in cube dimension order, "
+        "or an object {dimension: element}"
+    )
+    value: float | str | None = Field(description="a number, text for text cells, null to clear")
+
+
+class WriteBatch(BaseModel):
+    cells: list[CellWrite] = Field(min_length=1)
+    base_commit: int | None = Field(
+        default=None,
+        description="the commit the client last saw; cells changed by someone else since "
+        "then make the write fail with 409 (omit for a last-writer-wins write)",
+    )
+    message: str = ""
+    source: Source = Source.api
+
+
+def commit_json(c: Any) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "id": c.id,
+        "author": c.author,
+        "time": c.created_at,
+        "message": c.message,
+        "source": c.source,
+        "cells": c.cells,
+        "reverts": c.reverts,
+    }
+
+
+def _names(rt: ModelRuntime, cube: str, index: int, elements: list[str] | dict[str, str]) -> list[str]:
+    dims = rt.cube(cube).dimensions
+    if isinstance(elements, dict):
+        missing = [d for d in dims if d not in elements]
+        extra = [d for d in elements if d not in dims]
+        if missing or extra:
+            raise InvalidValue(
+                f"cell {index}: give one element for each of {dims} "
+                f"(missing {missing}, unknown {extra})",
+                cell=index,
+                missing=missing,
+                unknown=extra,
+            )
+        elements = [elements[d] for d in dims]
+    if len(elements) != len(dims):
+        raise InvalidValue(
+            f"cell {index}: cube {cube!r} has {len(dims)} dimensions {dims}, "
+            f"got {len(elements)} elements",
+            cell=index,
+            elements=elements,
+        )
+    out = []
+    for d, name in zip(dims, elements, strict=True):
+        h = rt.hierarchy(d)
+        try:
+            pos = rt.position(d, name)
+        except Exception as exc:
+            if hasattr(exc, "details"):
+                exc.details["cell"] = index
+            raise
+        if not h.is_leaf[pos]:
+            err = NotWritable(
+                f"cell {index}: {str(NotALeafError(d, h.names[pos]))}",
+                cell=index,
+                dimension=d,
+                element=h.names[pos],
+            )
+            raise err
+        out.append(h.names[pos])
+    return out
+
+
+def validate(rt: ModelRuntime, cube: str, batch: WriteBatch) -> list[CellChange]:
+    """The batch as storage changes, or the first problem, naming the cell."""
+    mask = rt.text_mask(cube)
+    dims = rt.cube(cube).dimensions
+    seen: dict[str, int] = {}
+    changes = []
+    for i, cell in enumerate(batch.cells):
+        names = _names(rt, cube, i, cell.elements)
+        addr = address(names)
+        if addr in seen:
+            raise InvalidValue(
+                f"cell {i} writes {names} again (first written by cell {seen[addr]})",
+                cell=i,
+                elements=names,
+            )
+        seen[addr] = i
+        is_text = bool(mask and mask[1][rt.position(dims[mask[0]], names[mask[0]])])
+        value = cell.value
+        if value is None:
+            changes.append(CellChange(cube, addr))
+        elif is_text:
+            if not isinstance(value, str):
+                raise InvalidValue(
+                    f"cell {i} {names} holds text; got the number {value!r}",
+                    cell=i,
+                    elements=names,
+                    value=value,
+                )
+            changes.append(CellChange(cube, addr, txt=value))
+        else:
+            if isinstance(value, str) or not math.isfinite(value):
+                raise InvalidValue(
+                    f"cell {i} {names} is numeric; {value!r} is not a number",
+                    cell=i,
+                    elements=names,
+                    value=value,
+                )
+            changes.append(CellChange(cube, addr, num=float(value)))
+    return changes
+
+
+def commit_changes(
+    ws: Workspace,
+    rt: ModelRuntime,
+    changes: list[CellChange],
+    *,
+    author: str,
+    message: str,
+    source: str,
+    base: int | None,
+    exempt_author: str | None,
+    reverts: int | None = None,
+) -> CommitResult:
+    """Commit durably, apply to the engine, tell the feed: the write path, in that order."""
+    with rt.write_lock:
+        ws.sync(rt)
+        try:
+            result = ws.store.commit(
+                rt.name,
+                changes,
+                author=author,
+                message=message,
+                source=source,
+                base=base,
+                conflicts_exempt_author=exempt_author,
+                reverts=reverts,
+            )
+        except StoreConflict as exc:
+            raise WriteConflict(
+                f"{len(exc.cells)} cell(s) changed since commit {base}; nothing was written",
+                base_commit=base,
+                cells=[
+                    {
+                        "cube": c.cube,
+                        "elements": elements_of(c.addr),
+                        "value": c.txt if c.num is None else c.num,
+                        "commit": c.commit_id,
+                        "author": c.author,
+                        "time": c.created_at,
+                    }
+                    for c in exc.cells
+                ],
+            ) from None
+        if result.commit is not None:
+            rt.apply(result.changes, result.head)
+    if result.commit is not None:
+        cubes = sorted({c.cube for c in result.changes})
+        ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
+    return result
+
+
+def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    changes = validate(rt, cube, batch)
+    result = commit_changes(
+        ws,
+        rt,
+        changes,
+        author=author,
+        message=batch.message,
+        source=batch.source.value,
+        base=batch.base_commit,
+        exempt_author=author,
+    )
+    return {"commit": commit_json(result.commit), "head": result.head, "changed": len(result.changes)}
+
+
+def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "commit": commit_json(r.commit),
+            "cube": r.cube,
+            "elements": elements_of(r.addr),
+            "old": r.old_txt if r.old_num is None else r.old_num,
+            "new": r.new_txt if r.new_num is None else r.new_num,
+        }
+        for r in rows
+    ]
+
+
+def history(ws: Workspace, model: str, cube: str, elements: list[str]) -> list[dict[str, Any]]:
+    rt = ws.runtime(model)
+    names = _names(rt, cube, 0, elements)
+    return history_json(ws.store.cell_history(model, cube, address(names)))

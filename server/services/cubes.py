@@ -1,0 +1,71 @@
+"""Cubes: ordered lists of dimensions that hold leaf cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.errors import AlreadyExists, BadRequest
+from server.modeldef import CubeDef
+from server.workspace import ModelRuntime, Workspace
+
+
+def summary(rt: ModelRuntime, cube: CubeDef) -> dict[str, Any]:
+    array = rt.engine.cube(cube.name)
+    with rt.lock:
+        coords, _ = array.leaf_cells()
+        populated = len(coords) + len(array.text)
+    return {
+        "name": cube.name,
+        "dimensions": cube.dimensions,
+        "description": cube.description,
+        "leaf_cells": array.leaf_count,
+        "populated_cells": populated,
+    }
+
+
+def get_all(ws: Workspace, model: str) -> list[dict[str, Any]]:
+    rt = ws.runtime(model)
+    return [summary(rt, c) for c in rt.cubes.values()]
+
+
+def get(ws: Workspace, model: str, name: str) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    return summary(rt, rt.cube(name))
+
+
+def check(rt: ModelRuntime | None, cube: CubeDef, dimensions: set[str]) -> None:
+    if len(set(cube.dimensions)) != len(cube.dimensions):
+        raise BadRequest(
+            f"cube {cube.name!r} lists a dimension twice: {cube.dimensions}", cube=cube.name
+        )
+    missing = [d for d in cube.dimensions if d not in dimensions]
+    if missing:
+        raise BadRequest(
+            f"cube {cube.name!r} uses dimension(s) {missing}, which the model does not have",
+            cube=cube.name,
+            dimensions=missing,
+        )
+
+
+def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    if cube.name in rt.cubes:
+        raise AlreadyExists(
+            f"model {model!r} already has a cube {cube.name!r}", model=model, cube=cube.name
+        )
+    check(rt, cube, set(rt.dimensions))
+    with rt.write_lock:
+        ws.store.save_cube(model, cube)
+        rt.add_cube(cube)
+    return summary(rt, cube)
+
+
+def delete(ws: Workspace, model: str, name: str) -> None:
+    rt = ws.runtime(model)
+    rt.cube(name)
+    with rt.write_lock:
+        ws.store.delete_cube(model, name)
+        with rt.lock:
+            rt.cubes.pop(name, None)
+            rt.engine.remove_cube(name)
+            rt.structure_version += 1

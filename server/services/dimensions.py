@@ -1,0 +1,175 @@
+"""Dimensions and their elements: create, replace, bulk upsert, delete.
+
+Every change is validated as a whole new dimension (names unique, children exist, no cycles,
+attributes typed, aliases unambiguous) before storage is touched. A change that would hide stored
+cells — deleting a leaf that holds data, or giving it children — is refused with 409 naming the
+elements, because the cells would silently drop out of every total.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from calc_engine import Hierarchy
+from server.errors import AlreadyExists, ElementNotFound, InUse
+from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
+from server.workspace import ModelRuntime, Workspace
+
+
+class ElementUpsert(BaseModel):
+    name: Name
+    type: ElementType | None = Field(default=None, description="default: keep (new: numeric)")
+    attributes: dict[str, str | float | None] = Field(
+        default={}, description="merged into the element's attributes; null removes one"
+    )
+    children: list[ChildRef] | None = Field(
+        default=None, description="replaces the element's children; omit to keep them"
+    )
+    parents: list[ChildRef] = Field(
+        default=[], description="parents to add this element under, with the edge weight"
+    )
+
+
+def summary(dim: DimensionDef, h: Hierarchy) -> dict[str, Any]:
+    return {
+        "name": dim.name,
+        "role": dim.role,
+        "description": dim.description,
+        "attributes": dim.attributes,
+        "elements": h.size,
+        "leaves": len(h.leaves),
+    }
+
+
+def get_all(ws: Workspace, model: str) -> list[dict[str, Any]]:
+    rt = ws.runtime(model)
+    return [summary(d, rt.hierarchy(d.name)) for d in rt.dimensions.values()]
+
+
+def get(ws: Workspace, model: str, name: str) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    dim, h = rt.dimension(name), rt.hierarchy(name)
+    body = dim.model_dump(mode="json")
+    for e, leaf in zip(body["elements"], h.is_leaf, strict=True):
+        e["leaf"] = bool(leaf)
+        e["parents"] = [h.names[p] for p, _ in h.parents[h.index[e["name"]]]]
+    return body
+
+
+def create(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    if dim.name in rt.dimensions:
+        raise AlreadyExists(
+            f"model {model!r} already has a dimension {dim.name!r}", model=model, dimension=dim.name
+        )
+    return _save(ws, rt, dim)
+
+
+def replace(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    rt.dimension(dim.name)
+    return _save(ws, rt, dim)
+
+
+def _save(ws: Workspace, rt: ModelRuntime, dim: DimensionDef) -> dict[str, Any]:
+    hierarchy = build_hierarchy(dim)
+    with rt.write_lock:
+        if dim.name in rt.dimensions:
+            _check_no_hidden_cells(rt, rt.hierarchy(dim.name), hierarchy)
+        ws.store.save_dimension(rt.name, dim)
+        rt.set_dimension(dim, hierarchy)
+    return summary(dim, hierarchy)
+
+
+def _check_no_hidden_cells(rt: ModelRuntime, old: Hierarchy, new: Hierarchy) -> None:
+    lost = np.array(
+        [
+            old.is_leaf[i] and (n not in new.index or not new.is_leaf[new.index[n]])
+            for i, n in enumerate(old.names)
+        ],
+        dtype=bool,
+    )
+    if not lost.any():
+        return
+    holding: dict[str, int] = {}
+    for cube_name, dims in rt.engine.cube_dimensions.items():
+        if old.name not in dims:
+            continue
+        axis = dims.index(old.name)
+        cube = rt.engine.cube(cube_name)
+        coords, _ = cube.leaf_cells()
+        positions = [int(p) for p in coords[:, axis][lost[coords[:, axis]]]]
+        positions += [k[axis] for k in cube.text if lost[k[axis]]]
+        for p in positions:
+            holding[old.names[p]] = holding.get(old.names[p], 0) + 1
+    if holding:
+        raise InUse(
+            f"elements of dimension {old.name!r} hold stored cells and would drop out of every "
+            f"total: {sorted(holding)[:10]}; clear their cells first",
+            dimension=old.name,
+            cells_by_element=holding,
+        )
+
+
+def upsert_elements(
+    ws: Workspace, model: str, name: str, items: list[ElementUpsert]
+) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    dim = rt.dimension(name).model_copy(deep=True)
+    by_name = {e.name: e for e in dim.elements}
+    for item in items:
+        e = by_name.get(item.name)
+        if e is None:
+            e = ElementDef(name=item.name)
+            dim.elements.append(e)
+            by_name[item.name] = e
+        if item.type is not None:
+            e.type = item.type
+        for attr, value in item.attributes.items():
+            if value is None:
+                e.attributes.pop(attr, None)
+            else:
+                e.attributes[attr] = value
+        if item.children is not None:
+            e.children = list(item.children)
+    for item in items:
+        for p in item.parents:
+            parent = by_name.get(p.name)
+            if parent is None:
+                raise ElementNotFound(
+                    f"element {item.name!r}: parent {p.name!r} is not an element of {name!r}",
+                    dimension=name,
+                    element=p.name,
+                )
+            if all(c.name != item.name for c in parent.children):
+                parent.children.append(ChildRef(name=item.name, weight=p.weight))
+    return replace(ws, model, dim)
+
+
+def delete_element(ws: Workspace, model: str, name: str, element: str) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    rt.position(name, element)
+    dim = rt.dimension(name).model_copy(deep=True)
+    dim.elements = [e for e in dim.elements if e.name != element]
+    for e in dim.elements:
+        e.children = [c for c in e.children if c.name != element]
+    return replace(ws, model, dim)
+
+
+def delete(ws: Workspace, model: str, name: str) -> None:
+    rt = ws.runtime(model)
+    rt.dimension(name)
+    users = [c.name for c in rt.cubes.values() if name in c.dimensions]
+    if users:
+        raise InUse(
+            f"dimension {name!r} is used by cube(s) {users}", dimension=name, cubes=users
+        )
+    with rt.write_lock:
+        ws.store.delete_dimension(model, name)
+        with rt.lock:
+            rt.dimensions.pop(name, None)
+            rt.engine.remove_dimension(name)
+            rt.structure_version += 1

@@ -1,0 +1,152 @@
+"""Models: create, list, delete, and load or export a whole model file.
+
+Loading a model file is all or nothing: every dimension, cube and data row is validated in memory
+first (a throwaway runtime), and only then written; if storage fails part-way the half-made model
+is removed again. The data rows become one commit with source ``import``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from server.errors import AlreadyExists, InvalidModel, PlancubeError
+from server.modeldef import ModelDef, build_hierarchy
+from server.services import cubes as cube_service
+from server.services.cells import CellWrite, Source, WriteBatch, commit_changes, validate
+from server.storage import CellChange
+from server.workspace import ModelRuntime, Workspace
+
+
+def summary(ws: Workspace, rt: ModelRuntime) -> dict[str, Any]:
+    row = ws.store.get_model(rt.name)
+    return {
+        "name": rt.name,
+        "description": row.description if row else "",
+        "created_at": row.created_at if row else None,
+        "head": rt.engine.head,
+        "dimensions": list(rt.dimensions),
+        "cubes": list(rt.cubes),
+    }
+
+
+def get_all(ws: Workspace) -> list[dict[str, Any]]:
+    return [summary(ws, ws.runtime(m)) for m in ws.model_names()]
+
+
+def get(ws: Workspace, model: str) -> dict[str, Any]:
+    return summary(ws, ws.runtime(model))
+
+
+def create(ws: Workspace, name: str, description: str = "") -> dict[str, Any]:
+    if ws.store.get_model(name) is not None:
+        raise AlreadyExists(f"model {name!r} already exists", model=name)
+    ws.store.create_model(name, description)
+    return summary(ws, ws.add(name))
+
+
+def delete(ws: Workspace, model: str) -> None:
+    ws.runtime(model)
+    ws.store.delete_model(model)
+    ws.drop(model)
+
+
+def export(ws: Workspace, model: str, with_data: bool = False) -> ModelDef:
+    rt = ws.runtime(model)
+    row = ws.store.get_model(model)
+    data: dict[str, list[list[str | float | None]]] = {}
+    if with_data:
+        for name in rt.cubes:
+            array = rt.engine.cube(name)
+            names = [np.asarray(h.names, dtype=object) for h in array.hierarchies]
+            with rt.lock:
+                coords, vals = array.leaf_cells()
+                texts = list(array.text.items())
+            rows: list[list[str | float | None]] = [
+                [*(str(names[a][c[a]]) for a in range(len(names))), float(v)]
+                for c, v in zip(coords, vals, strict=True)
+            ]
+            rows += [[*(str(names[a][k[a]]) for a in range(len(names))), t] for k, t in texts]
+            if rows:
+                data[name] = rows
+    return ModelDef(
+        name=model,
+        description=row.description if row else "",
+        dimensions=list(rt.dimensions.values()),
+        cubes=list(rt.cubes.values()),
+        data=data,
+    )
+
+
+def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange]]]:
+    """Check a whole model file in a throwaway runtime; return it and the data as changes."""
+    rt = ModelRuntime(model.name)
+    for dim in model.dimensions:
+        if dim.name in rt.dimensions:
+            raise InvalidModel(f"dimension {dim.name!r} appears twice", dimension=dim.name)
+        rt.set_dimension(dim, build_hierarchy(dim))
+    for cube in model.cubes:
+        if cube.name in rt.cubes:
+            raise InvalidModel(f"cube {cube.name!r} appears twice", cube=cube.name)
+        cube_service.check(None, cube, set(rt.dimensions))
+        rt.add_cube(cube)
+    changes: dict[str, list[CellChange]] = {}
+    for cube_name, rows in model.data.items():
+        rt.cube(cube_name)
+        n = len(rt.cubes[cube_name].dimensions)
+        cells = []
+        for i, row in enumerate(rows):
+            if len(row) != n + 1 or not all(isinstance(e, str) for e in row[:n]):
+                raise InvalidModel(
+                    f"data of cube {cube_name!r}, row {i}: expected {n} element names and a value",
+                    cube=cube_name,
+                    row=i,
+                )
+            cells.append(CellWrite(elements=[str(e) for e in row[:n]], value=row[n]))
+        if not cells:
+            continue
+        try:
+            changes[cube_name] = validate(rt, cube_name, WriteBatch(cells=cells))
+        except PlancubeError as exc:
+            raise InvalidModel(
+                f"data of cube {cube_name!r}: {exc.message}", cube=cube_name, **exc.details
+            ) from None
+    return rt, changes
+
+
+def load(ws: Workspace, model: ModelDef, author: str, replace: bool = False) -> dict[str, Any]:
+    _, changes = _validated(model)
+    exists = ws.store.get_model(model.name) is not None
+    if exists and not replace:
+        raise AlreadyExists(
+            f"model {model.name!r} already exists (load with replace to overwrite it)",
+            model=model.name,
+        )
+    if exists:
+        delete(ws, model.name)
+    ws.store.create_model(model.name, model.description)
+    try:
+        for dim in model.dimensions:
+            ws.store.save_dimension(model.name, dim)
+        for cube in model.cubes:
+            ws.store.save_cube(model.name, cube)
+        rt = ws.add(model.name)
+        batch = [c for cs in changes.values() for c in cs]
+        if batch:
+            commit_changes(
+                ws,
+                rt,
+                batch,
+                author=author,
+                message=f"load model {model.name}",
+                source=Source.import_.value,
+                base=None,
+                exempt_author=None,
+            )
+    except Exception:
+        ws.store.delete_model(model.name)
+        ws.drop(model.name)
+        raise
+    return summary(ws, ws.runtime(model.name))
+

@@ -1,0 +1,47 @@
+"""Durable storage behind one protocol: ``open_store`` picks DuckDB or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.storage.base import (
+    CellChange,
+    CommitInfo,
+    CommitResult,
+    ConflictCell,
+    HistoryRow,
+    ModelRow,
+    SnapshotRow,
+    Store,
+    StoreConflict,
+    address,
+    elements_of,
+)
+
+
+def open_store(url: str | Path) -> Store:
+    """``postgresql://...`` opens PostgreSQL; anything else is a DuckDB file path."""
+    text = str(url)
+    if text.startswith(("postgresql://", "postgres://")):
+        from server.storage.postgres_store import PostgresStore
+
+        return PostgresStore(text)
+    from server.storage.duckdb_store import DuckDBStore
+
+    return DuckDBStore(text.removeprefix("duckdb://"))
+
+
+__all__ = [
+    "CellChange",
+    "CommitInfo",
+    "CommitResult",
+    "ConflictCell",
+    "HistoryRow",
+    "ModelRow",
+    "SnapshotRow",
+    "Store",
+    "StoreConflict",
+    "address",
+    "elements_of",
+    "open_store",
+]

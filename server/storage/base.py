@@ -1,0 +1,160 @@
+"""The Store protocol: what the server needs from durable storage, and the records it trades in.
+
+Two implementations sit behind it — DuckDB (one file, the embedded default) and PostgreSQL (shared
+by several server processes) — and one test suite runs against both. Storage is the source of
+truth: the engine is rebuilt from it at start-up, so a write is acknowledged only after its commit
+is durable.
+
+Cells are stored by *address*: the element names of a leaf cell in the cube's dimension order,
+joined by a tab (element names cannot contain control characters). Clearing a cell keeps its row
+with both values NULL, so "changed since commit N" is one lookup even for cleared cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+
+from server.modeldef import CubeDef, DimensionDef
+
+SEPARATOR = "\t"
+
+
+def address(elements: Sequence[str]) -> str:
+    return SEPARATOR.join(elements)
+
+
+def elements_of(addr: str) -> list[str]:
+    return addr.split(SEPARATOR)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    name: str
+    description: str
+    created_at: str
+    head: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    id: int
+    model: str
+    author: str
+    created_at: str
+    message: str
+    source: str
+    cells: int
+    reverts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CellChange:
+    """A new value for one leaf cell. Both values None clears the cell."""
+
+    cube: str
+    addr: str
+    num: float | None = None
+    txt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    commit: CommitInfo
+    cube: str
+    addr: str
+    old_num: float | None
+    old_txt: str | None
+    new_num: float | None
+    new_txt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictCell:
+    """A target cell that someone else changed after the writer's base commit."""
+
+    cube: str
+    addr: str
+    num: float | None
+    txt: str | None
+    commit_id: int
+    author: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What a write did: the new commit (None when nothing changed), and the model head after it."""
+
+    commit: CommitInfo | None
+    head: int
+    changes: list[CellChange]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    name: str
+    commit_id: int
+    author: str
+    created_at: str
+    description: str
+
+
+class StoreConflict(Exception):
+    def __init__(self, cells: list[ConflictCell]) -> None:
+        super().__init__(f"{len(cells)} cell(s) changed since the base commit")
+        self.cells = cells
+
+
+class Store(Protocol):
+    """Durable models, cells, commits and snapshots."""
+
+    url: str
+    shared: bool  # True when other processes may commit to the same storage
+
+    def close(self) -> None: ...
+
+    # -- models and structure --------------------------------------------------------------
+    def list_models(self) -> list[ModelRow]: ...
+    def get_model(self, name: str) -> ModelRow | None: ...
+    def create_model(self, name: str, description: str) -> ModelRow: ...
+    def delete_model(self, name: str) -> None: ...
+    def head(self, model: str) -> int: ...
+    def load_structure(self, model: str) -> tuple[list[DimensionDef], list[CubeDef]]: ...
+    def save_dimension(self, model: str, dim: DimensionDef) -> None: ...
+    def delete_dimension(self, model: str, name: str) -> None: ...
+    def save_cube(self, model: str, cube: CubeDef) -> None: ...
+    def delete_cube(self, model: str, name: str) -> None: ...
+
+    # -- cells and commits -------------------------------------------------------------------
+    def load_cells(self, model: str, cube: str) -> pa.Table: ...
+    def cells_as_of(self, model: str, cube: str, commit_id: int) -> pa.Table: ...
+    def commit(
+        self,
+        model: str,
+        changes: Sequence[CellChange],
+        *,
+        author: str,
+        message: str,
+        source: str,
+        base: int | None = None,
+        conflicts_exempt_author: str | None = None,
+        reverts: int | None = None,
+    ) -> CommitResult: ...
+    def list_commits(
+        self, model: str, limit: int = 50, before: int | None = None
+    ) -> list[CommitInfo]: ...
+    def get_commit(self, model: str, commit_id: int) -> CommitInfo | None: ...
+    def commit_changes(self, model: str, commit_id: int) -> list[HistoryRow]: ...
+    def cell_history(self, model: str, cube: str, addr: str) -> list[HistoryRow]: ...
+    def changes_since(self, model: str, commit_id: int) -> list[tuple[int, CellChange]]: ...
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def create_snapshot(
+        self, model: str, name: str, commit_id: int, author: str, description: str
+    ) -> SnapshotRow: ...
+    def list_snapshots(self, model: str) -> list[SnapshotRow]: ...
+    def get_snapshot(self, model: str, name: str) -> SnapshotRow | None: ...

@@ -1,0 +1,480 @@
+"""The SQL both stores share: one schema, one query text, a few dialect hooks.
+
+DuckDB and PostgreSQL agree on nearly everything the store needs (sequences, ``ON CONFLICT``,
+``DISTINCT ON``); the differences sit behind four hooks that subclasses implement:
+
+- ``_transaction(model)``: a cursor in one transaction; with a model name, writes to that model
+  are serialized (a process lock on DuckDB, ``SELECT ... FOR UPDATE`` on PostgreSQL);
+- ``_stage(cur, rows, columns)``: make a batch of rows queryable as a relation for the rest of
+  the transaction (an Arrow view on DuckDB, a temporary table filled by COPY on PostgreSQL);
+- ``_fetch_arrow(cur, sql, params)``: a query result as an Arrow table;
+- ``_sql(text)``: the placeholder style (queries here use ``?``).
+
+Keeping both stores on one text is what lets one test suite vouch for both.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from server.modeldef import CubeDef, DimensionDef
+from server.storage.base import (
+    CellChange,
+    CommitInfo,
+    CommitResult,
+    ConflictCell,
+    HistoryRow,
+    ModelRow,
+    SnapshotRow,
+    StoreConflict,
+)
+
+Columns = Sequence[tuple[str, str]]  # (name, "text" | "float" | "int")
+
+SCHEMA = [
+    "CREATE SEQUENCE IF NOT EXISTS commit_seq START 1",
+    """CREATE TABLE IF NOT EXISTS models (
+        name TEXT PRIMARY KEY, description TEXT NOT NULL, created_at TEXT NOT NULL,
+        head BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS dimensions (
+        model TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL, role TEXT,
+        description TEXT NOT NULL, attributes TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS elements (
+        model TEXT NOT NULL, dimension TEXT NOT NULL, name TEXT NOT NULL,
+        position INTEGER NOT NULL, type TEXT NOT NULL, attributes TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS edges (
+        model TEXT NOT NULL, dimension TEXT NOT NULL, parent TEXT NOT NULL, child TEXT NOT NULL,
+        position INTEGER NOT NULL, weight DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS cubes (
+        model TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
+        dimensions TEXT NOT NULL, description TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS commits (
+        id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
+        created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
+        cells INTEGER NOT NULL, reverts BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS cells (
+        model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
+        num DOUBLE PRECISION, txt TEXT, commit_id BIGINT NOT NULL,
+        PRIMARY KEY (model, cube, addr))""",
+    """CREATE TABLE IF NOT EXISTS cell_history (
+        commit_id BIGINT NOT NULL, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
+        old_num DOUBLE PRECISION, old_txt TEXT, new_num DOUBLE PRECISION, new_txt TEXT)""",
+    """CREATE TABLE IF NOT EXISTS snapshots (
+        model TEXT NOT NULL, name TEXT NOT NULL, commit_id BIGINT NOT NULL, author TEXT NOT NULL,
+        created_at TEXT NOT NULL, description TEXT NOT NULL)""",
+]
+
+CELL_SCHEMA = pa.schema([("addr", pa.string()), ("num", pa.float64()), ("txt", pa.string())])
+_COMMIT_COLS = "k.id, k.model, k.author, k.created_at, k.message, k.source, k.cells, k.reverts"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _commit(row: Sequence[Any]) -> CommitInfo:
+    return CommitInfo(*row[:7], reverts=row[7])
+
+
+class SqlStore(ABC):
+    url: str
+    shared: bool
+
+    # -- dialect hooks -----------------------------------------------------------------------
+    @abstractmethod
+    def _transaction(self, model: str | None = None) -> AbstractContextManager[Any]: ...
+
+    @abstractmethod
+    def _stage(self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns) -> str: ...
+
+    @abstractmethod
+    def _fetch_arrow(self, cur: Any, sql: str, params: Sequence[Any]) -> pa.Table: ...
+
+    def _sql(self, text: str) -> str:
+        return text
+
+    def _exec(self, cur: Any, text: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(self._sql(text), list(params))
+        return cur
+
+    def _create_schema(self, extra: Sequence[str] = ()) -> None:
+        with self._transaction() as cur:
+            for statement in [*SCHEMA, *extra]:
+                self._exec(cur, statement)
+
+    # -- models ------------------------------------------------------------------------------
+    def list_models(self) -> list[ModelRow]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur, "SELECT name, description, created_at, head FROM models ORDER BY name"
+            ).fetchall()
+        return [ModelRow(*r) for r in rows]
+
+    def get_model(self, name: str) -> ModelRow | None:
+        with self._transaction() as cur:
+            row = self._exec(
+                cur,
+                "SELECT name, description, created_at, head FROM models WHERE name = ?",
+                [name],
+            ).fetchone()
+        return ModelRow(*row) if row else None
+
+    def create_model(self, name: str, description: str) -> ModelRow:
+        row = ModelRow(name, description, now(), 0)
+        with self._transaction() as cur:
+            self._exec(cur, "INSERT INTO models VALUES (?, ?, ?, ?)", [*_astuple(row)])
+        return row
+
+    def delete_model(self, name: str) -> None:
+        with self._transaction(name) as cur:
+            for table in ("dimensions", "elements", "edges", "cubes", "commits", "cells"):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
+            for table in ("cell_history", "snapshots"):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
+            self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
+
+    def head(self, model: str) -> int:
+        with self._transaction() as cur:
+            row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- structure ---------------------------------------------------------------------------
+    def load_structure(self, model: str) -> tuple[list[DimensionDef], list[CubeDef]]:
+        with self._transaction() as cur:
+            dims = self._exec(
+                cur,
+                "SELECT name, role, description, attributes FROM dimensions WHERE model = ? "
+                "ORDER BY position",
+                [model],
+            ).fetchall()
+            elements = self._exec(
+                cur,
+                "SELECT dimension, name, type, attributes FROM elements WHERE model = ? "
+                "ORDER BY dimension, position",
+                [model],
+            ).fetchall()
+            edges = self._exec(
+                cur,
+                "SELECT dimension, parent, child, weight FROM edges WHERE model = ? "
+                "ORDER BY dimension, parent, position",
+                [model],
+            ).fetchall()
+            cubes = self._exec(
+                cur,
+                "SELECT name, dimensions, description FROM cubes WHERE model = ? ORDER BY position",
+                [model],
+            ).fetchall()
+        kids: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for dim, parent, child, weight in edges:
+            kids.setdefault((dim, parent), []).append({"name": child, "weight": weight})
+        members: dict[str, list[dict[str, Any]]] = {}
+        for dim, name, etype, attrs in elements:
+            members.setdefault(dim, []).append(
+                {
+                    "name": name,
+                    "type": etype,
+                    "attributes": json.loads(attrs),
+                    "children": kids.get((dim, name), []),
+                }
+            )
+        dimensions = [
+            DimensionDef.model_validate(
+                {
+                    "name": name,
+                    "role": role,
+                    "description": description,
+                    "attributes": json.loads(attrs),
+                    "elements": members.get(name, []),
+                }
+            )
+            for name, role, description, attrs in dims
+        ]
+        cube_defs = [
+            CubeDef(name=n, dimensions=json.loads(d), description=desc) for n, d, desc in cubes
+        ]
+        return dimensions, cube_defs
+
+    def save_dimension(self, model: str, dim: DimensionDef) -> None:
+        with self._transaction(model) as cur:
+            row = self._exec(
+                cur,
+                "SELECT position FROM dimensions WHERE model = ? AND name = ?",
+                [model, dim.name],
+            ).fetchone()
+            if row is None:
+                row = self._exec(
+                    cur,
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM dimensions WHERE model = ?",
+                    [model],
+                ).fetchone()
+            position = int(row[0])
+            self._delete_dimension(cur, model, dim.name)
+            self._exec(
+                cur,
+                "INSERT INTO dimensions VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    model,
+                    dim.name,
+                    position,
+                    dim.role.value if dim.role else None,
+                    dim.description,
+                    json.dumps({k: v.value for k, v in dim.attributes.items()}),
+                ],
+            )
+            elements = [
+                (model, dim.name, e.name, i, e.type.value, json.dumps(e.attributes))
+                for i, e in enumerate(dim.elements)
+            ]
+            edges = [
+                (model, dim.name, e.name, c.name, j, c.weight)
+                for e in dim.elements
+                for j, c in enumerate(e.children)
+            ]
+            self._insert(cur, "elements", elements, _ELEMENT_COLS)
+            self._insert(cur, "edges", edges, _EDGE_COLS)
+
+    def _insert(self, cur: Any, table: str, rows: Sequence[Sequence[Any]], cols: Columns) -> None:
+        if rows:
+            staged = self._stage(cur, rows, cols)
+            self._exec(cur, f"INSERT INTO {table} SELECT * FROM {staged}")
+
+    def _delete_dimension(self, cur: Any, model: str, name: str) -> None:
+        for table in ("elements", "edges"):
+            self._exec(cur, f"DELETE FROM {table} WHERE model = ? AND dimension = ?", [model, name])
+        self._exec(cur, "DELETE FROM dimensions WHERE model = ? AND name = ?", [model, name])
+
+    def delete_dimension(self, model: str, name: str) -> None:
+        with self._transaction(model) as cur:
+            self._delete_dimension(cur, model, name)
+
+    def save_cube(self, model: str, cube: CubeDef) -> None:
+        with self._transaction(model) as cur:
+            row = self._exec(
+                cur, "SELECT position FROM cubes WHERE model = ? AND name = ?", [model, cube.name]
+            ).fetchone()
+            if row is None:
+                row = self._exec(
+                    cur,
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM cubes WHERE model = ?",
+                    [model],
+                ).fetchone()
+            self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, cube.name])
+            self._exec(
+                cur,
+                "INSERT INTO cubes VALUES (?, ?, ?, ?, ?)",
+                [model, cube.name, int(row[0]), json.dumps(cube.dimensions), cube.description],
+            )
+
+    def delete_cube(self, model: str, name: str) -> None:
+        with self._transaction(model) as cur:
+            self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
+            self._exec(cur, "DELETE FROM cells WHERE model = ? AND cube = ?", [model, name])
+
+    # -- cells -------------------------------------------------------------------------------
+    def load_cells(self, model: str, cube: str) -> pa.Table:
+        return self._read_arrow(
+            "SELECT addr, num, txt FROM cells WHERE model = ? AND cube = ? "
+            "AND (num IS NOT NULL OR txt IS NOT NULL)",
+            [model, cube],
+        )
+
+    def cells_as_of(self, model: str, cube: str, commit_id: int) -> pa.Table:
+        return self._read_arrow(
+            "SELECT addr, num, txt FROM (SELECT DISTINCT ON (addr) addr, new_num AS num, "
+            "new_txt AS txt FROM cell_history WHERE model = ? AND cube = ? AND commit_id <= ? "
+            "ORDER BY addr, commit_id DESC) AS latest WHERE num IS NOT NULL OR txt IS NOT NULL",
+            [model, cube, commit_id],
+        )
+
+    def _read_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        with self._transaction() as cur:
+            table = self._fetch_arrow(cur, self._sql(sql), params)
+        return table.cast(CELL_SCHEMA)
+
+    def commit(
+        self,
+        model: str,
+        changes: Sequence[CellChange],
+        *,
+        author: str,
+        message: str,
+        source: str,
+        base: int | None = None,
+        conflicts_exempt_author: str | None = None,
+        reverts: int | None = None,
+    ) -> CommitResult:
+        with self._transaction(model) as cur:
+            head = int(self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()[0])
+            current = self._current(cur, model, changes)
+            if base is not None:
+                stale = [
+                    ConflictCell(c.cube, c.addr, *current[(c.cube, c.addr)])
+                    for c in changes
+                    if (c.cube, c.addr) in current
+                    and current[(c.cube, c.addr)][2] > base
+                    and current[(c.cube, c.addr)][3] != conflicts_exempt_author
+                ]
+                if stale:
+                    raise StoreConflict(stale)
+            real = [c for c in changes if current.get((c.cube, c.addr), (None, None))[:2] != (c.num, c.txt)]
+            if not real:
+                return CommitResult(None, head, [])
+            commit_id = int(self._exec(cur, "SELECT nextval('commit_seq')").fetchone()[0])
+            info = CommitInfo(commit_id, model, author, now(), message, source, len(real), reverts)
+            self._exec(cur, "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _astuple(info))
+            rows = [
+                (c.cube, c.addr, *current.get((c.cube, c.addr), (None, None))[:2], c.num, c.txt)
+                for c in real
+            ]
+            staged = self._stage(cur, rows, _CHANGE_COLS)
+            self._exec(
+                cur,
+                "INSERT INTO cell_history SELECT ?, ?, cube, addr, old_num, old_txt, new_num, "
+                f"new_txt FROM {staged}",
+                [commit_id, model],
+            )
+            self._exec(
+                cur,
+                f"INSERT INTO cells SELECT ?, cube, addr, new_num, new_txt, ? FROM {staged} "
+                "ON CONFLICT (model, cube, addr) DO UPDATE SET num = excluded.num, "
+                "txt = excluded.txt, commit_id = excluded.commit_id",
+                [model, commit_id],
+            )
+            self._exec(cur, "UPDATE models SET head = ? WHERE name = ?", [commit_id, model])
+        return CommitResult(info, commit_id, real)
+
+    def _current(
+        self, cur: Any, model: str, changes: Sequence[CellChange]
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """The stored value, last commit and its author of every target cell that has a row."""
+        if not changes:
+            return {}
+        staged = self._stage(cur, [(c.cube, c.addr) for c in changes], _KEY_COLS)
+        rows = self._exec(
+            cur,
+            f"SELECT s.cube, s.addr, c.num, c.txt, c.commit_id, k.author, k.created_at "
+            f"FROM {staged} s JOIN cells c ON c.model = ? AND c.cube = s.cube AND c.addr = s.addr "
+            "LEFT JOIN commits k ON k.id = c.commit_id",
+            [model],
+        ).fetchall()
+        return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+    def list_commits(
+        self, model: str, limit: int = 50, before: int | None = None
+    ) -> list[CommitInfo]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur,
+                f"SELECT {_COMMIT_COLS} FROM commits k WHERE k.model = ? AND k.id < ? "
+                "ORDER BY k.id DESC LIMIT ?",
+                [model, before if before is not None else 2**62, limit],
+            ).fetchall()
+        return [_commit(r) for r in rows]
+
+    def get_commit(self, model: str, commit_id: int) -> CommitInfo | None:
+        with self._transaction() as cur:
+            row = self._exec(
+                cur,
+                f"SELECT {_COMMIT_COLS} FROM commits k WHERE k.model = ? AND k.id = ?",
+                [model, commit_id],
+            ).fetchone()
+        return _commit(row) if row else None
+
+    def _history(self, where: str, params: Sequence[Any]) -> list[HistoryRow]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur,
+                f"SELECT {_COMMIT_COLS}, h.cube, h.addr, h.old_num, h.old_txt, h.new_num, "
+                f"h.new_txt FROM cell_history h JOIN commits k ON k.id = h.commit_id "
+                f"WHERE {where} ORDER BY h.commit_id, h.cube, h.addr",
+                params,
+            ).fetchall()
+        return [HistoryRow(_commit(r[:8]), *r[8:]) for r in rows]
+
+    def commit_changes(self, model: str, commit_id: int) -> list[HistoryRow]:
+        return self._history("h.model = ? AND h.commit_id = ?", [model, commit_id])
+
+    def cell_history(self, model: str, cube: str, addr: str) -> list[HistoryRow]:
+        return self._history("h.model = ? AND h.cube = ? AND h.addr = ?", [model, cube, addr])
+
+    def changes_since(self, model: str, commit_id: int) -> list[tuple[int, CellChange]]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT commit_id, cube, addr, new_num, new_txt FROM cell_history "
+                "WHERE model = ? AND commit_id > ? ORDER BY commit_id",
+                [model, commit_id],
+            ).fetchall()
+        return [(r[0], CellChange(r[1], r[2], r[3], r[4])) for r in rows]
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def create_snapshot(
+        self, model: str, name: str, commit_id: int, author: str, description: str
+    ) -> SnapshotRow:
+        snap = SnapshotRow(name, commit_id, author, now(), description)
+        with self._transaction(model) as cur:
+            self._exec(
+                cur,
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
+                [model, *_astuple(snap)],
+            )
+        return snap
+
+    def list_snapshots(self, model: str) -> list[SnapshotRow]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT name, commit_id, author, created_at, description FROM snapshots "
+                "WHERE model = ? ORDER BY commit_id, name",
+                [model],
+            ).fetchall()
+        return [SnapshotRow(*r) for r in rows]
+
+    def get_snapshot(self, model: str, name: str) -> SnapshotRow | None:
+        with self._transaction() as cur:
+            row = self._exec(
+                cur,
+                "SELECT name, commit_id, author, created_at, description FROM snapshots "
+                "WHERE model = ? AND name = ?",
+                [model, name],
+            ).fetchone()
+        return SnapshotRow(*row) if row else None
+
+
+def _astuple(obj: Any) -> list[Any]:
+    return [getattr(obj, f) for f in obj.__slots__]
+
+
+_KEY_COLS: Columns = [("cube", "text"), ("addr", "text")]
+_CHANGE_COLS: Columns = [
+    ("cube", "text"),
+    ("addr", "text"),
+    ("old_num", "float"),
+    ("old_txt", "text"),
+    ("new_num", "float"),
+    ("new_txt", "text"),
+]
+_ELEMENT_COLS: Columns = [
+    ("model", "text"),
+    ("dimension", "text"),
+    ("name", "text"),
+    ("position", "int"),
+    ("type", "text"),
+    ("attributes", "text"),
+]
+_EDGE_COLS: Columns = [
+    ("model", "text"),
+    ("dimension", "text"),
+    ("parent", "text"),
+    ("child", "text"),
+    ("position", "int"),
+    ("weight", "float"),
+]
+

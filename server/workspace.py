@@ -1,0 +1,231 @@
+"""The workspace: the store, one in-memory engine per model, and the locks that order them.
+
+Storage is the source of truth; each model's engine is a replica of it, built at start-up and
+kept current by applying every commit after it is durable (DESIGN: write path). Two locks per
+model keep that order honest:
+
+- ``write_lock`` is held from the store commit until the engine has applied it, so the engine
+  sees commits in commit order;
+- ``lock`` guards the engine's arrays: an apply and a read never interleave, so a view never
+  shows half a batch.
+
+When the store is shared (PostgreSQL), other processes commit too; ``sync`` replays whatever the
+replica has not seen from the commit log before a write, and before a read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from calc_engine import CubeArray, Engine, Hierarchy
+from server.addressing import decode
+from server.errors import CubeNotFound, DimensionNotFound, ElementNotFound, ModelNotFound
+from server.events import Feed
+from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
+from server.storage import CellChange, Store
+
+
+@dataclass
+class ModelRuntime:
+    """One model as the server holds it: definitions, engine and locks."""
+
+    name: str
+    engine: Engine = field(default_factory=Engine)
+    dimensions: dict[str, DimensionDef] = field(default_factory=dict)
+    cubes: dict[str, CubeDef] = field(default_factory=dict)
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+    structure_version: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    write_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- structure lookups -------------------------------------------------------------------
+    def dimension(self, name: str) -> DimensionDef:
+        try:
+            return self.dimensions[name]
+        except KeyError:
+            raise DimensionNotFound(
+                f"model {self.name!r} has no dimension {name!r}", model=self.name, dimension=name
+            ) from None
+
+    def cube(self, name: str) -> CubeDef:
+        try:
+            return self.cubes[name]
+        except KeyError:
+            raise CubeNotFound(
+                f"model {self.name!r} has no cube {name!r}", model=self.name, cube=name
+            ) from None
+
+    def hierarchy(self, name: str) -> Hierarchy:
+        self.dimension(name)
+        return self.engine.dimension(name)
+
+    def position(self, dimension: str, name: str) -> int:
+        """An element's position by name or alias (ElementNotFound names both)."""
+        h = self.hierarchy(dimension)
+        i = h.index.get(name)
+        if i is None:
+            real = self.aliases.get(dimension, {}).get(name)
+            if real is None:
+                raise ElementNotFound(
+                    f"dimension {dimension!r} has no element {name!r}",
+                    dimension=dimension,
+                    element=name,
+                )
+            i = h.index[real]
+        return i
+
+    def text_mask(self, cube: str) -> tuple[int, np.ndarray] | None:
+        """(axis, bool per element) of the cube's text measure elements, or None."""
+        for axis, dim_name in enumerate(self.cube(cube).dimensions):
+            dim = self.dimensions[dim_name]
+            if dim.role is Role.measure:
+                mask = np.array([e.type is ElementType.text for e in dim.elements], dtype=bool)
+                return (axis, mask) if mask.any() else None
+        return None
+
+    # -- changes -----------------------------------------------------------------------------
+    def set_dimension(self, dim: DimensionDef, hierarchy: Hierarchy) -> None:
+        with self.lock:
+            self.dimensions[dim.name] = dim
+            self.engine.set_dimension(hierarchy)
+            self.aliases[dim.name] = _aliases(dim)
+            self.structure_version += 1
+
+    def add_cube(self, cube: CubeDef) -> CubeArray:
+        with self.lock:
+            self.cubes[cube.name] = cube
+            self.structure_version += 1
+            return self.engine.add_cube(cube.name, cube.dimensions)
+
+    def load_cells(self, cube: str, table: pa.Table, target: CubeArray | None = None) -> CubeArray:
+        """Fill a cube array (the live one unless ``target``) from stored cells, vectorized."""
+        array = target or self.engine.cube(cube)
+        coords = decode(array.hierarchies, table.column("addr"))
+        fits = coords[:, 0] >= 0
+        num = table.column("num").to_numpy(zero_copy_only=False).astype(np.float64)
+        numeric = fits & ~np.isnan(num)
+        texts = table.column("txt").to_pylist()
+        with self.lock:
+            array.load(coords[numeric], num[numeric])
+            array.text = {
+                tuple(int(x) for x in coords[i]): texts[i]
+                for i in np.flatnonzero(fits & np.isnan(num))
+                if texts[i] is not None
+            }
+        return array
+
+    def apply(self, changes: Sequence[CellChange], head: int) -> None:
+        """Apply committed changes to the engine (one batch per cube)."""
+        by_cube: dict[str, list[CellChange]] = {}
+        for c in changes:
+            by_cube.setdefault(c.cube, []).append(c)
+        with self.lock:
+            for cube_name, batch in by_cube.items():
+                if cube_name not in self.engine.cubes:
+                    continue
+                array = self.engine.cube(cube_name)
+                coords = decode(array.hierarchies, pa.array([c.addr for c in batch], pa.string()))
+                fits = coords[:, 0] >= 0
+                mask = self.text_mask(cube_name)
+                is_text = (
+                    mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
+                )
+                keep = np.flatnonzero(fits)
+                values = np.array([batch[i].num or 0.0 for i in keep], dtype=np.float64)
+                texts = {j: batch[i].txt for j, i in enumerate(keep) if is_text[i]}
+                self.engine.write(cube_name, coords[keep], values, texts)
+            self.engine.head = max(self.engine.head, head)
+
+
+def _aliases(dim: DimensionDef) -> dict[str, str]:
+    alias_attrs = [a for a, kind in dim.attributes.items() if kind.value == "alias"]
+    out: dict[str, str] = {}
+    for e in dim.elements:
+        for a in alias_attrs:
+            value = e.attributes.get(a)
+            if isinstance(value, str):
+                out[value] = e.name
+    return out
+
+
+class Workspace:
+    """Every model of one store, each with its engine replica."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.feed = Feed()
+        self._models: dict[str, ModelRuntime] = {}
+        self._lock = threading.Lock()
+        self._as_of: OrderedDict[tuple[str, str, int, int], CubeArray] = OrderedDict()
+
+    def start(self) -> None:
+        for row in self.store.list_models():
+            self._models[row.name] = self.build(row.name)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def build(self, model: str) -> ModelRuntime:
+        """A runtime from storage: structure, then every cube's cells."""
+        rt = ModelRuntime(model)
+        rt.engine.head = self.store.head(model)
+        dims, cubes = self.store.load_structure(model)
+        for dim in dims:
+            rt.set_dimension(dim, build_hierarchy(dim))
+        for cube in cubes:
+            rt.add_cube(cube)
+            rt.load_cells(cube.name, self.store.load_cells(model, cube.name))
+        return rt
+
+    def model_names(self) -> list[str]:
+        return sorted(self._models)
+
+    def runtime(self, model: str) -> ModelRuntime:
+        rt = self._models.get(model)
+        if rt is None and self.store.shared and self.store.get_model(model) is not None:
+            rt = self.add(model)
+        if rt is None:
+            raise ModelNotFound(f"no model {model!r}", model=model)
+        return rt
+
+    def add(self, model: str) -> ModelRuntime:
+        with self._lock:
+            rt = self._models.get(model) or self.build(model)
+            self._models[model] = rt
+            return rt
+
+    def drop(self, model: str) -> None:
+        with self._lock:
+            self._models.pop(model, None)
+
+    def sync(self, rt: ModelRuntime) -> None:
+        """Catch the replica up with commits other processes made (shared stores only)."""
+        if not self.store.shared or self.store.head(rt.name) <= rt.engine.head:
+            return
+        with rt.write_lock:
+            pending = self.store.changes_since(rt.name, rt.engine.head)
+            if pending:
+                rt.apply([c for _, c in pending], max(cid for cid, _ in pending))
+
+    def cube_as_of(self, rt: ModelRuntime, cube: str, commit_id: int) -> CubeArray:
+        """The cube as it was at a commit, rebuilt from history (a few are cached)."""
+        key = (rt.name, cube, commit_id, rt.structure_version)
+        with self._lock:
+            hit = self._as_of.get(key)
+            if hit is not None:
+                self._as_of.move_to_end(key)
+                return hit
+        live = rt.engine.cube(cube)
+        array = CubeArray(cube, live.hierarchies)
+        rt.load_cells(cube, self.store.cells_as_of(rt.name, cube, commit_id), target=array)
+        with self._lock:
+            self._as_of[key] = array
+            while len(self._as_of) > 4:
+                self._as_of.popitem(last=False)
+        return array
