@@ -71,9 +71,10 @@ class DuckDBStore(SqlStore):
         return name
 
     def _fetch_arrow(self, cur: Any, sql: str, params: Sequence[Any]) -> pa.Table:
-        result = cur.execute(sql, list(params))
-        fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-        table: pa.Table = fetch()
+        relation = cur.sql(sql, params=list(params))
+        table: pa.Table = (
+            relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+        )
         return table
 
 

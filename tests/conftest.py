@@ -1,0 +1,99 @@
+"""Shared fixtures: one store per backend, so the same tests vouch for DuckDB and PostgreSQL.
+
+PostgreSQL comes from ``PLANCUBE_TEST_POSTGRES_URL`` when set (CI sets it); otherwise a throwaway
+cluster is started when ``initdb`` is on PATH (and we are not root); otherwise the PostgreSQL
+tests skip with the reason. With ``PLANCUBE_REQUIRE_ALL=1`` such a skip is a failure instead.
+Each test gets its own schema (DuckDB: its own file), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+REQUIRE_ALL = os.environ.get("PLANCUBE_REQUIRE_ALL") == "1"
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"PLANCUBE_REQUIRE_ALL=1 but {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("PLANCUBE_TEST_POSTGRES_URL")
+    if url:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            unavailable(f"PLANCUBE_TEST_POSTGRES_URL={url} does not connect: {exc}")
+        yield url
+        return
+    if shutil.which("initdb") is None:
+        unavailable("PostgreSQL tests need PLANCUBE_TEST_POSTGRES_URL or initdb on PATH")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        unavailable("initdb refuses to run as root; set PLANCUBE_TEST_POSTGRES_URL")
+    base = Path(tempfile.mkdtemp(prefix="plancube-pg-"))
+    port = free_port()
+    subprocess.run(["initdb", "-D", str(base / "data"), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        ["pg_ctl", "-D", str(base / "data"), "-l", str(base / "log"), "-w", "start",
+         "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(["pg_ctl", "-D", str(base / "data"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind."""
+    if request.param == "duckdb":
+        return str(tmp_path / "plancube.duckdb")
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(store_url)) as c:
+        yield c

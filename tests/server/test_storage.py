@@ -1,0 +1,126 @@
+"""The Store protocol, run against DuckDB and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from server.modeldef import CubeDef, DimensionDef
+from server.storage import CellChange, Store, StoreConflict, open_store
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    s = open_store(store_url)
+    s.create_model("m", "test model")
+    yield s
+    s.close()
+
+
+def commit(store: Store, *changes: CellChange, author: str = "ann", base: int | None = None,
+           exempt: str | None = "ann") -> int:
+    result = store.commit("m", list(changes), author=author, message="", source="api", base=base,
+                          conflicts_exempt_author=exempt)
+    assert result.commit is not None
+    return result.commit.id
+
+
+def cells(table) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    rows = table.to_pylist()
+    return {r["addr"]: r["txt"] if r["num"] is None else r["num"] for r in rows}
+
+
+def test_structure_round_trips(store: Store) -> None:
+    dim = DimensionDef.model_validate({
+        "name": "Account", "attributes": {"Code": "alias", "Rate": "number"},
+        "elements": [{"name": "Net", "children": ["Rev", {"name": "Cost", "weight": -1}]},
+                     {"name": "Rev", "attributes": {"Code": "4000", "Rate": 0.5}}, "Cost"],
+    })
+    measure = DimensionDef.model_validate(
+        {"name": "Measure", "role": "measure", "elements": ["Amount", {"name": "N", "type": "text"}]})
+    store.save_dimension("m", dim)
+    store.save_dimension("m", measure)
+    store.save_cube("m", CubeDef(name="C", dimensions=["Account", "Measure"]))
+    dims, cubes = store.load_structure("m")
+    assert dims == [dim, measure]
+    assert cubes == [CubeDef(name="C", dimensions=["Account", "Measure"])]
+    # saving again replaces, keeping the position
+    dim2 = dim.model_copy(update={"elements": dim.elements[:2]})
+    store.save_dimension("m", dim2)
+    dims, _ = store.load_structure("m")
+    assert [d.name for d in dims] == ["Account", "Measure"]
+    assert [e.name for e in dims[0].elements] == ["Net", "Rev"]
+
+
+def test_commit_history_and_as_of(store: Store) -> None:
+    c1 = commit(store, CellChange("C", "a", 1.0), CellChange("C", "b", 2.0))
+    c2 = commit(store, CellChange("C", "a", 5.0), CellChange("C", "t", txt="hi"))
+    c3 = commit(store, CellChange("C", "b"))  # clear
+    assert c1 < c2 < c3
+    assert cells(store.load_cells("m", "C")) == {"a": 5.0, "t": "hi"}
+    assert cells(store.cells_as_of("m", "C", c1)) == {"a": 1.0, "b": 2.0}
+    assert cells(store.cells_as_of("m", "C", c2)) == {"a": 5.0, "b": 2.0, "t": "hi"}
+    assert cells(store.cells_as_of("m", "C", 0)) == {}
+    history = store.cell_history("m", "C", "a")
+    assert [(h.commit.id, h.old_num, h.new_num) for h in history] == [(c1, None, 1.0), (c2, 1.0, 5.0)]
+    assert [c.id for c in store.list_commits("m")] == [c3, c2, c1]
+    assert [c.id for c in store.list_commits("m", limit=1, before=c3)] == [c2]
+    assert store.head("m") == c3
+    changes = store.changes_since("m", c1)
+    assert [(cid, c.addr, c.num, c.txt) for cid, c in changes] == [
+        (c2, "a", 5.0, None), (c2, "t", None, "hi"), (c3, "b", None, None)]
+    info = store.get_commit("m", c2)
+    assert info is not None and info.cells == 2 and info.author == "ann"
+
+
+def test_unchanged_values_make_no_commit(store: Store) -> None:
+    c1 = commit(store, CellChange("C", "a", 1.0))
+    result = store.commit("m", [CellChange("C", "a", 1.0)], author="ann", message="", source="api")
+    assert result.commit is None and result.head == c1
+    result = store.commit("m", [CellChange("C", "a", 1.0), CellChange("C", "b", 2.0)],
+                          author="ann", message="", source="api")
+    assert result.commit is not None and [c.addr for c in result.changes] == ["b"]
+
+
+def test_conflict_names_cells_and_writes_nothing(store: Store) -> None:
+    base = commit(store, CellChange("C", "a", 1.0), CellChange("C", "b", 1.0))
+    later = commit(store, CellChange("C", "a", 2.0), author="bob", exempt="bob")
+    with pytest.raises(StoreConflict) as exc:
+        commit(store, CellChange("C", "a", 3.0), CellChange("C", "b", 3.0), base=base)
+    [c] = exc.value.cells
+    assert (c.addr, c.num, c.commit_id, c.author) == ("a", 2.0, later, "bob")
+    assert cells(store.load_cells("m", "C")) == {"a": 2.0, "b": 1.0}
+    assert store.head("m") == later
+    # other cells go through with the same stale base
+    commit(store, CellChange("C", "b", 3.0), base=base)
+    # a cell bob cleared is still a conflict
+    cleared = commit(store, CellChange("C", "b"), author="bob", exempt="bob")
+    with pytest.raises(StoreConflict):
+        commit(store, CellChange("C", "b", 4.0), base=cleared - 1)
+    # the writer's own later change is not a conflict with itself
+    commit(store, CellChange("C", "b", 5.0), base=base, author="bob", exempt="bob")
+
+
+def test_snapshots(store: Store) -> None:
+    c1 = commit(store, CellChange("C", "a", 1.0))
+    snap = store.create_snapshot("m", "Budget as submitted", c1, "ann", "v1")
+    assert store.get_snapshot("m", "Budget as submitted") == snap
+    assert store.get_snapshot("m", "nope") is None
+    assert [s.name for s in store.list_snapshots("m")] == ["Budget as submitted"]
+
+
+def test_delete_model_removes_everything(store: Store) -> None:
+    commit(store, CellChange("C", "a", 1.0))
+    store.delete_model("m")
+    assert store.get_model("m") is None
+    assert store.list_commits("m") == []
+    assert store.load_cells("m", "C").num_rows == 0
+
+
+def test_commit_to_two_models_keeps_them_apart(store: Store) -> None:
+    store.create_model("other", "")
+    commit(store, CellChange("C", "a", 1.0))
+    store.commit("other", [CellChange("C", "a", 9.0)], author="x", message="", source="api")
+    assert cells(store.load_cells("m", "C")) == {"a": 1.0}
+    assert cells(store.load_cells("other", "C")) == {"a": 9.0}
