@@ -33,7 +33,7 @@ def get(ws: Workspace, model: str, name: str) -> dict[str, Any]:
     return summary(rt, rt.cube(name))
 
 
-def check(rt: ModelRuntime | None, cube: CubeDef, dimensions: set[str]) -> None:
+def check(cube: CubeDef, dimensions: set[str]) -> None:
     if len(set(cube.dimensions)) != len(cube.dimensions):
         raise BadRequest(
             f"cube {cube.name!r} lists a dimension twice: {cube.dimensions}", cube=cube.name
@@ -53,7 +53,7 @@ def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
         raise AlreadyExists(
             f"model {model!r} already has a cube {cube.name!r}", model=model, cube=cube.name
         )
-    check(rt, cube, set(rt.dimensions))
+    check(cube, set(rt.dimensions))
     with rt.write_lock:
         ws.store.save_cube(model, cube)
         rt.add_cube(cube)

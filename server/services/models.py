@@ -89,7 +89,10 @@ def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange
     for cube in model.cubes:
         if cube.name in rt.cubes:
             raise InvalidModel(f"cube {cube.name!r} appears twice", cube=cube.name)
-        cube_service.check(None, cube, set(rt.dimensions))
+        try:
+            cube_service.check(cube, set(rt.dimensions))
+        except PlancubeError as exc:
+            raise InvalidModel(exc.message, **exc.details) from None
         rt.add_cube(cube)
     changes: dict[str, list[CellChange]] = {}
     for cube_name, rows in model.data.items():
