@@ -8,20 +8,12 @@ the last one applied (``head``): arrays in, arrays out (DESIGN decision 1).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from calc_engine.cube import CubeArray
 from calc_engine.errors import NotALeafError, UnknownCubeError, UnknownDimensionError
 from calc_engine.hierarchy import Hierarchy
-
-
-@dataclass(frozen=True, slots=True)
-class LeafCell:
-    """A leaf address by element names, in the cube's dimension order."""
-
-    elements: tuple[str, ...]
 
 
 class Engine:
@@ -69,33 +61,35 @@ class Engine:
         self.cube_dimensions.pop(name, None)
 
     def _rebuild(self, cube_name: str, old_dims: dict[str, Hierarchy]) -> None:
-        """Move a cube's cells onto changed hierarchies, matching elements by name."""
-        cube = self.cubes[cube_name]
-        before = [old_dims.get(h.name, h) for h in cube.hierarchies]
-        coords, values = cube.leaf_cells()
-        names = [[before[a].names[i] for a, i in enumerate(row)] for row in coords.tolist()]
-        texts = [([before[a].names[i] for a, i in enumerate(k)], v) for k, v in cube.text.items()]
-        fresh = self.add_cube(cube_name, self.cube_dimensions[cube_name])
-        keep = [(self._leaf_positions(fresh, n), v) for n, v in zip(names, values.tolist())]
-        kept = [(p, v) for p, v in keep if p is not None]
-        fresh.load(
-            np.array([p for p, _ in kept], dtype=np.int64).reshape(-1, fresh.ndim),
-            np.array([v for _, v in kept], dtype=np.float64),
-        )
-        for n, text in texts:
-            pos = self._leaf_positions(fresh, n)
-            if pos is not None:
-                fresh.text[pos] = text
+        """Move a cube's cells onto changed hierarchies, matching elements by name.
 
-    @staticmethod
-    def _leaf_positions(cube: CubeArray, names: Sequence[str]) -> tuple[int, ...] | None:
-        out = []
-        for h, n in zip(cube.hierarchies, names, strict=True):
-            i = h.index.get(n)
-            if i is None or not h.is_leaf[i]:
-                return None
-            out.append(i)
-        return tuple(out)
+        Each axis gets an old-position -> new-position map (-1 where the element is gone or no
+        longer a leaf); cells that map to -1 on any axis are dropped (the server refuses such
+        changes while the cells hold data).
+        """
+        cube = self.cubes[cube_name]
+        maps = []
+        for h in cube.hierarchies:
+            before = old_dims.get(h.name, h)
+            now = self.dimensions[h.name]
+            pos = np.array([now.index.get(n, -1) for n in before.names], dtype=np.int64)
+            leaf = np.zeros(len(pos), dtype=bool)
+            leaf[pos >= 0] = now.is_leaf[pos[pos >= 0]]
+            maps.append(np.where(leaf, pos, -1))
+        coords, values = cube.leaf_cells()
+        moved = np.stack([m[coords[:, a]] for a, m in enumerate(maps)], axis=1)
+        keep = (moved >= 0).all(axis=1)
+        texts = {
+            key: text
+            for key, text in (
+                (tuple(int(m[i]) for m, i in zip(maps, k, strict=True)), t)
+                for k, t in cube.text.items()
+            )
+            if min(key) >= 0
+        }
+        fresh = self.add_cube(cube_name, self.cube_dimensions[cube_name])
+        fresh.load(moved[keep], values[keep])
+        fresh.text = texts
 
     # -- cells -------------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class Hierarchy:
         w = unit
         for _ in range(n + 1):
             nxt = (unit + adjacency @ w).tocsr()
-            if (nxt != w).nnz == 0:
+            if abs(nxt - w).sum() == 0:
                 break
             w = nxt
         w.eliminate_zeros()

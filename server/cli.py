@@ -104,7 +104,8 @@ def cmd_model_export(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="plancube", description="Self-hosted planning server: versioned cubes over hierarchies."
+        prog="plancube",
+        description="Self-hosted planning server: versioned cubes over hierarchies.",
     )
     p.add_argument("--version", action="version", version=f"plancube {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from server.responses import Json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calc_engine import errors as engine_errors
+from server.responses import Json
 
 
 class PlancubeError(Exception):

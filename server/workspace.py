@@ -133,9 +133,7 @@ class ModelRuntime:
                 coords = decode(array.hierarchies, pa.array([c.addr for c in batch], pa.string()))
                 fits = coords[:, 0] >= 0
                 mask = self.text_mask(cube_name)
-                is_text = (
-                    mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
-                )
+                is_text = mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
                 keep = np.flatnonzero(fits)
                 values = np.array([batch[i].num or 0.0 for i in keep], dtype=np.float64)
                 texts = {j: batch[i].txt for j, i in enumerate(keep) if is_text[i]}

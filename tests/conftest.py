@@ -53,18 +53,32 @@ def postgres_url() -> Iterator[str]:
         unavailable("initdb refuses to run as root; set PLANCUBE_TEST_POSTGRES_URL")
     base = Path(tempfile.mkdtemp(prefix="plancube-pg-"))
     port = free_port()
-    subprocess.run(["initdb", "-D", str(base / "data"), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
     subprocess.run(
-        ["pg_ctl", "-D", str(base / "data"), "-l", str(base / "log"), "-w", "start",
-         "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1"],
-        check=True, capture_output=True,
+        ["initdb", "-D", str(base / "data"), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "pg_ctl",
+            "-D",
+            str(base / "data"),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(["pg_ctl", "-D", str(base / "data"), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            ["pg_ctl", "-D", str(base / "data"), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -58,7 +58,11 @@ def _changed(old: np.ndarray, new: np.ndarray) -> list[dict[str, Any]]:
         return []
     diff = (old != new) if new.dtype != object else np.array(old.tolist()) != np.array(new.tolist())
     return [
-        {"row": int(r), "col": int(c), "value": new[r, c].item() if new.dtype != object else new[r, c]}
+        {
+            "row": int(r),
+            "col": int(c),
+            "value": new[r, c].item() if new.dtype != object else new[r, c],
+        }
         for r, c in zip(*np.nonzero(diff), strict=True)
     ]
 
@@ -88,16 +92,27 @@ async def feed(socket: WebSocket, model: str) -> None:
                     spec = views.ViewSpec.model_validate(msg.get("view", {}))
                     cube = str(msg.get("cube", ""))
                     body = await anyio.to_thread.run_sync(views.query, ws, model, cube, spec)
-                    watches[wid] = _Watch(cube, spec, np.asarray(body["values"], dtype=object)
-                                          if isinstance(body["values"], list) else body["values"])
+                    watches[wid] = _Watch(
+                        cube,
+                        spec,
+                        np.asarray(body["values"], dtype=object)
+                        if isinstance(body["values"], list)
+                        else body["values"],
+                    )
                     await _send(socket, {"type": "snapshot", "id": wid, "view": body})
                 elif msg.get("op") == "unsubscribe":
                     watches.pop(wid, None)
                 else:
                     raise Unprocessable(f"unknown op {msg.get('op')!r}; use subscribe/unsubscribe")
             except orjson.JSONDecodeError as exc:
-                await _send(socket, {"type": "error", "id": None,
-                                     "error": _error(Unprocessable(f"not JSON: {exc}"))})
+                await _send(
+                    socket,
+                    {
+                        "type": "error",
+                        "id": None,
+                        "error": _error(Unprocessable(f"not JSON: {exc}")),
+                    },
+                )
             except (PlancubeError, EngineError, ValidationError) as exc:
                 await _send(socket, {"type": "error", "id": wid, "error": _error(exc)})
 
@@ -107,7 +122,9 @@ async def feed(socket: WebSocket, model: str) -> None:
             for wid, watch in list(watches.items()):
                 if watch.cube not in event["cubes"] or watch.spec.as_of or watch.spec.snapshot:
                     continue
-                body = await anyio.to_thread.run_sync(views.query, ws, model, watch.cube, watch.spec)
+                body = await anyio.to_thread.run_sync(
+                    views.query, ws, model, watch.cube, watch.spec
+                )
                 new = body["values"]
                 new = np.asarray(new, dtype=object) if isinstance(new, list) else new
                 changed = _changed(watch.values, new)

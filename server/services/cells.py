@@ -65,7 +65,9 @@ def commit_json(c: Any) -> dict[str, Any] | None:
     }
 
 
-def _names(rt: ModelRuntime, cube: str, index: int, elements: list[str] | dict[str, str]) -> list[str]:
+def _names(
+    rt: ModelRuntime, cube: str, index: int, elements: list[str] | dict[str, str]
+) -> list[str]:
     dims = rt.cube(cube).dimensions
     if isinstance(elements, dict):
         missing = [d for d in dims if d not in elements]
@@ -97,7 +99,7 @@ def _names(rt: ModelRuntime, cube: str, index: int, elements: list[str] | dict[s
             raise
         if not h.is_leaf[pos]:
             err = NotWritable(
-                f"cell {index}: {str(NotALeafError(d, h.names[pos]))}",
+                f"cell {index}: {NotALeafError(d, h.names[pos])!s}",
                 cell=index,
                 dimension=d,
                 element=h.names[pos],
@@ -211,7 +213,11 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
         base=batch.base_commit,
         exempt_author=author,
     )
-    return {"commit": commit_json(result.commit), "head": result.head, "changed": len(result.changes)}
+    return {
+        "commit": commit_json(result.commit),
+        "head": result.head,
+        "changed": len(result.changes),
+    }
 
 
 def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:

@@ -36,7 +36,9 @@ def get_all(ws: Workspace, model: str, limit: int, before: int | None) -> list[d
 def _commit(ws: Workspace, model: str, commit_id: int) -> CommitInfo:
     info = ws.store.get_commit(model, commit_id)
     if info is None:
-        raise CommitNotFound(f"model {model!r} has no commit {commit_id}", model=model, commit=commit_id)
+        raise CommitNotFound(
+            f"model {model!r} has no commit {commit_id}", model=model, commit=commit_id
+        )
     return info
 
 
@@ -67,7 +69,11 @@ def revert(
         exempt_author=None,
         reverts=commit_id,
     )
-    return {"commit": commit_json(result.commit), "head": result.head, "changed": len(result.changes)}
+    return {
+        "commit": commit_json(result.commit),
+        "head": result.head,
+        "changed": len(result.changes),
+    }
 
 
 def _snapshot_json(s: Any) -> dict[str, Any]:
@@ -88,7 +94,9 @@ def create_snapshot(ws: Workspace, model: str, req: SnapshotCreate, author: str)
         )
     commit_id = rt.engine.head if req.commit is None else req.commit
     if commit_id and ws.store.get_commit(model, commit_id) is None:
-        raise CommitNotFound(f"model {model!r} has no commit {commit_id}", model=model, commit=commit_id)
+        raise CommitNotFound(
+            f"model {model!r} has no commit {commit_id}", model=model, commit=commit_id
+        )
     if commit_id < 0:
         raise BadRequest("commit ids are positive", commit=commit_id)
     snap = ws.store.create_snapshot(model, req.name, commit_id, author, req.description)
@@ -104,5 +112,7 @@ def get_snapshot(ws: Workspace, model: str, name: str) -> dict[str, Any]:
     ws.runtime(model)
     snap = ws.store.get_snapshot(model, name)
     if snap is None:
-        raise SnapshotNotFound(f"model {model!r} has no snapshot {name!r}", model=model, snapshot=name)
+        raise SnapshotNotFound(
+            f"model {model!r} has no snapshot {name!r}", model=model, snapshot=name
+        )
     return _snapshot_json(snap)

@@ -164,9 +164,7 @@ def delete(ws: Workspace, model: str, name: str) -> None:
     rt.dimension(name)
     users = [c.name for c in rt.cubes.values() if name in c.dimensions]
     if users:
-        raise InUse(
-            f"dimension {name!r} is used by cube(s) {users}", dimension=name, cubes=users
-        )
+        raise InUse(f"dimension {name!r} is used by cube(s) {users}", dimension=name, cubes=users)
     with rt.write_lock:
         ws.store.delete_dimension(model, name)
         with rt.lock:

@@ -152,4 +152,3 @@ def load(ws: Workspace, model: ModelDef, author: str, replace: bool = False) -> 
         ws.drop(model.name)
         raise
     return summary(ws, ws.runtime(model.name))
-

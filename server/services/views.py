@@ -96,8 +96,9 @@ class ResolvedView:
     def positions(self) -> list[list[int]]:
         """Per cube axis, the element positions the block reads."""
         per_dim = {d: [p] for d, p in self.filters.items()}
-        for d, ms in zip(self.row_dims + self.col_dims, self.row_members + self.col_members,
-                         strict=True):
+        for d, ms in zip(
+            self.row_dims + self.col_dims, self.row_members + self.col_members, strict=True
+        ):
             per_dim[d] = [m.position for m in ms]
         return [per_dim[d] for d in self.dims]
 
@@ -122,8 +123,10 @@ class ResolvedView:
     def coord(self, r: int, c: int) -> tuple[int, ...]:
         """The cube coordinate of grid cell (r, c)."""
         by_dim = dict(self.filters)
-        for dims, axes, i in ((self.row_dims, self.row_members, r),
-                              (self.col_dims, self.col_members, c)):
+        for dims, axes, i in (
+            (self.row_dims, self.row_members, r),
+            (self.col_dims, self.col_members, c),
+        ):
             idx = np.unravel_index(i, [len(m) for m in axes])
             for d, ms, j in zip(dims, axes, idx, strict=True):
                 by_dim[d] = ms[int(j)].position
@@ -164,9 +167,7 @@ def members(rt: ModelRuntime, dimension: str, spec: list[str] | str) -> list[Mem
 
 
 def _tree_members(tree: list[TreeRow], base: int) -> list[Member]:
-    return [
-        Member(r.element, r.depth, None if r.parent is None else base + r.parent) for r in tree
-    ]
+    return [Member(r.element, r.depth, None if r.parent is None else base + r.parent) for r in tree]
 
 
 def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> ResolvedView:
@@ -256,9 +257,7 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     return out, flags.astype(np.int32)
 
 
-def headers(
-    hierarchies: list[Hierarchy], axes: list[list[Member]]
-) -> list[dict[str, Any]]:
+def headers(hierarchies: list[Hierarchy], axes: list[list[Member]]) -> list[dict[str, Any]]:
     """Row or column headers: element names, tree depth, parent row, consolidated or not.
 
     The parent of a row is the row with the same outer members whose innermost member is the

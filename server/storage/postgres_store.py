@@ -63,5 +63,5 @@ class PostgresStore(SqlStore):
         cur.execute(sql, list(params))
         names = [d.name for d in cur.description]
         rows = cur.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-        return pa.table({n: list(c) for n, c in zip(names, columns, strict=True)})
+        columns: list[list[Any]] = [[row[i] for row in rows] for i in range(len(names))]
+        return pa.table(dict(zip(names, columns, strict=True)))

@@ -80,7 +80,7 @@ def now() -> str:
 
 
 def _commit(row: Sequence[Any]) -> CommitInfo:
-    return CommitInfo(*row[:7], reverts=row[7])
+    return CommitInfo(*row[:8])
 
 
 class SqlStore(ABC):
@@ -311,7 +311,9 @@ class SqlStore(ABC):
         reverts: int | None = None,
     ) -> CommitResult:
         with self._transaction(model) as cur:
-            head = int(self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()[0])
+            head = int(
+                self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()[0]
+            )
             current = self._current(cur, model, changes)
             if base is not None:
                 stale = [
@@ -323,7 +325,11 @@ class SqlStore(ABC):
                 ]
                 if stale:
                     raise StoreConflict(stale)
-            real = [c for c in changes if current.get((c.cube, c.addr), (None, None))[:2] != (c.num, c.txt)]
+            real = [
+                c
+                for c in changes
+                if current.get((c.cube, c.addr), (None, None))[:2] != (c.num, c.txt)
+            ]
             if not real:
                 return CommitResult(None, head, [])
             commit_id = int(self._exec(cur, "SELECT nextval('commit_seq')").fetchone()[0])
@@ -477,4 +483,3 @@ _EDGE_COLS: Columns = [
     ("position", "int"),
     ("weight", "float"),
 ]
-

@@ -74,10 +74,12 @@ def test_write_returns_old_values_and_updates_all_ancestors() -> None:
 
 
 def test_large_batch_recomputes_and_matches_reference() -> None:
-    h = Hierarchy("P", ["T", *[f"p{i}" for i in range(50)]],
-                  [Edge("T", f"p{i}") for i in range(50)])
-    m = Hierarchy("M", ["FY", *[f"m{i}" for i in range(12)]],
-                  [Edge("FY", f"m{i}") for i in range(12)])
+    h = Hierarchy(
+        "P", ["T", *[f"p{i}" for i in range(50)]], [Edge("T", f"p{i}") for i in range(50)]
+    )
+    m = Hierarchy(
+        "M", ["FY", *[f"m{i}" for i in range(12)]], [Edge("FY", f"m{i}") for i in range(12)]
+    )
     cube = CubeArray("c", [h, m])
     rng = np.random.default_rng(1)
     coords = np.array([[p, q] for p in range(1, 51) for q in range(1, 13)])

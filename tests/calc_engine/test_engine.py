@@ -42,8 +42,11 @@ def test_changing_a_dimension_keeps_cells_by_name() -> None:
     e.write("C", e.leaf_coords("C", [("x", "amt"), ("y", "amt")]), np.array([1.0, 2.0]), {})
     e.write("C", e.leaf_coords("C", [("y", "note")]), np.array([0.0]), {0: "n"})
     # new element z first, totals regrouped; x and y keep their values
-    e.set_dimension(Hierarchy("A", ["z", "T", "y", "x", "U"],
-                              [Edge("T", "x"), Edge("U", "y"), Edge("U", "z", -1)]))
+    e.set_dimension(
+        Hierarchy(
+            "A", ["z", "T", "y", "x", "U"], [Edge("T", "x"), Edge("U", "y"), Edge("U", "z", -1)]
+        )
+    )
     cube = e.cube("C")
     assert cube.read([[1, 4, 2, 3], [0]]).ravel().tolist() == [1.0, 2.0, 2.0, 1.0]
     assert cube.text == {(2, 1): "n"}

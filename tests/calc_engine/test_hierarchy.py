@@ -43,8 +43,11 @@ def test_rollup_weights_multiply_along_paths(element: str, expected: dict[str, f
 
 
 def test_a_leaf_reached_twice_counts_twice() -> None:
-    h = Hierarchy("D", ["T", "A", "B", "x"], [Edge("T", "A"), Edge("T", "B", 2),
-                                               Edge("A", "x"), Edge("B", "x")])
+    h = Hierarchy(
+        "D",
+        ["T", "A", "B", "x"],
+        [Edge("T", "A"), Edge("T", "B", 2), Edge("A", "x"), Edge("B", "x")],
+    )
     assert weights(h, "T") == {"x": 3.0}
 
 
@@ -52,7 +55,10 @@ def test_ancestors_of_a_leaf_with_two_parents() -> None:
     h = pnl()
     idx, w = h.ancestors(h.index["Sal"])
     assert dict(zip((h.names[i] for i in idx), w.tolist(), strict=True)) == {
-        "Net": -1.0, "Cost": 1.0, "Sal": 1.0, "Alt": 1.0,
+        "Net": -1.0,
+        "Cost": 1.0,
+        "Sal": 1.0,
+        "Alt": 1.0,
     }
 
 
@@ -66,10 +72,16 @@ def test_tree_is_depth_first_with_parent_rows() -> None:
     h = pnl()
     rows = h.tree(h.index["Net"])
     assert [(h.names[r.element], r.depth, r.parent) for r in rows] == [
-        ("Net", 0, None), ("Rev", 1, 0), ("Cost", 1, 0), ("Sal", 2, 2), ("Rent", 2, 2),
+        ("Net", 0, None),
+        ("Rev", 1, 0),
+        ("Cost", 1, 0),
+        ("Sal", 2, 2),
+        ("Rent", 2, 2),
     ]
     assert [h.names[r.element] for r in h.tree(h.index["Net"], max_depth=1)] == [
-        "Net", "Rev", "Cost",
+        "Net",
+        "Rev",
+        "Cost",
     ]
 
 

@@ -53,13 +53,19 @@ def load_small(client: Any, data: list[list[Any]] | None = None) -> dict[str, An
     return r.json()
 
 
-def write(client: Any, cells: list[tuple[list[str], Any]], user: str = "ann",
-          base: int | None = None, cube: str = "PnL") -> Any:
+def write(
+    client: Any,
+    cells: list[tuple[list[str], Any]],
+    user: str = "ann",
+    base: int | None = None,
+    cube: str = "PnL",
+) -> Any:
     body: dict[str, Any] = {"cells": [{"elements": e, "value": v} for e, v in cells]}
     if base is not None:
         body["base_commit"] = base
-    return client.post(f"/api/models/small/cubes/{cube}/cells", json=body,
-                       headers={"X-Plancube-User": user})
+    return client.post(
+        f"/api/models/small/cubes/{cube}/cells", json=body, headers={"X-Plancube-User": user}
+    )
 
 
 def view(client: Any, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

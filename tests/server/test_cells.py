@@ -31,15 +31,30 @@ def test_a_batch_is_one_commit_and_totals_are_current(small: Any) -> None:
     assert r.json()["head"] == commit["id"] == head(small)
     assert cell(view(small), "Net", "Q1") == 70
     detail = small.get(f"/api/models/small/commits/{commit['id']}").json()
-    changes = {(c["elements"][1], c["elements"][3]): (c["old"], c["new"])
-               for c in detail["changes"]}
-    assert changes == {("Rev", "Amount"): (None, 100.0), ("Rev", "Note"): (None, "ok"),
-                       ("Salaries", "Amount"): (None, 30.0)}
+    changes = {
+        (c["elements"][1], c["elements"][3]): (c["old"], c["new"]) for c in detail["changes"]
+    }
+    assert changes == {
+        ("Rev", "Amount"): (None, 100.0),
+        ("Rev", "Note"): (None, "ok"),
+        ("Salaries", "Amount"): (None, 30.0),
+    }
 
 
 def test_elements_by_dimension_name_and_clearing(small: Any) -> None:
-    body = {"cells": [{"elements": {"Version": "Actual", "Account": "Rev", "Month": "Jan",
-                                    "Measure": "Amount"}, "value": 12.5}]}
+    body = {
+        "cells": [
+            {
+                "elements": {
+                    "Version": "Actual",
+                    "Account": "Rev",
+                    "Month": "Jan",
+                    "Measure": "Amount",
+                },
+                "value": 12.5,
+            }
+        ]
+    }
     assert small.post("/api/models/small/cubes/PnL/cells", json=body).status_code == 200
     assert cell(view(small), "Rev", "Jan") == 12.5
     assert write(small, [(JAN, None)]).status_code == 200
@@ -57,8 +72,12 @@ def test_rewriting_the_same_value_makes_no_commit(small: Any) -> None:
     [
         ([(["Actual", "Net", "Jan", "Amount"], 1)], 422, "cell_not_writable", {"element": "Net"}),
         ([(["Actual", "Rev", "Q1", "Amount"], 1)], 422, "cell_not_writable", {"element": "Q1"}),
-        ([(JAN, 1), (["Actual", "Bogus", "Jan", "Amount"], 1)], 404, "element_not_found",
-         {"element": "Bogus", "cell": 1}),
+        (
+            [(JAN, 1), (["Actual", "Bogus", "Jan", "Amount"], 1)],
+            404,
+            "element_not_found",
+            {"element": "Bogus", "cell": 1},
+        ),
         ([(JAN, "12x")], 422, "invalid_value", {"cell": 0, "value": "12x"}),
         ([(["Actual", "Rev", "Jan", "Note"], 5)], 422, "invalid_value", {"cell": 0}),
         ([(["Actual", "Rev", "Jan"], 5)], 422, "invalid_value", {"cell": 0}),
@@ -80,8 +99,11 @@ def test_malformed_body_gets_the_error_shape(small: Any) -> None:
     r = small.post("/api/models/small/cubes/PnL/cells", json={"cells": []})
     err = error(r, 422, "invalid")
     assert err["details"]["problems"][0]["location"][-1] == "cells"
-    r = small.post("/api/models/small/cubes/PnL/cells", content=b"{not json",
-                   headers={"content-type": "application/json"})
+    r = small.post(
+        "/api/models/small/cubes/PnL/cells",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
 
 
@@ -91,8 +113,14 @@ def test_conflict_answers_409_with_the_cells_and_writes_nothing(small: Any) -> N
     r = write(small, [(JAN, 3), (FEB, 3)], user="ann", base=base)
     err = error(r, 409, "write_conflict")
     [c] = err["details"]["cells"]
-    assert c == {"cube": "PnL", "elements": JAN, "value": 2.0, "commit": bob["id"],
-                 "author": "bob", "time": bob["time"]}
+    assert c == {
+        "cube": "PnL",
+        "elements": JAN,
+        "value": 2.0,
+        "commit": bob["id"],
+        "author": "bob",
+        "time": bob["time"],
+    }
     body = view(small)
     assert (cell(body, "Rev", "Jan"), cell(body, "Rev", "Feb")) == (2.0, 1.0)
     # an edit to another cell with the same stale base goes through
@@ -105,9 +133,17 @@ def test_cell_history(small: Any) -> None:
     write(small, [(JAN, 2)], user="bob")
     r = small.get("/api/models/small/cubes/PnL/cells/history", params={"e": JAN})
     assert [(h["commit"]["author"], h["old"], h["new"]) for h in r.json()] == [
-        ("ann", None, 1.0), ("bob", 1.0, 2.0)]
-    error(small.get("/api/models/small/cubes/PnL/cells/history",
-                    params={"e": ["Actual", "Nope", "Jan", "Amount"]}), 404, "element_not_found")
+        ("ann", None, 1.0),
+        ("bob", 1.0, 2.0),
+    ]
+    error(
+        small.get(
+            "/api/models/small/cubes/PnL/cells/history",
+            params={"e": ["Actual", "Nope", "Jan", "Amount"]},
+        ),
+        404,
+        "element_not_found",
+    )
 
 
 def test_revert_is_a_new_commit(small: Any) -> None:
@@ -139,10 +175,14 @@ def test_snapshots_api(small: Any) -> None:
     c1 = write(small, [(JAN, 1)]).json()["head"]
     r = small.post("/api/models/small/snapshots", json={"name": "Budget v1", "description": "x"})
     assert r.status_code == 201 and r.json()["commit"] == c1
-    error(small.post("/api/models/small/snapshots", json={"name": "Budget v1"}), 409,
-          "already_exists")
-    error(small.post("/api/models/small/snapshots", json={"name": "v2", "commit": 999}), 404,
-          "commit_not_found")
+    error(
+        small.post("/api/models/small/snapshots", json={"name": "Budget v1"}), 409, "already_exists"
+    )
+    error(
+        small.post("/api/models/small/snapshots", json={"name": "v2", "commit": 999}),
+        404,
+        "commit_not_found",
+    )
     assert [s["name"] for s in small.get("/api/models/small/snapshots").json()] == ["Budget v1"]
     assert small.get("/api/models/small/snapshots/Budget v1").json()["commit"] == c1
     error(small.get("/api/models/small/snapshots/none"), 404, "snapshot_not_found")

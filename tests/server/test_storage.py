@@ -18,10 +18,22 @@ def store(store_url: str) -> Iterator[Store]:
     s.close()
 
 
-def commit(store: Store, *changes: CellChange, author: str = "ann", base: int | None = None,
-           exempt: str | None = "ann") -> int:
-    result = store.commit("m", list(changes), author=author, message="", source="api", base=base,
-                          conflicts_exempt_author=exempt)
+def commit(
+    store: Store,
+    *changes: CellChange,
+    author: str = "ann",
+    base: int | None = None,
+    exempt: str | None = "ann",
+) -> int:
+    result = store.commit(
+        "m",
+        list(changes),
+        author=author,
+        message="",
+        source="api",
+        base=base,
+        conflicts_exempt_author=exempt,
+    )
     assert result.commit is not None
     return result.commit.id
 
@@ -32,13 +44,24 @@ def cells(table) -> dict[str, object]:  # type: ignore[no-untyped-def]
 
 
 def test_structure_round_trips(store: Store) -> None:
-    dim = DimensionDef.model_validate({
-        "name": "Account", "attributes": {"Code": "alias", "Rate": "number"},
-        "elements": [{"name": "Net", "children": ["Rev", {"name": "Cost", "weight": -1}]},
-                     {"name": "Rev", "attributes": {"Code": "4000", "Rate": 0.5}}, "Cost"],
-    })
+    dim = DimensionDef.model_validate(
+        {
+            "name": "Account",
+            "attributes": {"Code": "alias", "Rate": "number"},
+            "elements": [
+                {"name": "Net", "children": ["Rev", {"name": "Cost", "weight": -1}]},
+                {"name": "Rev", "attributes": {"Code": "4000", "Rate": 0.5}},
+                "Cost",
+            ],
+        }
+    )
     measure = DimensionDef.model_validate(
-        {"name": "Measure", "role": "measure", "elements": ["Amount", {"name": "N", "type": "text"}]})
+        {
+            "name": "Measure",
+            "role": "measure",
+            "elements": ["Amount", {"name": "N", "type": "text"}],
+        }
+    )
     store.save_dimension("m", dim)
     store.save_dimension("m", measure)
     store.save_cube("m", CubeDef(name="C", dimensions=["Account", "Measure"]))
@@ -63,13 +86,19 @@ def test_commit_history_and_as_of(store: Store) -> None:
     assert cells(store.cells_as_of("m", "C", c2)) == {"a": 5.0, "b": 2.0, "t": "hi"}
     assert cells(store.cells_as_of("m", "C", 0)) == {}
     history = store.cell_history("m", "C", "a")
-    assert [(h.commit.id, h.old_num, h.new_num) for h in history] == [(c1, None, 1.0), (c2, 1.0, 5.0)]
+    assert [(h.commit.id, h.old_num, h.new_num) for h in history] == [
+        (c1, None, 1.0),
+        (c2, 1.0, 5.0),
+    ]
     assert [c.id for c in store.list_commits("m")] == [c3, c2, c1]
     assert [c.id for c in store.list_commits("m", limit=1, before=c3)] == [c2]
     assert store.head("m") == c3
     changes = store.changes_since("m", c1)
     assert [(cid, c.addr, c.num, c.txt) for cid, c in changes] == [
-        (c2, "a", 5.0, None), (c2, "t", None, "hi"), (c3, "b", None, None)]
+        (c2, "a", 5.0, None),
+        (c2, "t", None, "hi"),
+        (c3, "b", None, None),
+    ]
     info = store.get_commit("m", c2)
     assert info is not None and info.cells == 2 and info.author == "ann"
 
@@ -78,8 +107,13 @@ def test_unchanged_values_make_no_commit(store: Store) -> None:
     c1 = commit(store, CellChange("C", "a", 1.0))
     result = store.commit("m", [CellChange("C", "a", 1.0)], author="ann", message="", source="api")
     assert result.commit is None and result.head == c1
-    result = store.commit("m", [CellChange("C", "a", 1.0), CellChange("C", "b", 2.0)],
-                          author="ann", message="", source="api")
+    result = store.commit(
+        "m",
+        [CellChange("C", "a", 1.0), CellChange("C", "b", 2.0)],
+        author="ann",
+        message="",
+        source="api",
+    )
     assert result.commit is not None and [c.addr for c in result.changes] == ["b"]
 
 

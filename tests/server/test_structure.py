@@ -23,22 +23,28 @@ def test_model_lifecycle(client: Any) -> None:
 
 
 def test_model_file_round_trips_yaml_and_json(client: Any) -> None:
-    load_small(client, [["Actual", "Rev", "Jan", "Amount", 5.0],
-                        ["Actual", "Rev", "Jan", "Note", "hi"]])
+    load_small(
+        client, [["Actual", "Rev", "Jan", "Amount", 5.0], ["Actual", "Rev", "Jan", "Note", "hi"]]
+    )
     text = client.get("/api/models/small/export", params={"data": True}).text
     exported = yaml.safe_load(text)
-    assert exported["data"]["PnL"] == [["Actual", "Rev", "Jan", "Amount", 5.0],
-                                       ["Actual", "Rev", "Jan", "Note", "hi"]]
-    assert [d["name"] for d in exported["dimensions"]] == ["Account", "Month", "Version",
-                                                          "Measure"]
+    assert exported["data"]["PnL"] == [
+        ["Actual", "Rev", "Jan", "Amount", 5.0],
+        ["Actual", "Rev", "Jan", "Note", "hi"],
+    ]
+    assert [d["name"] for d in exported["dimensions"]] == ["Account", "Month", "Version", "Measure"]
     # load it back under another name, as YAML
     exported["name"] = "copy"
-    r = client.post("/api/models/import", content=yaml.safe_dump(exported),
-                    headers={"content-type": "application/yaml"})
+    r = client.post(
+        "/api/models/import",
+        content=yaml.safe_dump(exported),
+        headers={"content-type": "application/yaml"},
+    )
     assert r.status_code == 201, r.text
     again = client.get("/api/models/copy/export", params={"data": True, "format": "json"}).json()
-    exported_json = client.get("/api/models/small/export",
-                               params={"data": True, "format": "json"}).json()
+    exported_json = client.get(
+        "/api/models/small/export", params={"data": True, "format": "json"}
+    ).json()
     assert {**again, "name": "small"} == exported_json
 
 
@@ -46,8 +52,11 @@ def test_loading_over_an_existing_model_needs_replace(client: Any) -> None:
     load_small(client)
     err = error(client.post("/api/models/import", json=SMALL_MODEL), 409, "already_exists")
     assert "replace" in err["message"]
-    r = client.post("/api/models/import", params={"replace": True},
-                    json={**SMALL_MODEL, "data": {"PnL": [JAN + [3.0]]}})
+    r = client.post(
+        "/api/models/import",
+        params={"replace": True},
+        json={**SMALL_MODEL, "data": {"PnL": [[*JAN, 3.0]]}},
+    )
     assert r.status_code == 201
     assert cell(view(client), "Rev", "Jan") == 3.0
 
@@ -57,17 +66,22 @@ def test_loading_over_an_existing_model_needs_replace(client: Any) -> None:
     [
         (lambda m: m["dimensions"][0]["elements"].append("Rev"), "Rev"),
         (lambda m: m["dimensions"][0]["elements"][0]["children"].append("Ghost"), "Ghost"),
-        (lambda m: m["dimensions"][1]["elements"].append({"name": "Jan", "children": ["Q1"]}),
-         "Jan"),
+        (
+            lambda m: m["dimensions"][1]["elements"].append({"name": "Jan", "children": ["Q1"]}),
+            "Jan",
+        ),
         (lambda m: m["cubes"].append({"name": "X", "dimensions": ["Account", "Nope"]}), "Nope"),
         (lambda m: m.update(data={"PnL": [["Actual", "Rev", "Jan", "Amount", "abc"]]}), "abc"),
         (lambda m: m.update(data={"PnL": [["Actual", "Net", "Jan", "Amount", 1]]}), "Net"),
         (lambda m: m.update(data={"PnL": [["Actual", "Rev", "Jan", 1]]}), "row 0"),
-        (lambda m: m["dimensions"][0]["elements"][1]["attributes"].update(Colour="red"),
-         "Colour"),
+        (lambda m: m["dimensions"][0]["elements"][1]["attributes"].update(Colour="red"), "Colour"),
         (lambda m: m["dimensions"][0]["elements"].append({"name": "X", "type": "text"}), "X"),
-        (lambda m: m["dimensions"][0]["elements"].append({"name": "Z", "attributes":
-                                                         {"Code": "Rev"}}), "Rev"),
+        (
+            lambda m: m["dimensions"][0]["elements"].append(
+                {"name": "Z", "attributes": {"Code": "Rev"}}
+            ),
+            "Rev",
+        ),
     ],
 )
 def test_an_invalid_model_file_is_refused_whole(client: Any, mutate: Any, named: str) -> None:
@@ -86,11 +100,14 @@ def test_cycles_are_refused_naming_the_cycle(client: Any) -> None:
 
 
 def test_element_upsert_adds_updates_and_links(client: Any) -> None:
-    load_small(client, [JAN + [100.0]])
-    r = client.post("/api/models/small/dimensions/Account/elements", json=[
-        {"name": "Other Rev", "parents": [{"name": "Net"}], "attributes": {"Code": "4900"}},
-        {"name": "Rev", "attributes": {"Code": "4001"}},
-    ])
+    load_small(client, [[*JAN, 100.0]])
+    r = client.post(
+        "/api/models/small/dimensions/Account/elements",
+        json=[
+            {"name": "Other Rev", "parents": [{"name": "Net"}], "attributes": {"Code": "4900"}},
+            {"name": "Rev", "attributes": {"Code": "4001"}},
+        ],
+    )
     assert r.status_code == 200, r.text
     assert r.json()["elements"] == 8
     write(client, [(["Actual", "Other Rev", "Jan", "Amount"], 5.0)])
@@ -100,20 +117,33 @@ def test_element_upsert_adds_updates_and_links(client: Any) -> None:
     rev = next(e for e in dim["elements"] if e["name"] == "Rev")
     assert rev["attributes"] == {"Code": "4001"} and rev["leaf"] and rev["parents"] == ["Net"]
     # unknown parent: nothing changes
-    err = error(client.post("/api/models/small/dimensions/Account/elements",
-                            json=[{"name": "Y", "parents": [{"name": "Ghost"}]}]),
-                404, "element_not_found")
+    err = error(
+        client.post(
+            "/api/models/small/dimensions/Account/elements",
+            json=[{"name": "Y", "parents": [{"name": "Ghost"}]}],
+        ),
+        404,
+        "element_not_found",
+    )
     assert err["details"]["element"] == "Ghost"
-    assert client.get("/api/models/small/dimensions/Account").json()["elements"][-1]["name"] \
+    assert (
+        client.get("/api/models/small/dimensions/Account").json()["elements"][-1]["name"]
         == "Other Rev"
+    )
 
 
 def test_elements_holding_data_cannot_vanish(client: Any) -> None:
-    load_small(client, [JAN + [100.0]])
+    load_small(client, [[*JAN, 100.0]])
     err = error(client.delete("/api/models/small/dimensions/Account/elements/Rev"), 409, "in_use")
     assert err["details"]["cells_by_element"] == {"Rev": 1}
-    err = error(client.post("/api/models/small/dimensions/Account/elements",
-                            json=[{"name": "Rev", "children": [{"name": "Rent"}]}]), 409, "in_use")
+    err = error(
+        client.post(
+            "/api/models/small/dimensions/Account/elements",
+            json=[{"name": "Rev", "children": [{"name": "Rent"}]}],
+        ),
+        409,
+        "in_use",
+    )
     assert cell(view(client), "Rev", "Jan") == 100.0
     # an empty leaf can go
     r = client.delete("/api/models/small/dimensions/Account/elements/Travel")
@@ -128,11 +158,16 @@ def test_dimension_and_cube_crud(client: Any) -> None:
     assert client.get("/api/models/m/dimensions").json()[0]["leaves"] == 2
     cube = {"name": "Sales", "dimensions": ["Region"]}
     assert client.post("/api/models/m/cubes", json=cube).status_code == 201
-    error(client.post("/api/models/m/cubes", json={"name": "X", "dimensions": ["Nope"]}), 400,
-          "bad_request")
-    error(client.post("/api/models/m/cubes", json={"name": "X",
-                                                  "dimensions": ["Region", "Region"]}),
-          400, "bad_request")
+    error(
+        client.post("/api/models/m/cubes", json={"name": "X", "dimensions": ["Nope"]}),
+        400,
+        "bad_request",
+    )
+    error(
+        client.post("/api/models/m/cubes", json={"name": "X", "dimensions": ["Region", "Region"]}),
+        400,
+        "bad_request",
+    )
     error(client.delete("/api/models/m/dimensions/Region"), 409, "in_use")
     error(client.put("/api/models/m/dimensions/Other", json=dim), 400, "bad_request")
     dim2 = {**dim, "elements": [*dim["elements"], "APAC"]}
@@ -150,9 +185,11 @@ def test_structure_survives_a_restart(store_url: str) -> None:
     from server.app import create_app
 
     with TestClient(create_app(store_url)) as c:
-        load_small(c, [JAN + [42.0]])
-        c.post("/api/models/small/dimensions/Account/elements",
-               json=[{"name": "Extra", "parents": [{"name": "Net"}]}])
+        load_small(c, [[*JAN, 42.0]])
+        c.post(
+            "/api/models/small/dimensions/Account/elements",
+            json=[{"name": "Extra", "parents": [{"name": "Net"}]}],
+        )
         write(c, [(["Actual", "Extra", "Jan", "Amount"], 1.0)])
     with TestClient(create_app(store_url)) as c:
         body = view(c)
@@ -160,8 +197,11 @@ def test_structure_survives_a_restart(store_url: str) -> None:
 
 
 def test_every_error_has_the_one_shape(client: Any) -> None:
-    for r in (client.get("/api/models/none"), client.get("/api/nowhere"),
-              client.post("/api/models", json={})):
+    for r in (
+        client.get("/api/models/none"),
+        client.get("/api/nowhere"),
+        client.post("/api/models", json={}),
+    ):
         body = r.json()
         assert set(body) == {"error"}
         assert set(body["error"]) == {"code", "message", "details"}
@@ -174,5 +214,7 @@ def test_openapi_documents_every_route(client: Any) -> None:
         for method, op in ops.items():
             assert op.get("summary"), f"{method.upper()} {path} has no summary"
     assert client.get("/docs").status_code == 200
-    assert "swagger-ui" in client.get("/static/swagger/swagger-ui.css").text[:2000].lower() \
+    assert (
+        "swagger-ui" in client.get("/static/swagger/swagger-ui.css").text[:2000].lower()
         or client.get("/static/swagger/swagger-ui.css").status_code == 200
+    )

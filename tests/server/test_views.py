@@ -65,8 +65,10 @@ def test_member_expressions(small: Any, members: Any, expected: list[str]) -> No
 
 def test_two_dimensions_on_rows_nest(small: Any) -> None:
     spec = {
-        "rows": [{"dimension": "Version", "members": "members()"},
-                 {"dimension": "Account", "members": "descendants(Cost)"}],
+        "rows": [
+            {"dimension": "Version", "members": "members()"},
+            {"dimension": "Account", "members": "descendants(Cost)"},
+        ],
         "columns": [{"dimension": "Month", "members": ["Jan"]}],
         "filters": {"Measure": "Amount"},
     }
@@ -78,8 +80,11 @@ def test_two_dimensions_on_rows_nest(small: Any) -> None:
 
 
 def test_flags_mark_consolidated_editable_and_text(small: Any) -> None:
-    spec = {**VIEW, "columns": [{"dimension": "Measure", "members": "members()"}],
-            "filters": {"Version": "Actual", "Month": "Jan"}}
+    spec = {
+        **VIEW,
+        "columns": [{"dimension": "Measure", "members": "members()"}],
+        "filters": {"Version": "Actual", "Month": "Jan"},
+    }
     body = view(small, spec)
     bits = body["flag_bits"]
     rev = next(i for i, r in enumerate(body["rows"]) if r["elements"] == ["Rev"])
@@ -114,21 +119,38 @@ def test_as_of_and_snapshot_reads(small: Any) -> None:
     ("spec", "status", "code", "named"),
     [
         ({"rows": [{"dimension": "Nope"}]}, 400, "bad_request", "Nope"),
-        ({"rows": [{"dimension": "Account", "members": ["Rev", "Bogus"]}]}, 404,
-         "element_not_found", "Bogus"),
-        ({"rows": [{"dimension": "Account", "members": "children(Bogus)"}]}, 404,
-         "element_not_found", "Bogus"),
-        ({"rows": [{"dimension": "Account", "members": "roots(Net)"}]}, 422,
-         "invalid_expression", "roots(Net)"),
-        ({"filters": {"Version": "Forecast", "Measure": "Amount"}}, 404, "element_not_found",
-         "Forecast"),
+        (
+            {"rows": [{"dimension": "Account", "members": ["Rev", "Bogus"]}]},
+            404,
+            "element_not_found",
+            "Bogus",
+        ),
+        (
+            {"rows": [{"dimension": "Account", "members": "children(Bogus)"}]},
+            404,
+            "element_not_found",
+            "Bogus",
+        ),
+        (
+            {"rows": [{"dimension": "Account", "members": "roots(Net)"}]},
+            422,
+            "invalid_expression",
+            "roots(Net)",
+        ),
+        (
+            {"filters": {"Version": "Forecast", "Measure": "Amount"}},
+            404,
+            "element_not_found",
+            "Forecast",
+        ),
         ({"filters": {"Account": "Net"}}, 400, "bad_request", "Account"),
         ({"as_of": 999}, 404, "commit_not_found", "999"),
         ({"snapshot": "nope"}, 404, "snapshot_not_found", "nope"),
     ],
 )
-def test_bad_views_name_the_problem(small: Any, spec: dict[str, Any], status: int, code: str,
-                                    named: str) -> None:
+def test_bad_views_name_the_problem(
+    small: Any, spec: dict[str, Any], status: int, code: str, named: str
+) -> None:
     r = small.post("/api/models/small/cubes/PnL/view", json={**VIEW, **spec})
     err = error(r, status, code)
     assert named in err["message"]

@@ -1,0 +1,106 @@
+"""Real server processes: kill -9 after an acknowledged write loses nothing; the feed over TCP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import free_port
+from tests.server.helpers import SMALL_MODEL, VIEW
+
+pytestmark = pytest.mark.slow
+JAN = ["Actual", "Rev", "Jan", "Amount"]
+
+
+@contextmanager
+def server(db: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--db", db, "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"server did not start: {log.read().decode()}")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        log.close()
+
+
+def net_jan(url: str) -> float:
+    body = httpx.post(f"{url}/api/models/small/cubes/PnL/view", json=VIEW).json()
+    r = next(i for i, h in enumerate(body["rows"]) if h["elements"] == ["Net"])
+    c = next(i for i, h in enumerate(body["columns"]) if h["elements"] == ["Jan"])
+    return float(body["values"][r][c])
+
+
+def test_kill_9_after_acknowledged_writes_loses_nothing(store_url: str) -> None:
+    with server(store_url) as (url, proc):
+        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+        for i in range(1, 21):
+            r = httpx.post(
+                f"{url}/api/models/small/cubes/PnL/cells",
+                json={"cells": [{"elements": JAN, "value": float(i)}]},
+            )
+            assert r.status_code == 200
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with server(store_url) as (url, _):
+        assert net_jan(url) == 20.0
+        history = httpx.get(
+            f"{url}/api/models/small/cubes/PnL/cells/history", params={"e": JAN}
+        ).json()
+        assert len(history) == 20
+
+
+def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with server(str(tmp_path / "feed.duckdb")) as (url, _):
+        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+        ws_url = url.replace("http", "ws") + "/api/models/small/feed"
+        with connect(ws_url) as ws:
+            ws.send(json.dumps({"op": "subscribe", "id": "a", "cube": "PnL", "view": VIEW}))
+            snap = json.loads(ws.recv(timeout=10))
+            rows = [h["elements"][0] for h in snap["view"]["rows"]]
+            cols = [h["elements"][0] for h in snap["view"]["columns"]]
+            httpx.post(
+                f"{url}/api/models/small/cubes/PnL/cells",
+                json={
+                    "cells": [
+                        {"elements": JAN, "value": 12.0},
+                        {"elements": ["Actual", "Rent", "Jan", "Amount"], "value": 2.0},
+                    ]
+                },
+                headers={"X-Plancube-User": "other"},
+            )
+            msg = json.loads(ws.recv(timeout=10))
+        got = {(rows[c["row"]], cols[c["col"]]): c["value"] for c in msg["cells"]}
+        assert got[("Net", "Jan")] == 10.0
+        assert got[("Net", "Q1")] == 10.0
+        assert got[("Cost", "Jan")] == 2.0
+        assert msg["commit"]["author"] == "other"
