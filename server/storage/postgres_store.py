@@ -22,6 +22,7 @@ _ARROW = {"text": pa.string(), "float": pa.float64(), "int": pa.int64()}
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS cell_history_cell ON cell_history (model, cube, addr)",
     "CREATE INDEX IF NOT EXISTS cell_history_commit ON cell_history (model, commit_id)",
+    "CREATE INDEX IF NOT EXISTS cells_cube ON cells (model, cube)",
     "CREATE INDEX IF NOT EXISTS elements_dim ON elements (model, dimension)",
     "CREATE INDEX IF NOT EXISTS edges_dim ON edges (model, dimension)",
     "CREATE INDEX IF NOT EXISTS commits_model ON commits (model, id)",

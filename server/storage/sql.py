@@ -59,10 +59,11 @@ SCHEMA = [
         id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
         created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
         cells INTEGER NOT NULL, reverts BIGINT)""",
+    # ``key`` is model, cube and addr joined by \x1f: one text primary key, because DuckDB only
+    # answers single-column key lookups from its index (a composite key scans the table).
     """CREATE TABLE IF NOT EXISTS cells (
-        model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
-        num DOUBLE PRECISION, txt TEXT, commit_id BIGINT NOT NULL,
-        PRIMARY KEY (model, cube, addr))""",
+        key TEXT PRIMARY KEY, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
+        num DOUBLE PRECISION, txt TEXT, commit_id BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS cell_history (
         commit_id BIGINT NOT NULL, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
         old_num DOUBLE PRECISION, old_txt TEXT, new_num DOUBLE PRECISION, new_txt TEXT)""",
@@ -73,6 +74,10 @@ SCHEMA = [
 
 CELL_SCHEMA = pa.schema([("addr", pa.string()), ("num", pa.float64()), ("txt", pa.string())])
 _COMMIT_COLS = "k.id, k.model, k.author, k.created_at, k.message, k.source, k.cells, k.reverts"
+
+
+def cell_key(model: str, cube: str, addr: str) -> str:
+    return f"{model}\x1f{cube}\x1f{addr}"
 
 
 def now() -> str:
@@ -311,32 +316,35 @@ class SqlStore(ABC):
         reverts: int | None = None,
     ) -> CommitResult:
         with self._transaction(model) as cur:
-            head = int(
-                self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()[0]
-            )
             current = self._current(cur, model, changes)
             if base is not None:
-                stale = [
-                    ConflictCell(c.cube, c.addr, *current[(c.cube, c.addr)])
-                    for c in changes
-                    if (c.cube, c.addr) in current
-                    and current[(c.cube, c.addr)][2] > base
-                    and current[(c.cube, c.addr)][3] != conflicts_exempt_author
-                ]
-                if stale:
-                    raise StoreConflict(stale)
+                self._check_base(cur, changes, current, base, conflicts_exempt_author)
             real = [
                 c
                 for c in changes
                 if current.get((c.cube, c.addr), (None, None))[:2] != (c.num, c.txt)
             ]
             if not real:
-                return CommitResult(None, head, [])
-            commit_id = int(self._exec(cur, "SELECT nextval('commit_seq')").fetchone()[0])
+                head = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
+                return CommitResult(None, int(head.fetchone()[0]), [])
+            commit_id = int(
+                self._exec(
+                    cur,
+                    "UPDATE models SET head = nextval('commit_seq') WHERE name = ? RETURNING head",
+                    [model],
+                ).fetchone()[0]
+            )
             info = CommitInfo(commit_id, model, author, now(), message, source, len(real), reverts)
             self._exec(cur, "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _astuple(info))
             rows = [
-                (c.cube, c.addr, *current.get((c.cube, c.addr), (None, None))[:2], c.num, c.txt)
+                (
+                    cell_key(model, c.cube, c.addr),
+                    c.cube,
+                    c.addr,
+                    *current.get((c.cube, c.addr), (None, None))[:2],
+                    c.num,
+                    c.txt,
+                )
                 for c in real
             ]
             staged = self._stage(cur, rows, _CHANGE_COLS)
@@ -348,29 +356,56 @@ class SqlStore(ABC):
             )
             self._exec(
                 cur,
-                f"INSERT INTO cells SELECT ?, cube, addr, new_num, new_txt, ? FROM {staged} "
-                "ON CONFLICT (model, cube, addr) DO UPDATE SET num = excluded.num, "
-                "txt = excluded.txt, commit_id = excluded.commit_id",
+                f"INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? FROM {staged} "
+                "ON CONFLICT (key) DO UPDATE SET num = excluded.num, txt = excluded.txt, "
+                "commit_id = excluded.commit_id",
                 [model, commit_id],
             )
-            self._exec(cur, "UPDATE models SET head = ? WHERE name = ?", [commit_id, model])
         return CommitResult(info, commit_id, real)
 
     def _current(
         self, cur: Any, model: str, changes: Sequence[CellChange]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """The stored value, last commit and its author of every target cell that has a row."""
+        """(num, txt, last commit id) of every target cell that has a row."""
         if not changes:
             return {}
-        staged = self._stage(cur, [(c.cube, c.addr) for c in changes], _KEY_COLS)
+        keys = [(cell_key(model, c.cube, c.addr),) for c in changes]
+        staged = self._stage(cur, keys, [("key", "text")])
         rows = self._exec(
             cur,
-            f"SELECT s.cube, s.addr, c.num, c.txt, c.commit_id, k.author, k.created_at "
-            f"FROM {staged} s JOIN cells c ON c.model = ? AND c.cube = s.cube AND c.addr = s.addr "
-            "LEFT JOIN commits k ON k.id = c.commit_id",
-            [model],
+            f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id FROM {staged} s "
+            "JOIN cells c ON c.key = s.key",
         ).fetchall()
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+    def _check_base(
+        self,
+        cur: Any,
+        changes: Sequence[CellChange],
+        current: dict[tuple[str, str], tuple[Any, ...]],
+        base: int,
+        exempt_author: str | None,
+    ) -> None:
+        """Raise StoreConflict if another author changed a target cell after ``base``."""
+        later = [c for c in changes if current.get((c.cube, c.addr), (0, 0, 0))[2] > base]
+        if not later:
+            return
+        ids = sorted({current[(c.cube, c.addr)][2] for c in later})
+        marks = ", ".join("?" * len(ids))
+        who = {
+            r[0]: (r[1], r[2])
+            for r in self._exec(
+                cur, f"SELECT id, author, created_at FROM commits WHERE id IN ({marks})", ids
+            ).fetchall()
+        }
+        stale = []
+        for c in later:
+            num, txt, commit_id = current[(c.cube, c.addr)]
+            author, created_at = who.get(commit_id, ("?", ""))
+            if author != exempt_author:
+                stale.append(ConflictCell(c.cube, c.addr, num, txt, commit_id, author, created_at))
+        if stale:
+            raise StoreConflict(stale)
 
     def list_commits(
         self, model: str, limit: int = 50, before: int | None = None
@@ -458,8 +493,8 @@ def _astuple(obj: Any) -> list[Any]:
     return [getattr(obj, f) for f in obj.__slots__]
 
 
-_KEY_COLS: Columns = [("cube", "text"), ("addr", "text")]
 _CHANGE_COLS: Columns = [
+    ("key", "text"),
     ("cube", "text"),
     ("addr", "text"),
     ("old_num", "float"),
