@@ -17,8 +17,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from calc_engine import NotALeafError
-from server.errors import InvalidValue, NotWritable, WriteConflict
-from server.storage import CellChange, CommitResult, HistoryRow, StoreConflict, address, elements_of
+from server.errors import ElementNotFound, InvalidValue, NotWritable, WriteConflict
+from server.storage import (
+    CellChange,
+    CommitInfo,
+    CommitResult,
+    HistoryRow,
+    StoreConflict,
+    address,
+    elements_of,
+)
 from server.workspace import ModelRuntime, Workspace
 
 
@@ -51,9 +59,7 @@ class WriteBatch(BaseModel):
     source: Source = Source.api
 
 
-def commit_json(c: Any) -> dict[str, Any] | None:
-    if c is None:
-        return None
+def commit_json(c: CommitInfo) -> dict[str, Any]:
     return {
         "id": c.id,
         "author": c.author,
@@ -93,18 +99,17 @@ def _names(
         h = rt.hierarchy(d)
         try:
             pos = rt.position(d, name)
-        except Exception as exc:
-            if hasattr(exc, "details"):
-                exc.details["cell"] = index
-            raise
+        except ElementNotFound as exc:
+            raise ElementNotFound(
+                f"cell {index}: {exc.message}", cell=index, **exc.details
+            ) from None
         if not h.is_leaf[pos]:
-            err = NotWritable(
+            raise NotWritable(
                 f"cell {index}: {NotALeafError(d, h.names[pos])!s}",
                 cell=index,
                 dimension=d,
                 element=h.names[pos],
             )
-            raise err
         out.append(h.names[pos])
     return out
 
@@ -214,7 +219,7 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
         exempt_author=author,
     )
     return {
-        "commit": commit_json(result.commit),
+        "commit": result.commit and commit_json(result.commit),
         "head": result.head,
         "changed": len(result.changes),
     }

@@ -30,7 +30,7 @@ class RevertRequest(BaseModel):
 
 def get_all(ws: Workspace, model: str, limit: int, before: int | None) -> list[dict[str, Any]]:
     ws.runtime(model)
-    return [commit_json(c) for c in ws.store.list_commits(model, limit, before)]  # type: ignore[misc]
+    return [commit_json(c) for c in ws.store.list_commits(model, limit, before)]
 
 
 def _commit(ws: Workspace, model: str, commit_id: int) -> CommitInfo:
@@ -48,7 +48,7 @@ def get(ws: Workspace, model: str, commit_id: int) -> dict[str, Any]:
     changes = history_json(ws.store.commit_changes(model, commit_id))
     for c in changes:
         c.pop("commit")
-    return {**(commit_json(info) or {}), "changes": changes}
+    return {**commit_json(info), "changes": changes}
 
 
 def revert(
@@ -70,7 +70,7 @@ def revert(
         reverts=commit_id,
     )
     return {
-        "commit": commit_json(result.commit),
+        "commit": result.commit and commit_json(result.commit),
         "head": result.head,
         "changed": len(result.changes),
     }
