@@ -28,7 +28,7 @@ from server.addressing import decode
 from server.errors import CubeNotFound, DimensionNotFound, ElementNotFound, ModelNotFound
 from server.events import Feed
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
-from server.storage import CellChange, Store
+from server.storage import CellChange, Store, elements_of
 
 
 @dataclass
@@ -130,7 +130,7 @@ class ModelRuntime:
                 if cube_name not in self.engine.cubes:
                     continue
                 array = self.engine.cube(cube_name)
-                coords = decode(array.hierarchies, pa.array([c.addr for c in batch], pa.string()))
+                coords = _positions(array.hierarchies, [c.addr for c in batch])
                 fits = coords[:, 0] >= 0
                 mask = self.text_mask(cube_name)
                 is_text = mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
@@ -139,6 +139,21 @@ class ModelRuntime:
                 texts = {j: batch[i].txt for j, i in enumerate(keep) if is_text[i]}
                 self.engine.write(cube_name, coords[keep], values, texts)
             self.engine.head = max(self.engine.head, head)
+
+
+def _positions(hierarchies: Sequence[Hierarchy], addrs: list[str]) -> np.ndarray:
+    """Engine positions of addresses: dict lookups for an edit, Arrow kernels for a bulk load."""
+    if len(addrs) > 256:
+        return decode(hierarchies, pa.array(addrs, pa.string()))
+    out = np.full((len(addrs), len(hierarchies)), -1, dtype=np.int64)
+    for i, addr in enumerate(addrs):
+        parts = elements_of(addr)
+        if len(parts) != len(hierarchies):
+            continue
+        row = [h.index.get(p, -1) for h, p in zip(hierarchies, parts, strict=True)]
+        if min(row) >= 0 and all(h.is_leaf[p] for h, p in zip(hierarchies, row, strict=True)):
+            out[i] = row
+    return out
 
 
 def _aliases(dim: DimensionDef) -> dict[str, str]:

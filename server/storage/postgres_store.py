@@ -15,10 +15,8 @@ from typing import Any
 import pyarrow as pa
 from psycopg_pool import ConnectionPool
 
-from server.storage.sql import Columns, SqlStore
+from server.storage.sql import SQL_TYPES, Columns, SqlStore
 
-_SQL_TYPES = {"text": "TEXT", "float": "DOUBLE PRECISION", "int": "BIGINT"}
-_ARROW = {"text": pa.string(), "float": pa.float64(), "int": pa.int64()}
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS cell_history_cell ON cell_history (model, cube, addr)",
     "CREATE INDEX IF NOT EXISTS cell_history_commit ON cell_history (model, commit_id)",
@@ -53,7 +51,7 @@ class PostgresStore(SqlStore):
 
     def _stage(self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns) -> str:
         name = f"staged_{next(self._names)}"
-        cols = ", ".join(f"{c} {_SQL_TYPES[k]}" for c, k in columns)
+        cols = ", ".join(f"{c} {SQL_TYPES[k]}" for c, k in columns)
         cur.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
         with cur.copy(f"COPY {name} FROM STDIN") as copy:
             for row in rows:

@@ -37,6 +37,8 @@ from server.storage.base import (
 )
 
 Columns = Sequence[tuple[str, str]]  # (name, "text" | "float" | "int")
+SQL_TYPES = {"text": "TEXT", "float": "DOUBLE PRECISION", "int": "BIGINT"}
+_INLINE_ROWS = 200
 
 SCHEMA = [
     "CREATE SEQUENCE IF NOT EXISTS commit_seq START 1",
@@ -101,6 +103,22 @@ class SqlStore(ABC):
 
     @abstractmethod
     def _fetch_arrow(self, cur: Any, sql: str, params: Sequence[Any]) -> pa.Table: ...
+
+    def _relation(
+        self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns
+    ) -> tuple[str, list[Any]]:
+        """A batch as a relation for a FROM clause: inline VALUES when small, else staged.
+
+        Small batches (a planner's edit) skip staging: both databases then look the keys up in
+        the primary-key index, while a freshly staged table has no statistics and PostgreSQL
+        would scan ``cells`` to join it.
+        """
+        if len(rows) > _INLINE_ROWS:
+            return self._stage(cur, rows, columns), []
+        row = "(" + ", ".join(f"CAST(? AS {SQL_TYPES[k]})" for _, k in columns) + ")"
+        names = ", ".join(c for c, _ in columns)
+        values = ", ".join([row] * len(rows))
+        return f"(VALUES {values}) AS v({names})", [x for r in rows for x in r]
 
     def _sql(self, text: str) -> str:
         return text
@@ -347,19 +365,19 @@ class SqlStore(ABC):
                 )
                 for c in real
             ]
-            staged = self._stage(cur, rows, _CHANGE_COLS)
+            batch, params = self._relation(cur, rows, _CHANGE_COLS)
             self._exec(
                 cur,
                 "INSERT INTO cell_history SELECT ?, ?, cube, addr, old_num, old_txt, new_num, "
-                f"new_txt FROM {staged}",
-                [commit_id, model],
+                f"new_txt FROM {batch}",
+                [commit_id, model, *params],
             )
             self._exec(
                 cur,
-                f"INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? FROM {staged} "
+                f"INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? FROM {batch} "
                 "ON CONFLICT (key) DO UPDATE SET num = excluded.num, txt = excluded.txt, "
                 "commit_id = excluded.commit_id",
-                [model, commit_id],
+                [model, commit_id, *params],
             )
         return CommitResult(info, commit_id, real)
 
@@ -369,12 +387,17 @@ class SqlStore(ABC):
         """(num, txt, last commit id) of every target cell that has a row."""
         if not changes:
             return {}
-        keys = [(cell_key(model, c.cube, c.addr),) for c in changes]
-        staged = self._stage(cur, keys, [("key", "text")])
+        keys = [cell_key(model, c.cube, c.addr) for c in changes]
+        if len(keys) <= _INLINE_ROWS:
+            where, params = f"c.key IN ({', '.join('?' * len(keys))})", keys
+            source = "cells c"
+        else:
+            staged = self._stage(cur, [(k,) for k in keys], [("key", "text")])
+            where, params, source = "TRUE", [], f"{staged} s JOIN cells c ON c.key = s.key"
         rows = self._exec(
             cur,
-            f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id FROM {staged} s "
-            "JOIN cells c ON c.key = s.key",
+            f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id FROM {source} WHERE {where}",
+            params,
         ).fetchall()
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 

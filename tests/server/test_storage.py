@@ -158,3 +158,23 @@ def test_commit_to_two_models_keeps_them_apart(store: Store) -> None:
     store.commit("other", [CellChange("C", "a", 9.0)], author="x", message="", source="api")
     assert cells(store.load_cells("m", "C")) == {"a": 1.0}
     assert cells(store.load_cells("other", "C")) == {"a": 9.0}
+
+
+@pytest.mark.parametrize("n", [3, 450])  # inline VALUES below 200 rows, a staged relation above
+def test_small_and_large_batches_behave_alike(store: Store, n: int) -> None:
+    first = [CellChange("C", f"a{i}", float(i)) for i in range(n)]
+    base = commit(store, *first)
+    bob = commit(store, CellChange("C", "a1", -1.0), author="bob", exempt="bob")
+    second = [CellChange("C", f"a{i}", float(i) + 0.5) for i in range(n)]
+    with pytest.raises(StoreConflict) as exc:
+        commit(store, *second, base=base)
+    assert [(c.addr, c.commit_id) for c in exc.value.cells] == [("a1", bob)]
+    second[1] = CellChange("C", "a1", -1.0)  # agree with bob: no conflict, no change
+    result = store.commit(
+        "m", second, author="ann", message="", source="api", base=bob, conflicts_exempt_author="ann"
+    )
+    assert len(result.changes) == n - 1
+    stored = cells(store.load_cells("m", "C"))
+    assert stored["a0"] == 0.5 and stored["a1"] == -1.0 and len(stored) == n
+    history = store.commit_changes("m", result.head)
+    assert sorted((h.addr, h.old_num, h.new_num) for h in history)[0] == ("a0", 0.0, 0.5)
