@@ -32,6 +32,8 @@ class CubeArray:
         self.hierarchies = list(hierarchies)
         self.values = np.zeros(tuple(h.size for h in self.hierarchies), dtype=np.float64)
         self.text: dict[tuple[int, ...], str] = {}
+        # Formula errors of rule cells (their value is NaN): position -> ErrorCode.
+        self.errors: dict[tuple[int, ...], int] = {}
 
     @property
     def ndim(self) -> int:
@@ -63,11 +65,14 @@ class CubeArray:
         coords = np.asarray(coords, dtype=np.int64).reshape(-1, self.ndim)
         index = tuple(coords.T)
         old = self.values[index].copy()
-        if len(coords) > _RECOMPUTE_SHARE * self.leaf_count:
+        values = np.asarray(values, dtype=np.float64)
+        # NaN (a formula error) cannot travel as a delta: a total once NaN would stay NaN.
+        errors_involved = np.isnan(old).any() or np.isnan(values).any()
+        if errors_involved or len(coords) > _RECOMPUTE_SHARE * self.leaf_count:
             self.values[index] = values
             self.recompute()
             return old
-        deltas = np.asarray(values, dtype=np.float64) - old
+        deltas = values - old
         for row, delta in zip(coords, deltas, strict=True):
             if delta == 0.0:
                 continue

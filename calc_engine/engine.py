@@ -11,9 +11,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from calc_engine.compile import CubeInfo, RuleDef
 from calc_engine.cube import CubeArray
-from calc_engine.errors import NotALeafError, UnknownCubeError, UnknownDimensionError
+from calc_engine.errors import (
+    NotALeafError,
+    RuleCellError,
+    UnknownCubeError,
+    UnknownDimensionError,
+)
 from calc_engine.hierarchy import Hierarchy
+from calc_engine.rules import RuleBook
 
 
 class Engine:
@@ -21,6 +28,9 @@ class Engine:
         self.dimensions: dict[str, Hierarchy] = {}
         self.cubes: dict[str, CubeArray] = {}
         self.cube_dimensions: dict[str, list[str]] = {}
+        self.measure_axes: dict[str, int | None] = {}
+        self.time_axes: dict[str, int | None] = {}
+        self.rules = RuleBook()
         self.head = 0
 
     # -- structure ---------------------------------------------------------------------------
@@ -46,19 +56,62 @@ class Engine:
         for cube_name, dims in self.cube_dimensions.items():
             if hierarchy.name in dims:
                 self._rebuild(cube_name, {hierarchy.name: old})
+        if self.rules.defs:
+            self.set_rules(self.rules.defs)  # positions moved: compile again
 
     def remove_dimension(self, name: str) -> None:
         self.dimensions.pop(name, None)
 
-    def add_cube(self, name: str, dimensions: Sequence[str]) -> CubeArray:
+    def add_cube(
+        self,
+        name: str,
+        dimensions: Sequence[str],
+        measure: str | None = None,
+        time: str | None = None,
+    ) -> CubeArray:
+        """A cube over named dimensions; ``measure`` and ``time`` name its role dimensions."""
         cube = CubeArray(name, [self.dimension(d) for d in dimensions])
         self.cubes[name] = cube
         self.cube_dimensions[name] = list(dimensions)
+        self.measure_axes[name] = list(dimensions).index(measure) if measure else None
+        self.time_axes[name] = list(dimensions).index(time) if time else None
         return cube
 
     def remove_cube(self, name: str) -> None:
         self.cubes.pop(name, None)
         self.cube_dimensions.pop(name, None)
+        if name in self.rules.defs:
+            self.set_rules({c: r for c, r in self.rules.defs.items() if c != name})
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def cube_info(self, name: str) -> CubeInfo:
+        return CubeInfo(
+            name,
+            self.cube(name),
+            self.cube_dimensions[name],
+            self.measure_axes.get(name),
+            self.time_axes.get(name),
+        )
+
+    def check_rules(self, rules: dict[str, list[RuleDef]]) -> None:
+        """Compile and order a rule set without applying it (RuleSyntaxError, RuleCycleError)."""
+        self.rules.compile(rules, {c: self.cube_info(c) for c in self.cubes})
+
+    def set_rules(self, rules: dict[str, list[RuleDef]]) -> None:
+        """Replace every rule (cube -> rules) and recalculate; nothing changes if one is bad."""
+        self.rules.set(rules, {c: self.cube_info(c) for c in self.cubes})
+        self.rules.full_recalc(self.cubes, self.time_axes)
+
+    def recalc(self) -> None:
+        """Full recalculation: every rule over its whole area, then every total."""
+        self.rules.full_recalc(self.cubes, self.time_axes)
+
+    def input_cells(self, cube_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Non-empty numeric leaves that hold input (rule cells left out)."""
+        coords, values = self.cube(cube_name).leaf_cells()
+        keep = ~self.rules.rule_cells(cube_name, coords)
+        return coords[keep], values[keep]
 
     def _rebuild(self, cube_name: str, old_dims: dict[str, Hierarchy]) -> None:
         """Move a cube's cells onto changed hierarchies, matching elements by name.
@@ -76,7 +129,7 @@ class Engine:
             leaf = np.zeros(len(pos), dtype=bool)
             leaf[pos >= 0] = now.is_leaf[pos[pos >= 0]]
             maps.append(np.where(leaf, pos, -1))
-        coords, values = cube.leaf_cells()
+        coords, values = self.input_cells(cube_name)
         moved = np.stack([m[coords[:, a]] for a, m in enumerate(maps)], axis=1)
         keep = (moved >= 0).all(axis=1)
         texts = {
@@ -87,7 +140,9 @@ class Engine:
             )
             if min(key) >= 0
         }
-        fresh = self.add_cube(cube_name, self.cube_dimensions[cube_name])
+        axes = (self.measure_axes.get(cube_name), self.time_axes.get(cube_name))
+        dims = self.cube_dimensions[cube_name]
+        fresh = self.add_cube(cube_name, dims, *(None if a is None else dims[a] for a in axes))
         fresh.load(moved[keep], values[keep])
         fresh.text = texts
 
@@ -105,7 +160,14 @@ class Engine:
                     raise NotALeafError(h.name, name)
                 row.append(i)
             rows.append(row)
-        return np.array(rows, dtype=np.int64).reshape(-1, cube.ndim)
+        coords = np.array(rows, dtype=np.int64).reshape(-1, cube.ndim)
+        ruled = self.rules.rule_cells(cube_name, coords)
+        if ruled.any():
+            i = int(np.flatnonzero(ruled)[0])
+            rule = self.rules.rule_at(cube_name, tuple(int(x) for x in coords[i]))
+            names = [h.names[p] for h, p in zip(cube.hierarchies, coords[i], strict=True)]
+            raise RuleCellError(names, rule.rule.name if rule else "?")
+        return coords
 
     def write(
         self, cube_name: str, coords: np.ndarray, values: np.ndarray, texts: dict[int, str | None]
@@ -118,6 +180,9 @@ class Engine:
         numeric = np.array([i not in texts for i in range(len(coords))], dtype=bool)
         if numeric.any():
             cube.write(coords[numeric], values[numeric])
+            self.rules.after_write(
+                cube_name, coords[numeric], self.cubes, self.measure_axes, self.time_axes
+            )
         for i, text in texts.items():
             key = tuple(int(x) for x in coords[i])
             if text is None:

@@ -57,3 +57,30 @@ class NotALeafError(EngineError, ValueError):
         )
         self.dimension = dimension
         self.element = element
+
+
+class RuleSyntaxError(EngineError, ValueError):
+    """A rule that does not parse or compile; ``position`` is the character offset in it."""
+
+    def __init__(self, formula: str, position: int, message: str) -> None:
+        super().__init__(f"{message} (at position {position} of {formula!r})")
+        self.formula = formula
+        self.position = position
+        self.reason = message
+
+
+class RuleCycleError(EngineError, ValueError):
+    """Rules that depend on each other in a loop (earlier-period references do not count)."""
+
+    def __init__(self, rules: list[str]) -> None:
+        super().__init__(f"rules form a cycle: {' -> '.join(rules)}")
+        self.rules = rules
+
+
+class RuleCellError(EngineError, ValueError):
+    """A write addressed a cell that a rule computes."""
+
+    def __init__(self, elements: list[str], rule: str) -> None:
+        super().__init__(f"cell {elements} is computed by rule {rule!r}; it cannot be written")
+        self.elements = elements
+        self.rule = rule

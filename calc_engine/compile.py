@@ -1,0 +1,299 @@
+"""AST -> area kernels: each rule becomes one function from a box of cells to an array.
+
+A *box* is one array of element positions per cube axis; the cells of a box are their cross
+product. A rule's *area* is the largest box it computes: its target measure element, times the
+leaves of every other dimension (narrowed by the rule's ``where``). A kernel evaluates the whole
+formula over any box inside the area with numpy, one operation per AST node — never a loop over
+cells. Full recalculation evaluates the area; an edit evaluates just the box it can reach.
+
+References a rule may make, and how each reads a box:
+
+=========================  ==============================================================
+``Units``, ``M("Unit %")`` the same cell's ``Units`` measure (same coordinates otherwise)
+``PREV(x)``, ``NEXT(x)``   ``x`` one leaf period earlier / later on the time dimension
+``PERIOD(x, n)``           ``x`` n periods away (n a literal; negative is earlier)
+``DB("Cube", "e", ...)``   another cube: dimensions it shares with this one follow the cell's
+                           coordinates; each other dimension is fixed by one of the element
+                           names given (leaf or consolidated)
+=========================  ==============================================================
+
+Before the first period (or after the last) a time reference reads an empty cell (0). Every
+reference is also recorded as a ``Dependency``, from which ``graph`` orders the rules and
+``recalc`` works out which boxes an edit reaches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calc_engine.cube import CubeArray
+from calc_engine.errors import RuleSyntaxError
+from calc_engine.functions import FUNCTIONS, OPERATORS, Val, call, negate, percent
+from calc_engine.hierarchy import Hierarchy
+from calc_engine.parser import Binary, Call, Name, Node, Number, Text, Unary, parse
+
+Box = list[np.ndarray]
+Kernel = Callable[[Box], Val]
+_TIME_FUNCTIONS = {"PREV": -1, "NEXT": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDef:
+    """A rule as written: ``target`` is a measure element; ``where`` narrows other dimensions."""
+
+    name: str
+    target: str
+    formula: str
+    where: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """The rule reads ``measure`` of ``cube``; ``shift`` periods away (0: same period).
+
+    ``mapped`` pairs (axis in the read cube, axis in the rule's cube) that follow the cell;
+    ``fixed`` gives the read cube's other axes a position each.
+    """
+
+    cube: str
+    measure: int
+    shift: int
+    mapped: tuple[tuple[int, int], ...]
+    fixed: tuple[tuple[int, int], ...]
+
+
+@dataclass
+class CompiledRule:
+    rule: RuleDef
+    cube: str
+    measure_axis: int
+    target: int  # position of the target element on the measure axis
+    area: Box
+    kernel: Kernel
+    dependencies: list[Dependency]
+
+    @property
+    def recursive(self) -> bool:
+        """Reads its own target in earlier periods (like opening = previous closing)."""
+        return any(
+            d.cube == self.cube and d.measure == self.target and d.shift < 0
+            for d in self.dependencies
+        )
+
+
+@dataclass
+class CubeInfo:
+    """What compiling needs to know of a cube."""
+
+    name: str
+    array: CubeArray
+    dimensions: list[str]
+    measure_axis: int | None
+    time_axis: int | None
+
+
+class _Compiler:
+    def __init__(self, rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> None:
+        self.rule, self.cube, self.cubes = rule, cube, cubes
+        self.deps: list[Dependency] = []
+        if cube.measure_axis is None:
+            raise RuleSyntaxError(rule.formula, 0, f"cube {cube.name!r} has no measure dimension")
+        self.measure_axis = cube.measure_axis
+        self.measures = cube.array.hierarchies[self.measure_axis]
+        self.shift = 0  # the time shift of the reference being compiled (nested PREV add up)
+
+    def fail(self, pos: int, message: str) -> RuleSyntaxError:
+        return RuleSyntaxError(self.rule.formula, pos, message)
+
+    def node(self, n: Node) -> Kernel:
+        if isinstance(n, Number):
+            value = Val(np.array(n.value))
+            return lambda box: value
+        if isinstance(n, Text):
+            raise self.fail(n.pos, f"text {n.value!r} can only name an element inside DB()")
+        if isinstance(n, Name):
+            return self.measure(self._measure_position(n.name, n.pos, excel_name=True), n.pos)
+        if isinstance(n, Unary):
+            inner = self.node(n.operand)
+            op = percent if n.op == "%" else negate if n.op == "-" else None
+            return inner if op is None else (lambda box: op(inner(box)))
+        if isinstance(n, Binary):
+            if n.op not in OPERATORS:
+                raise self.fail(n.pos, f"operator {n.op!r} is not supported in numeric rules")
+            fn, left, right = OPERATORS[n.op], self.node(n.left), self.node(n.right)
+            return lambda box: fn(left(box), right(box))
+        return self.call(n)
+
+    def call(self, n: Call) -> Kernel:
+        if n.function == "M":
+            if len(n.args) != 1 or not isinstance(n.args[0], Text):
+                raise self.fail(n.pos, 'M() takes one element name in quotes: M("COGS %")')
+            return self.measure(self._measure_position(n.args[0].value, n.pos), n.pos)
+        if n.function in _TIME_FUNCTIONS or n.function == "PERIOD":
+            return self.time(n)
+        if n.function == "DB":
+            return self.db(n)
+        fn = FUNCTIONS.get(n.function)
+        if fn is None:
+            raise self.fail(n.pos, f"unknown function {n.function}")
+        if len(n.args) < fn.min_args or (fn.max_args is not None and len(n.args) > fn.max_args):
+            most = "any number" if fn.max_args is None else fn.max_args
+            raise self.fail(
+                n.pos, f"{n.function} takes {fn.min_args} to {most} arguments, got {len(n.args)}"
+            )
+        args = [self.node(a) for a in n.args]
+        name = n.function
+        return lambda box: call(name, [a(box) for a in args])
+
+    # -- references --------------------------------------------------------------------------
+
+    def _measure_position(self, name: str, pos: int, excel_name: bool = False) -> int:
+        h = self.measures
+        found = h.index.get(name)
+        if found is None and excel_name:
+            wanted = name.replace("_", " ").casefold()
+            found = next((i for i, e in enumerate(h.names) if e.casefold() == wanted), None)
+        if found is None:
+            raise self.fail(pos, f"{name!r} is not an element of measure dimension {h.name!r}")
+        return found
+
+    def measure(self, m: int, pos: int) -> Kernel:
+        cube = self.cube
+        axis = self.measure_axis
+        follow = tuple((a, a) for a in range(len(cube.dimensions)) if a != axis)
+        self.deps.append(Dependency(cube.name, m, self.shift, follow, ((axis, m),)))
+        values = cube.array
+
+        def read(box: Box) -> Val:
+            index = list(box)
+            index[axis] = np.array([m])
+            return Val(values.values[np.ix_(*index)])
+
+        return read
+
+    def time(self, n: Call) -> Kernel:
+        axis = self.cube.time_axis
+        if axis is None:
+            raise self.fail(
+                n.pos, f"{n.function}() needs a time dimension in cube {self.cube.name!r}"
+            )
+        if n.function == "PERIOD":
+            if len(n.args) != 2 or not isinstance(n.args[1], Number | Unary):
+                raise self.fail(n.pos, "PERIOD(x, n) takes a reference and a whole number")
+            k = _literal(n.args[1])
+            if k is None or k != int(k):
+                raise self.fail(n.pos, "PERIOD(x, n): n must be a whole number literal")
+            steps = int(k)
+        else:
+            if len(n.args) != 1:
+                raise self.fail(n.pos, f"{n.function}(x) takes one argument")
+            steps = _TIME_FUNCTIONS[n.function]
+        self.shift += steps
+        inner = self.node(n.args[0])
+        self.shift -= steps
+        return _shifted(inner, axis, self.cube.array.hierarchies[axis], steps)
+
+    def db(self, n: Call) -> Kernel:
+        if not n.args or not isinstance(n.args[0], Text):
+            raise self.fail(n.pos, 'DB("Cube", "element", ...) names a cube first')
+        other = self.cubes.get(n.args[0].value)
+        if other is None:
+            raise self.fail(n.args[0].pos, f"no cube {n.args[0].value!r}")
+        given: dict[int, int] = {}
+        for arg in n.args[1:]:
+            if not isinstance(arg, Text):
+                raise self.fail(n.pos, "DB() takes element names in quotes after the cube")
+            axes = [a for a, h in enumerate(other.array.hierarchies) if arg.value in h.index]
+            if len(axes) != 1:
+                what = "no" if not axes else "more than one"
+                raise self.fail(arg.pos, f"{what} dimension of {other.name!r} has {arg.value!r}")
+            given[axes[0]] = other.array.hierarchies[axes[0]].index[arg.value]
+        mapped: list[tuple[int, int]] = []
+        for t, dim in enumerate(other.dimensions):
+            if t in given:
+                continue
+            if dim not in self.cube.dimensions or dim == self.cube.dimensions[self.measure_axis]:
+                raise self.fail(n.pos, f'DB("{other.name}", ...) needs an element of {dim!r}')
+            mapped.append((t, self.cube.dimensions.index(dim)))
+        measure = given.get(other.measure_axis, -1) if other.measure_axis is not None else -1
+        self.deps.append(
+            Dependency(other.name, measure, self.shift, tuple(mapped), tuple(given.items()))
+        )
+        ndim, source = len(self.cube.dimensions), other.array
+
+        def read(box: Box) -> Val:
+            shape = [len(b) for b in box]
+            index: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(other.dimensions)
+            for t, p in given.items():
+                index[t] = np.array(p).reshape((1,) * ndim)
+            for t, a in mapped:
+                shape_a = [1] * ndim
+                shape_a[a] = shape[a]
+                index[t] = box[a].reshape(shape_a)
+            out = source.values[tuple(index)]
+            return Val(np.broadcast_to(out, tuple(shape)))
+
+        return read
+
+
+def _literal(n: Node) -> float | None:
+    if isinstance(n, Number):
+        return n.value
+    if isinstance(n, Unary) and n.op == "-" and isinstance(n.operand, Number):
+        return -n.operand.value
+    return None
+
+
+def _shifted(inner: Kernel, axis: int, time: Hierarchy, steps: int) -> Kernel:
+    """``inner`` read ``steps`` leaf periods away; outside the calendar it reads empty cells."""
+    leaf_rank = np.full(time.size, -1, dtype=np.int64)
+    leaf_rank[time.leaves] = np.arange(len(time.leaves))
+
+    def read(box: Box) -> Val:
+        rank = leaf_rank[box[axis]] + steps
+        inside = (rank >= 0) & (rank < len(time.leaves))
+        moved = list(box)
+        moved[axis] = time.leaves[np.clip(rank, 0, len(time.leaves) - 1)]
+        got = inner(moved)
+        shape = [1] * len(box)
+        shape[axis] = len(inside)
+        keep = inside.reshape(shape)
+        v = np.where(keep, got.v, 0.0)
+        e = None if got.e is None else np.where(keep, got.e, 0).astype(np.int8)
+        return Val(v, e)
+
+    return read
+
+
+def compile_rule(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> CompiledRule:
+    """Parse and compile one rule against its cube (RuleSyntaxError names the position)."""
+    compiler = _Compiler(rule, cube, cubes)
+    kernel = compiler.node(parse(rule.formula))
+    axis = compiler.measure_axis
+    target = compiler._measure_position(rule.target, 0)
+    if not compiler.measures.is_leaf[target]:
+        raise RuleSyntaxError(rule.formula, 0, f"target {rule.target!r} is not a leaf measure")
+    area = _area(rule, cube, axis, target)
+    return CompiledRule(rule, cube.name, axis, target, area, kernel, compiler.deps)
+
+
+def _area(rule: RuleDef, cube: CubeInfo, measure_axis: int, target: int) -> Box:
+    area: Box = []
+    for a, (dim, h) in enumerate(zip(cube.dimensions, cube.array.hierarchies, strict=True)):
+        if a == measure_axis:
+            area.append(np.array([target], dtype=np.int64))
+            continue
+        names: Sequence[str] | None = rule.where.get(dim)
+        if not names:
+            area.append(h.leaves.astype(np.int64))
+            continue
+        leaves: set[int] = set()
+        for name in names:
+            if name not in h.index:
+                raise RuleSyntaxError(rule.formula, 0, f"where: {dim!r} has no element {name!r}")
+            leaves.update(h.leaf_descendants(h.index[name]))
+        area.append(np.array(sorted(leaves), dtype=np.int64))
+    return area

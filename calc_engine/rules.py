@@ -1,0 +1,123 @@
+"""The rule book: every rule of a model, compiled and ordered, and the recalculation it drives.
+
+Setting rules is all or nothing: every rule is compiled against the cubes as they are and the
+whole set is ordered (a loop is refused) before anything changes; then a full recalculation puts
+every rule cell in place. After that, ``after_write`` keeps rule cells and their totals current
+by evaluating only the boxes an edit can reach (see ``recalc``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calc_engine.compile import CompiledRule, CubeInfo, RuleDef, compile_rule
+from calc_engine.cube import CubeArray
+from calc_engine.errors import RuleSyntaxError
+from calc_engine.recalc import Change, evaluate, merge, order, reach, update
+
+
+class RuleBook:
+    def __init__(self) -> None:
+        self.defs: dict[str, list[RuleDef]] = {}
+        self.compiled: list[CompiledRule] = []
+
+    def compile(
+        self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]
+    ) -> list[CompiledRule]:
+        """Compile and order a whole set of rules (raises; changes nothing)."""
+        compiled = [compile_rule(r, cubes[c], cubes) for c, rules in defs.items() for r in rules]
+        _check_overlaps(compiled)
+        return order(compiled)
+
+    def set(self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]) -> None:
+        compiled = self.compile(defs, cubes)
+        self.defs = {c: list(rs) for c, rs in defs.items() if rs}
+        self.compiled = compiled
+
+    def full_recalc(self, cubes: dict[str, CubeArray], time_axes: dict[str, int | None]) -> None:
+        """Every rule over its whole area, in order; then totals, once per cube."""
+        totals_needed = {
+            d.cube
+            for r in self.compiled
+            for d in r.dependencies
+            for axis, pos in d.fixed
+            if not cubes[d.cube].hierarchies[axis].is_leaf[pos]
+        }
+        for cube in {r.cube for r in self.compiled}:
+            cubes[cube].errors.clear()
+        for r in self.compiled:
+            evaluate(r, cubes[r.cube], r.area, time_axes[r.cube])
+            if r.cube in totals_needed:
+                cubes[r.cube].recompute()
+        for cube in {r.cube for r in self.compiled}:
+            cubes[cube].recompute()
+
+    def after_write(
+        self,
+        cube: str,
+        coords: np.ndarray,
+        cubes: dict[str, CubeArray],
+        measure_axes: dict[str, int | None],
+        time_axes: dict[str, int | None],
+    ) -> None:
+        """Bring rule cells (and their totals) up to date after ``coords`` of ``cube`` changed."""
+        if not self.compiled or len(coords) == 0:
+            return
+        changes = _changes(cube, coords, measure_axes[cube])
+        for r in self.compiled:
+            boxes = []
+            for d in r.dependencies:
+                for c in changes:
+                    if c.cube == d.cube and d.measure in (c.measure, -1):
+                        box = reach(d, c, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
+                        if box is not None:
+                            boxes.append(box)
+            if not boxes:
+                continue
+            changed = update(r, cubes[r.cube], merge(boxes), time_axes[r.cube])
+            if changed is not None:
+                changes.append(Change(r.cube, r.target, changed))
+
+    def rule_cells(self, cube: str, coords: np.ndarray) -> np.ndarray:
+        """Which of ``coords`` (n x ndim) are computed by a rule."""
+        hit = np.zeros(len(coords), dtype=bool)
+        for r in self.compiled:
+            if r.cube != cube:
+                continue
+            inside = np.ones(len(coords), dtype=bool)
+            for a, positions in enumerate(r.area):
+                inside &= np.isin(coords[:, a], positions)
+            hit |= inside
+        return hit
+
+    def rule_at(self, cube: str, coord: tuple[int, ...]) -> CompiledRule | None:
+        for r in self.compiled:
+            if r.cube == cube and all(coord[a] in p for a, p in enumerate(r.area)):
+                return r
+        return None
+
+
+def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Change]:
+    if measure_axis is None:
+        return [Change(cube, -1, [np.unique(c) for c in coords.T])]
+    out = []
+    for m in np.unique(coords[:, measure_axis]):
+        rows = coords[coords[:, measure_axis] == m]
+        out.append(Change(cube, int(m), [np.unique(c) for c in rows.T]))
+    return out
+
+
+def _check_overlaps(compiled: list[CompiledRule]) -> None:
+    for i, a in enumerate(compiled):
+        for b in compiled[i + 1 :]:
+            if (
+                a.cube == b.cube
+                and a.target == b.target
+                and all(np.intersect1d(x, y).size for x, y in zip(a.area, b.area, strict=True))
+            ):
+                raise RuleSyntaxError(
+                    b.rule.formula,
+                    0,
+                    f"rules {a.rule.name!r} and {b.rule.name!r} both compute some cells of "
+                    f"{a.rule.target!r}; narrow one with 'where'",
+                )

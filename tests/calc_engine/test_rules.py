@@ -1,0 +1,233 @@
+"""Rules in the engine: the driver-based P&L as small tables; incremental equals full recalc."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calc_engine import Edge, Engine, Hierarchy
+from calc_engine.compile import RuleDef
+from calc_engine.errors import RuleCellError, RuleCycleError, RuleSyntaxError
+from calc_engine.functions import ErrorCode
+
+MEASURES = ["Units", "Price", "Revenue", "COGS", "GM", "Opex", "EBIT", "RevYTD"]
+PNL_RULES = [
+    RuleDef("revenue", "Revenue", "=Units * Price"),
+    RuleDef("cogs", "COGS", '=Revenue * DB("Assump", "COGS%")'),
+    RuleDef("gm", "GM", "=Revenue - COGS"),
+    RuleDef("opex", "Opex", '=Units * DB("Assump", "OpexPerUnit", "All Products")'),
+    RuleDef("ebit", "EBIT", "=GM - Opex"),
+    RuleDef("ytd", "RevYTD", "=PREV(RevYTD) + Revenue"),
+]
+
+
+def pnl(products: int = 3, months: int = 4) -> Engine:
+    """Product (with a total) x Month (with FY, role time) x Measure; Assump by Product."""
+    e = Engine()
+    names = [f"p{i}" for i in range(products)]
+    e.set_dimension(
+        Hierarchy("Product", ["All Products", *names], [Edge("All Products", p) for p in names])
+    )
+    ms = [f"m{i}" for i in range(months)]
+    e.set_dimension(Hierarchy("Month", ["FY", *ms], [Edge("FY", m) for m in ms]))
+    e.set_dimension(Hierarchy("Measure", MEASURES))
+    e.set_dimension(Hierarchy("AssumpMeasure", ["COGS%", "OpexPerUnit"]))
+    e.add_cube("PnL", ["Product", "Month", "Measure"], measure="Measure", time="Month")
+    e.add_cube("Assump", ["Product", "AssumpMeasure"], measure="AssumpMeasure")
+    rng = np.random.default_rng(3)
+    for p in range(1, products + 1):
+        for m in range(1, months + 1):
+            units, price = float(rng.integers(1, 100)), float(rng.integers(1, 20))
+            put(e, "PnL", (p, m, 0), units)
+            put(e, "PnL", (p, m, 1), price)
+        put(e, "Assump", (p, 0), round(float(rng.uniform(0.2, 0.6)), 2))
+    put(e, "Assump", (0, 1), 0.5)  # OpexPerUnit on the Product total
+    e.set_rules({"PnL": PNL_RULES})
+    return e
+
+
+def put(e: Engine, cube: str, coord: tuple[int, ...], value: float) -> None:
+    e.write(cube, np.array([coord]), np.array([value]), {})
+
+
+def reference(e: Engine) -> np.ndarray:
+    """The P&L leaves from first principles with numpy."""
+    v = e.cube("PnL").values
+    a = e.cube("Assump").values
+    units, price = v[1:, 1:, 0], v[1:, 1:, 1]
+    revenue = units * price
+    cogs = revenue * a[1:, 0][:, None]
+    opex = units * a[0, 1]
+    out = np.stack(
+        [
+            units,
+            price,
+            revenue,
+            cogs,
+            revenue - cogs,
+            opex,
+            revenue - cogs - opex,
+            np.cumsum(revenue, axis=1),
+        ],
+        axis=2,
+    )
+    return out
+
+
+def leaves(e: Engine) -> np.ndarray:
+    return e.cube("PnL").values[1:, 1:, :]
+
+
+def test_full_recalc_matches_numpy() -> None:
+    e = pnl()
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+    totals = e.cube("PnL").values
+    np.testing.assert_allclose(totals[0, 0, 6], reference(e)[:, :, 6].sum())
+
+
+def test_a_write_updates_dependent_rules_and_totals() -> None:
+    e = pnl()
+    put(e, "PnL", (2, 2, 0), 1000.0)  # Units of p1 in m1
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+    np.testing.assert_allclose(e.cube("PnL").values[0, 0, 6], reference(e)[:, :, 6].sum())
+    # RevYTD runs on in later months only
+    assert e.cube("PnL").values[2, 4, 7] == pytest.approx(reference(e)[1, 3, 7])
+
+
+def test_cross_cube_edit_reaches_every_month_of_the_product() -> None:
+    e = pnl()
+    put(e, "Assump", (1, 0), 0.9)  # COGS% of p0
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+    put(e, "Assump", (0, 1), 2.0)  # OpexPerUnit on the total: every product
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),
+            st.integers(1, 4),
+            st.integers(0, 1),
+            st.floats(-100, 100, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_incremental_equals_full_recalc(writes: list[tuple[int, int, int, float]]) -> None:
+    e = pnl()
+    for p, m, meas, value in writes:
+        put(e, "PnL", (p, m, meas), round(value, 2))
+    incremental = e.cube("PnL").values.copy()
+    e.recalc()
+    np.testing.assert_allclose(incremental, e.cube("PnL").values, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-9, atol=1e-9)
+
+
+def test_rule_cells_cannot_be_written() -> None:
+    e = pnl()
+    with pytest.raises(RuleCellError) as exc:
+        e.leaf_coords("PnL", [("p0", "m0", "Revenue")])
+    assert exc.value.rule == "revenue"
+    assert e.leaf_coords("PnL", [("p0", "m0", "Units")]).tolist() == [[1, 1, 0]]
+
+
+def test_division_by_zero_is_a_cell_value_and_heals() -> None:
+    e = pnl()
+    e.set_rules({"PnL": [*PNL_RULES[:2], RuleDef("gm", "GM", "=Revenue / (Units - 5)")]})
+    put(e, "PnL", (1, 1, 0), 5.0)
+    cube = e.cube("PnL")
+    assert np.isnan(cube.values[1, 1, 4])
+    assert cube.errors[(1, 1, 4)] == ErrorCode.DIV0
+    assert np.isnan(cube.values[0, 0, 4])  # the error reaches the total, as in Excel
+    put(e, "PnL", (1, 1, 0), 6.0)
+    assert not cube.errors and np.isfinite(cube.values[0, 0, 4])
+
+
+def test_iferror_and_if() -> None:
+    e = pnl()
+    e.set_rules(
+        {
+            "PnL": [
+                RuleDef("gm", "GM", "=IFERROR(Units / (Units - Units), -1)"),
+                RuleDef("ebit", "EBIT", "=IF(Units > 50, 1, 0)"),
+            ]
+        }
+    )
+    cube = e.cube("PnL")
+    assert (cube.values[1:, 1:, 4] == -1).all()
+    np.testing.assert_array_equal(cube.values[1:, 1:, 6], (cube.values[1:, 1:, 0] > 50) * 1.0)
+
+
+def test_cycles_are_refused_naming_the_rules_and_nothing_changes() -> None:
+    e = pnl()
+    before = e.cube("PnL").values.copy()
+    with pytest.raises(RuleCycleError) as exc:
+        e.set_rules({"PnL": [RuleDef("a", "GM", "=EBIT + 1"), RuleDef("b", "EBIT", "=GM * 2")]})
+    assert set(exc.value.rules) == {"a", "b"}
+    assert {r.rule.name for r in e.rules.compiled} == {r.name for r in PNL_RULES}
+    np.testing.assert_array_equal(e.cube("PnL").values, before)
+
+
+@pytest.mark.parametrize(
+    ("formula", "position", "words"),
+    [
+        ("=Units * Bogus", 9, "Bogus"),
+        ("=Units +", 8, "ends"),
+        ("=FOO(1)", 1, "unknown function FOO"),
+        ('=DB("Nope", "x")', 4, "no cube"),
+        ("=ROUND(1)", 1, "ROUND takes 2"),
+        ('=Units & "x"', 7, "not supported"),
+    ],
+)
+def test_bad_rules_name_the_position(formula: str, position: int, words: str) -> None:
+    e = pnl()
+    with pytest.raises(RuleSyntaxError) as exc:
+        e.check_rules({"PnL": [RuleDef("x", "GM", formula)]})
+    assert exc.value.position == position, exc.value
+    assert words in str(exc.value)
+
+
+def test_where_narrows_the_area_and_overlaps_are_refused() -> None:
+    e = pnl()
+    e.set_rules(
+        {
+            "PnL": [
+                RuleDef("gm0", "GM", "=1", where={"Product": ["p0"]}),
+                RuleDef("gm1", "GM", "=2", where={"Product": ["p1", "p2"]}),
+            ]
+        }
+    )
+    assert (e.cube("PnL").values[1, 1:, 4] == 1).all()
+    assert (e.cube("PnL").values[2:, 1:, 4] == 2).all()
+    with pytest.raises(RuleSyntaxError, match="both compute"):
+        e.check_rules(
+            {"PnL": [RuleDef("a", "GM", "=1"), RuleDef("b", "GM", "=2", where={"Product": ["p1"]})]}
+        )
+
+
+def test_period_offsets() -> None:
+    e = pnl()
+    e.set_rules(
+        {
+            "PnL": [
+                RuleDef("gm", "GM", "=PERIOD(Units, -2)"),
+                RuleDef("ebit", "EBIT", "=NEXT(Units)"),
+            ]
+        }
+    )
+    v = e.cube("PnL").values
+    np.testing.assert_array_equal(v[1:, 3:, 4], v[1:, 1:3, 0])
+    assert (v[1:, 1:3, 4] == 0).all()
+    np.testing.assert_array_equal(v[1:, 1:4, 6], v[1:, 2:5, 0])
+    assert (v[1:, 4, 6] == 0).all()
+
+
+def test_names_follow_excel_rules_and_m_quotes_any_name() -> None:
+    e = pnl()
+    e.set_rules({"PnL": [RuleDef("gm", "GM", '=units * M("Price") + revytd * 0')]})
+    v = e.cube("PnL").values
+    np.testing.assert_array_equal(v[1:, 1:, 4], v[1:, 1:, 0] * v[1:, 1:, 1])
