@@ -270,6 +270,14 @@ def _shifted(inner: Kernel, axis: int, time: Hierarchy, steps: int) -> Kernel:
 
 def compile_rule(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> CompiledRule:
     """Parse and compile one rule against its cube (RuleSyntaxError names the position)."""
+    try:
+        return _compile(rule, cube, cubes)
+    except RuleSyntaxError as exc:
+        exc.rule = rule.name
+        raise
+
+
+def _compile(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> CompiledRule:
     compiler = _Compiler(rule, cube, cubes)
     kernel = compiler.node(parse(rule.formula))
     axis = compiler.measure_axis

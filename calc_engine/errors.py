@@ -62,11 +62,12 @@ class NotALeafError(EngineError, ValueError):
 class RuleSyntaxError(EngineError, ValueError):
     """A rule that does not parse or compile; ``position`` is the character offset in it."""
 
-    def __init__(self, formula: str, position: int, message: str) -> None:
+    def __init__(self, formula: str, position: int, message: str, rule: str | None = None) -> None:
         super().__init__(f"{message} (at position {position} of {formula!r})")
         self.formula = formula
         self.position = position
         self.reason = message
+        self.rule = rule
 
 
 class RuleCycleError(EngineError, ValueError):

@@ -106,6 +106,14 @@ class InvalidExpression(Unprocessable):
     code = "invalid_expression"
 
 
+class InvalidRule(Unprocessable):
+    code = "invalid_rule"
+
+
+class RuleCycle(Unprocessable):
+    code = "rule_cycle"
+
+
 def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
     """The server error a client should see for an engine exception."""
     if isinstance(exc, engine_errors.UnknownElementError):
@@ -116,6 +124,18 @@ def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
         return CubeNotFound(str(exc), cube=exc.cube)
     if isinstance(exc, engine_errors.NotALeafError):
         return NotWritable(str(exc), dimension=exc.dimension, element=exc.element)
+    if isinstance(exc, engine_errors.RuleSyntaxError):
+        return InvalidRule(
+            str(exc) if exc.rule is None else f"rule {exc.rule!r}: {exc}",
+            rule=exc.rule,
+            formula=exc.formula,
+            position=exc.position,
+            reason=exc.reason,
+        )
+    if isinstance(exc, engine_errors.RuleCycleError):
+        return RuleCycle(str(exc), rules=exc.rules)
+    if isinstance(exc, engine_errors.RuleCellError):
+        return NotWritable(str(exc), elements=exc.elements, rule=exc.rule)
     if isinstance(exc, engine_errors.HierarchyCycleError):
         return InvalidModel(str(exc), dimension=exc.dimension, cycle=exc.cycle)
     return Unprocessable(str(exc))

@@ -99,10 +99,24 @@ class DimensionDef(_Strict):
     _shorthand = field_validator("elements", mode="before")(_element_shorthand)
 
 
+class RuleSpec(_Strict):
+    """A rule: an Excel formula computing one measure element over the cube's leaves."""
+
+    name: Name
+    target: Name = Field(description="the measure element the rule computes")
+    formula: str = Field(
+        min_length=1, max_length=10_000, description="Excel syntax, e.g. =Units*Price"
+    )
+    where: dict[str, list[str]] = Field(
+        default={}, description="narrow other dimensions to these elements (and their leaves)"
+    )
+
+
 class CubeDef(_Strict):
     name: Name
     dimensions: list[Name] = Field(min_length=1)
     description: str = ""
+    rules: list[RuleSpec] = []
 
 
 class ModelDef(_Strict):

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from calc_engine import CubeArray, Engine, Hierarchy
+from calc_engine.compile import RuleDef
 from server.addressing import decode
 from server.errors import CubeNotFound, DimensionNotFound, ElementNotFound, ModelNotFound
 from server.events import Feed
@@ -97,11 +98,28 @@ class ModelRuntime:
             self.aliases[dim.name] = _aliases(dim)
             self.structure_version += 1
 
-    def add_cube(self, cube: CubeDef) -> CubeArray:
+    def add_cube(self, cube: CubeDef, engine: Engine | None = None) -> CubeArray:
+        """Add a cube to the engine (or to ``engine``), naming its measure and time dimensions."""
+        roles = {self.dimensions[d].role: d for d in cube.dimensions if self.dimensions[d].role}
+        target = engine or self.engine
         with self.lock:
-            self.cubes[cube.name] = cube
-            self.structure_version += 1
-            return self.engine.add_cube(cube.name, cube.dimensions)
+            if engine is None:
+                self.cubes[cube.name] = cube
+                self.structure_version += 1
+            return target.add_cube(
+                cube.name,
+                cube.dimensions,
+                measure=roles.get(Role.measure),
+                time=roles.get(Role.time),
+            )
+
+    def rule_defs(self, cubes: dict[str, CubeDef] | None = None) -> dict[str, list[RuleDef]]:
+        """The engine's view of every cube's rules."""
+        return {
+            c.name: [RuleDef(r.name, r.target, r.formula, dict(r.where)) for r in c.rules]
+            for c in (cubes or self.cubes).values()
+            if c.rules
+        }
 
     def load_cells(self, cube: str, table: pa.Table, target: CubeArray | None = None) -> CubeArray:
         """Fill a cube array (the live one unless ``target``) from stored cells, vectorized."""
@@ -134,6 +152,8 @@ class ModelRuntime:
                 fits = coords[:, 0] >= 0
                 mask = self.text_mask(cube_name)
                 is_text = mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
+                # rule cells are computed, never stored inputs (an old commit may hold some)
+                fits &= ~self.engine.rules.rule_cells(cube_name, np.maximum(coords, 0))
                 keep = np.flatnonzero(fits)
                 values = np.array([batch[i].num or 0.0 for i in keep], dtype=np.float64)
                 texts = {j: batch[i].txt for j, i in enumerate(keep) if is_text[i]}
@@ -194,6 +214,7 @@ class Workspace:
         for cube in cubes:
             rt.add_cube(cube)
             rt.load_cells(cube.name, self.store.load_cells(model, cube.name))
+        rt.engine.set_rules(rt.rule_defs())
         return rt
 
     def model_names(self) -> list[str]:
@@ -227,18 +248,25 @@ class Workspace:
                 rt.apply([c for _, c in pending], max(cid for cid, _ in pending))
 
     def cube_as_of(self, rt: ModelRuntime, cube: str, commit_id: int) -> CubeArray:
-        """The cube as it was at a commit, rebuilt from history (a few are cached)."""
+        """The cube as it was at a commit, rebuilt from history (a few are cached).
+
+        With rules, every cube is rebuilt (a rule may read another cube) and recalculated.
+        """
         key = (rt.name, cube, commit_id, rt.structure_version)
         with self._lock:
             hit = self._as_of.get(key)
             if hit is not None:
                 self._as_of.move_to_end(key)
                 return hit
-        live = rt.engine.cube(cube)
-        array = CubeArray(cube, live.hierarchies)
-        rt.load_cells(cube, self.store.cells_as_of(rt.name, cube, commit_id), target=array)
+        rules = rt.rule_defs()
+        engine = Engine()
+        engine.dimensions = dict(rt.engine.dimensions)
+        for name in rt.cubes if rules else [cube]:
+            array = rt.add_cube(rt.cubes[name], engine=engine)
+            rt.load_cells(name, self.store.cells_as_of(rt.name, name, commit_id), target=array)
+        engine.set_rules(rules)
         with self._lock:
-            self._as_of[key] = array
+            self._as_of[key] = engine.cube(cube)
             while len(self._as_of) > 4:
                 self._as_of.popitem(last=False)
-        return array
+        return engine.cube(cube)

@@ -14,6 +14,7 @@ import math
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import NotALeafError
@@ -152,7 +153,34 @@ def validate(rt: ModelRuntime, cube: str, batch: WriteBatch) -> list[CellChange]
                     value=value,
                 )
             changes.append(CellChange(cube, addr, num=float(value)))
+    _refuse_rule_cells(rt, cube, changes)
     return changes
+
+
+def _refuse_rule_cells(rt: ModelRuntime, cube: str, changes: list[CellChange]) -> None:
+    """Cells a rule computes are not inputs: name the first one and its rule."""
+    rules = rt.engine.rules
+    if not any(r.cube == cube for r in rules.compiled):
+        return
+    hierarchies = rt.engine.cube(cube).hierarchies
+    coords = np.array(
+        [
+            [h.index[n] for h, n in zip(hierarchies, elements_of(c.addr), strict=True)]
+            for c in changes
+        ],
+        dtype=np.int64,
+    ).reshape(-1, len(hierarchies))
+    hits = np.flatnonzero(rules.rule_cells(cube, coords))
+    if len(hits):
+        i = int(hits[0])
+        rule = rules.rule_at(cube, tuple(int(x) for x in coords[i]))
+        raise NotWritable(
+            f"cell {i} {elements_of(changes[i].addr)} is computed by rule "
+            f"{rule.rule.name if rule else '?'!r}; it cannot be written",
+            cell=i,
+            elements=elements_of(changes[i].addr),
+            rule=rule.rule.name if rule else None,
+        )
 
 
 def commit_changes(

@@ -12,7 +12,7 @@ from server.workspace import ModelRuntime, Workspace
 def summary(rt: ModelRuntime, cube: CubeDef) -> dict[str, Any]:
     array = rt.engine.cube(cube.name)
     with rt.lock:
-        coords, _ = array.leaf_cells()
+        coords, _ = rt.engine.input_cells(cube.name)
         populated = len(coords) + len(array.text)
     return {
         "name": cube.name,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from calc_engine import Hierarchy
+from calc_engine import Engine, Hierarchy
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
 from server.workspace import ModelRuntime, Workspace
@@ -79,9 +79,22 @@ def _save(ws: Workspace, rt: ModelRuntime, dim: DimensionDef) -> dict[str, Any]:
     with rt.write_lock:
         if dim.name in rt.dimensions:
             _check_no_hidden_cells(rt, rt.hierarchy(dim.name), hierarchy)
+            _check_rules_still_compile(rt, hierarchy)
         ws.store.save_dimension(rt.name, dim)
         rt.set_dimension(dim, hierarchy)
     return summary(dim, hierarchy)
+
+
+def _check_rules_still_compile(rt: ModelRuntime, hierarchy: Hierarchy) -> None:
+    """Rules name elements; a changed dimension must leave every rule compiling."""
+    rules = rt.rule_defs()
+    if not rules:
+        return
+    trial = Engine()
+    trial.dimensions = {**rt.engine.dimensions, hierarchy.name: hierarchy}
+    for cube in rt.cubes.values():
+        rt.add_cube(cube, engine=trial)
+    trial.check_rules(rules)
 
 
 def _check_no_hidden_cells(rt: ModelRuntime, old: Hierarchy, new: Hierarchy) -> None:
@@ -100,7 +113,7 @@ def _check_no_hidden_cells(rt: ModelRuntime, old: Hierarchy, new: Hierarchy) -> 
             continue
         axis = dims.index(old.name)
         cube = rt.engine.cube(cube_name)
-        coords, _ = cube.leaf_cells()
+        coords, _ = rt.engine.input_cells(cube_name)
         positions = [int(p) for p in coords[:, axis][lost[coords[:, axis]]]]
         positions += [k[axis] for k in cube.text if lost[k[axis]]]
         for p in positions:

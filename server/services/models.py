@@ -61,7 +61,7 @@ def export(ws: Workspace, model: str, with_data: bool = False) -> ModelDef:
             array = rt.engine.cube(name)
             names = [np.asarray(h.names, dtype=object) for h in array.hierarchies]
             with rt.lock:
-                coords, vals = array.leaf_cells()
+                coords, vals = rt.engine.input_cells(name)
                 texts = list(array.text.items())
             rows: list[list[str | float | None]] = [
                 [*(str(names[a][c[a]]) for a in range(len(names))), float(v)]
@@ -94,6 +94,7 @@ def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange
         except PlancubeError as exc:
             raise InvalidModel(exc.message, **exc.details) from None
         rt.add_cube(cube)
+    rt.engine.set_rules(rt.rule_defs())  # a bad rule is 422 invalid_rule, naming the position
     changes: dict[str, list[CellChange]] = {}
     for cube_name, rows in model.data.items():
         rt.cube(cube_name)

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import CubeArray, Hierarchy, TreeRow
+from calc_engine.functions import ErrorCode
 from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
 from server.workspace import ModelRuntime, Workspace
 
@@ -232,29 +233,69 @@ def as_of_commit(ws: Workspace, rt: ModelRuntime, spec: ViewSpec) -> int | None:
 
 
 def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.ndarray, np.ndarray]:
-    """The (rows x columns) values and flags of a resolved view."""
+    """The (rows x columns) values and flags of a resolved view.
+
+    Numbers stay a float matrix unless the view holds text cells or formula errors; then it is an
+    object matrix with strings (text, or Excel's error text such as ``#DIV/0!``).
+    """
     positions = view.positions
     with rt.lock:
         block = array.read(positions)
         texts = dict(array.text) if array.text else {}
+        errors = dict(array.errors) if array.errors else {}
     grid = np.transpose(block, view.order).reshape(view.n_rows, view.n_cols)
     consolidated = np.zeros(grid.shape, dtype=bool)
     for h, d, pos in zip(array.hierarchies, view.dims, positions, strict=True):
         consolidated |= view.broadcast(d, ~h.is_leaf[np.asarray(pos, dtype=np.int64)])
+    ruled = _rule_cells(rt, view) & ~consolidated
     flags = np.where(consolidated, FLAG_BITS["consolidated"], 0)
+    flags |= np.where(ruled, FLAG_BITS["rule"], 0)
     if view.as_of is None:
-        flags |= np.where(consolidated, 0, FLAG_BITS["editable"])
+        flags |= np.where(consolidated | ruled, 0, FLAG_BITS["editable"])
     mask = rt.text_mask(view.cube)
-    if mask is None:
+    failed = np.isnan(grid)
+    if mask is None and not failed.any():
         return grid, flags.astype(np.int32)
-    axis, text_elements = mask
-    is_text = view.broadcast(view.dims[axis], text_elements[np.asarray(positions[axis])])
-    flags |= np.where(is_text, FLAG_BITS["text"], 0)
     out = grid.astype(object)
-    out[is_text] = None
-    for r, c in zip(*np.nonzero(is_text & ~consolidated), strict=True):
-        out[r, c] = texts.get(view.coord(int(r), int(c)))
+    for r, c in zip(*np.nonzero(failed), strict=True):
+        out[r, c] = _error_text(array, errors, view.coord(int(r), int(c)))
+    if mask is not None:
+        axis, text_elements = mask
+        is_text = view.broadcast(view.dims[axis], text_elements[np.asarray(positions[axis])])
+        flags |= np.where(is_text, FLAG_BITS["text"], 0)
+        out[is_text] = None
+        for r, c in zip(*np.nonzero(is_text & ~consolidated), strict=True):
+            out[r, c] = texts.get(view.coord(int(r), int(c)))
     return out, flags.astype(np.int32)
+
+
+def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> np.ndarray:
+    """Grid cells inside some rule's area."""
+    out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
+    for rule in rt.engine.rules.compiled:
+        if rule.cube != view.cube:
+            continue
+        inside = np.ones_like(out)
+        for d, pos, area in zip(view.dims, view.positions, rule.area, strict=True):
+            inside &= view.broadcast(d, np.isin(np.asarray(pos, dtype=np.int64), area))
+        out |= inside
+    return out
+
+
+def _error_text(
+    array: CubeArray, errors: dict[tuple[int, ...], int], coord: tuple[int, ...]
+) -> str:
+    """A rule cell's error, or for a total the first error among the cells it adds up."""
+    code = errors.get(coord)
+    if code is None:
+        for key, c in sorted(errors.items()):
+            if all(
+                key[a] == p or h.rollup[p, int(np.searchsorted(h.leaves, key[a]))] != 0
+                for a, (h, p) in enumerate(zip(array.hierarchies, coord, strict=True))
+            ):
+                code = c
+                break
+    return ErrorCode(code).text if code else ErrorCode.VALUE.text
 
 
 def headers(hierarchies: list[Hierarchy], axes: list[list[Member]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from server.modeldef import CubeDef, DimensionDef
+from server.modeldef import CubeDef, DimensionDef, RuleSpec
 from server.storage.base import (
     CellChange,
     CommitInfo,
@@ -57,6 +57,9 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS cubes (
         model TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
         dimensions TEXT NOT NULL, description TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS rules (
+        model TEXT NOT NULL, cube TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
+        target TEXT NOT NULL, formula TEXT NOT NULL, scope TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS commits (
         id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
         created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
@@ -157,7 +160,7 @@ class SqlStore(ABC):
 
     def delete_model(self, name: str) -> None:
         with self._transaction(name) as cur:
-            for table in ("dimensions", "elements", "edges", "cubes", "commits", "cells"):
+            for table in ("dimensions", "elements", "edges", "cubes", "rules", "commits", "cells"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             for table in ("cell_history", "snapshots"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
@@ -194,6 +197,12 @@ class SqlStore(ABC):
                 "SELECT name, dimensions, description FROM cubes WHERE model = ? ORDER BY position",
                 [model],
             ).fetchall()
+            rules = self._exec(
+                cur,
+                "SELECT cube, name, target, formula, scope FROM rules WHERE model = ? "
+                "ORDER BY cube, position",
+                [model],
+            ).fetchall()
         kids: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for dim, parent, child, weight in edges:
             kids.setdefault((dim, parent), []).append({"name": child, "weight": weight})
@@ -219,8 +228,14 @@ class SqlStore(ABC):
             )
             for name, role, description, attrs in dims
         ]
+        by_cube: dict[str, list[RuleSpec]] = {}
+        for cube, name, target, formula, scope in rules:
+            by_cube.setdefault(cube, []).append(
+                RuleSpec(name=name, target=target, formula=formula, where=json.loads(scope))
+            )
         cube_defs = [
-            CubeDef(name=n, dimensions=json.loads(d), description=desc) for n, d, desc in cubes
+            CubeDef(name=n, dimensions=json.loads(d), description=desc, rules=by_cube.get(n, []))
+            for n, d, desc in cubes
         ]
         return dimensions, cube_defs
 
@@ -289,15 +304,23 @@ class SqlStore(ABC):
                     [model],
                 ).fetchone()
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, cube.name])
+            self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, cube.name])
             self._exec(
                 cur,
                 "INSERT INTO cubes VALUES (?, ?, ?, ?, ?)",
                 [model, cube.name, int(row[0]), json.dumps(cube.dimensions), cube.description],
             )
+            for i, r in enumerate(cube.rules):
+                self._exec(
+                    cur,
+                    "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [model, cube.name, r.name, i, r.target, r.formula, json.dumps(r.where)],
+                )
 
     def delete_cube(self, model: str, name: str) -> None:
         with self._transaction(model) as cur:
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
+            self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM cells WHERE model = ? AND cube = ?", [model, name])
 
     # -- cells -------------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Rules through the server: stored, flagged in views, recomputed on write, pushed live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.server.helpers import error
+
+MODEL: dict[str, Any] = {
+    "name": "drv",
+    "dimensions": [
+        {"name": "Product", "elements": [{"name": "All", "children": ["A", "B"]}, "A", "B"]},
+        {
+            "name": "Month",
+            "role": "time",
+            "elements": [{"name": "FY", "children": ["Jan", "Feb", "Mar"]}, "Jan", "Feb", "Mar"],
+        },
+        {
+            "name": "Measure",
+            "role": "measure",
+            "elements": ["Units", "Price", "Revenue", "RevYTD", "Margin"],
+        },
+    ],
+    "cubes": [
+        {
+            "name": "Sales",
+            "dimensions": ["Product", "Month", "Measure"],
+            "rules": [
+                {"name": "revenue", "target": "Revenue", "formula": "=Units * Price"},
+                {"name": "ytd", "target": "RevYTD", "formula": "=PREV(RevYTD) + Revenue"},
+            ],
+        }
+    ],
+    "data": {
+        "Sales": [["A", m, "Units", 10.0] for m in ("Jan", "Feb", "Mar")]
+        + [["A", m, "Price", 2.0] for m in ("Jan", "Feb", "Mar")]
+        + [["B", "Jan", "Units", 1.0], ["B", "Jan", "Price", 5.0]]
+    },
+}
+VIEW = {
+    "rows": [{"dimension": "Product", "members": "descendants(All)"}],
+    "columns": [{"dimension": "Month", "members": ["Jan", "Feb", "Mar", "FY"]}],
+    "filters": {"Measure": "Revenue"},
+}
+
+
+@pytest.fixture
+def drv(client: Any) -> Any:
+    r = client.post("/api/models/import", json=MODEL)
+    assert r.status_code == 201, r.text
+    return client
+
+
+def view(client: Any, measure: str = "Revenue", **extra: Any) -> dict[str, Any]:
+    r = client.post(
+        "/api/models/drv/cubes/Sales/view", json={**VIEW, "filters": {"Measure": measure}, **extra}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def grid(body: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {
+        (r["elements"][0], c["elements"][0]): body["values"][i][j]
+        for i, r in enumerate(body["rows"])
+        for j, c in enumerate(body["columns"])
+    }
+
+
+def write(client: Any, cells: list[tuple[list[str], Any]], base: int | None = None) -> Any:
+    body: dict[str, Any] = {"cells": [{"elements": e, "value": v} for e, v in cells]}
+    if base is not None:
+        body["base_commit"] = base
+    return client.post("/api/models/drv/cubes/Sales/cells", json=body)
+
+
+def test_rule_cells_are_computed_flagged_and_read_only(drv: Any) -> None:
+    body = view(drv)
+    g = grid(body)
+    assert (g[("A", "Jan")], g[("B", "Jan")], g[("All", "FY")]) == (20.0, 5.0, 65.0)
+    bits = body["flag_bits"]
+    a = next(i for i, r in enumerate(body["rows"]) if r["elements"] == ["A"])
+    assert body["flags"][a][0] == bits["rule"]  # a rule cell: not editable
+    assert grid(view(drv, "RevYTD"))[("A", "Mar")] == 60.0
+    err = error(write(drv, [(["A", "Jan", "Revenue"], 1.0)]), 422, "cell_not_writable")
+    assert err["details"]["rule"] == "revenue" and err["details"]["cell"] == 0
+
+
+def test_writing_an_input_recomputes_rules_and_totals(drv: Any) -> None:
+    assert write(drv, [(["A", "Feb", "Units"], 20.0)]).status_code == 200
+    assert grid(view(drv))[("A", "Feb")] == 40.0
+    assert grid(view(drv))[("All", "FY")] == 85.0
+    assert grid(view(drv, "RevYTD"))[("A", "Mar")] == 80.0
+
+
+def test_live_feed_pushes_recomputed_rule_cells(drv: Any) -> None:
+    with drv.websocket_connect("/api/models/drv/feed") as ws:
+        ws.send_json(
+            {
+                "op": "subscribe",
+                "id": "v",
+                "cube": "Sales",
+                "view": {**VIEW, "filters": {"Measure": "RevYTD"}},
+            }
+        )
+        snap = ws.receive_json()["view"]
+        write(
+            drv,
+            [
+                (
+                    [
+                        "A",
+                        "Jan",
+                        "Price",
+                    ],
+                    3.0,
+                )
+            ],
+        )
+        msg = ws.receive_json()
+    rows = [r["elements"][0] for r in snap["rows"]]
+    cols = [c["elements"][0] for c in snap["columns"]]
+    got = {(rows[c["row"]], cols[c["col"]]): c["value"] for c in msg["cells"]}
+    assert got[("A", "Jan")] == 30.0 and got[("A", "Mar")] == 70.0
+
+
+def test_rules_api_crud_and_bad_rules(drv: Any) -> None:
+    base = "/api/models/drv/cubes/Sales/rules"
+    assert [r["name"] for r in drv.get(base).json()] == ["revenue", "ytd"]
+    r = drv.post(
+        base, json={"name": "margin", "target": "Margin", "formula": "=IFERROR(Revenue / Units, 0)"}
+    )
+    assert r.status_code == 201, r.text
+    assert grid(view(drv, "Margin"))[("A", "Jan")] == 2.0
+    assert grid(view(drv, "Margin"))[("B", "Feb")] == 0.0  # 0/0 caught by IFERROR
+    err = error(
+        drv.post(base, json={"name": "bad", "target": "Margin", "formula": "=Units * Nope"}),
+        422,
+        "invalid_rule",
+    )
+    assert err["details"]["position"] == 9 and "Nope" in err["message"]
+    err = error(
+        drv.put(
+            f"{base}/margin",
+            json={"name": "margin", "target": "Margin", "formula": "=Revenue + Margin"},
+        ),
+        422,
+        "rule_cycle",
+    )
+    assert "margin" in err["details"]["rules"]
+    assert drv.get(f"{base}/margin").json()["formula"] == "=IFERROR(Revenue / Units, 0)"
+    error(
+        drv.post(base, json={"name": "margin", "target": "Margin", "formula": "=1"}),
+        409,
+        "already_exists",
+    )
+    assert drv.delete(f"{base}/margin").status_code == 204
+    error(drv.get(f"{base}/margin"), 404, "rule_not_found")
+    assert grid(view(drv, "Margin"))[("A", "Jan")] == 0.0
+
+
+def test_errors_are_cell_values(drv: Any) -> None:
+    base = "/api/models/drv/cubes/Sales/rules"
+    r = drv.post(base, json={"name": "m", "target": "Margin", "formula": "=Revenue / (Units - 10)"})
+    assert r.status_code == 201, r.text
+    g = grid(view(drv, "Margin"))
+    assert g[("A", "Jan")] == "#DIV/0!" and g[("All", "Jan")] == "#DIV/0!"
+    assert g[("B", "Jan")] == pytest.approx(5 / -9)
+
+
+def test_rules_survive_restart_export_and_as_of(store_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(store_url)) as c:
+        assert c.post("/api/models/import", json=MODEL).status_code == 201
+        first = view(c)["commit"]
+        write(c, [(["A", "Jan", "Units"], 100.0)])
+    with TestClient(create_app(store_url)) as c:
+        assert grid(view(c))[("A", "Jan")] == 200.0
+        assert grid(view(c, as_of=first))[("A", "Jan")] == 20.0
+        exported = c.get("/api/models/drv/export", params={"format": "json", "data": True}).json()
+        assert [r["name"] for r in exported["cubes"][0]["rules"]] == ["revenue", "ytd"]
+        assert all(row[2] not in ("Revenue", "RevYTD") for row in exported["data"]["Sales"])
+
+
+def test_a_dimension_change_that_breaks_a_rule_is_refused(drv: Any) -> None:
+    r = drv.post("/api/models/drv/dimensions/Measure/elements", json=[{"name": "Discount"}])
+    assert r.status_code == 200, r.text
+    rule = {"name": "m", "target": "Margin", "formula": "=Revenue - Discount"}
+    assert drv.post("/api/models/drv/cubes/Sales/rules", json=rule).status_code == 201
+    err = error(
+        drv.delete("/api/models/drv/dimensions/Measure/elements/Discount"), 422, "invalid_rule"
+    )
+    assert "Discount" in err["message"] and err["details"]["rule"] == "m"
+    assert grid(view(drv, "Margin"))[("A", "Jan")] == 20.0
+
+
+def test_a_model_file_with_a_bad_rule_is_refused_whole(client: Any) -> None:
+    bad = {
+        **MODEL,
+        "cubes": [
+            {
+                **MODEL["cubes"][0],
+                "rules": [{"name": "r", "target": "Revenue", "formula": "=Units *"}],
+            }
+        ],
+    }
+    err = error(client.post("/api/models/import", json=bad), 422, "invalid_rule")
+    assert err["details"]["rule"] == "r"
+    assert client.get("/api/models").json() == []
