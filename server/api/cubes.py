@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.modeldef import CubeDef
 from server.responses import Json
-from server.services import cells, views
+from server.services import cells, trace, views
 from server.services import cubes as service
 
 router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"])
@@ -69,3 +69,21 @@ def cell_history(
     e: Annotated[list[str], Query(description="the cell's elements in cube dimension order")],
 ) -> list[dict[str, Any]]:
     return cells.history(ws, model, cube, e)
+
+
+@router.get(
+    "/{cube}/trace",
+    summary="Explain a cell: consolidation children, rule inputs, down to the inputs",
+    description="A tree: a consolidated cell lists its children along its first consolidated "
+    "dimension with their weights; a rule cell gives its rule, formula and the cells the "
+    "formula reads; an input is a leaf. `depth` and `max_nodes` bound the tree (`truncated`).",
+)
+def trace_cell(
+    ws: WorkspaceDep,
+    model: str,
+    cube: str,
+    e: Annotated[list[str], Query(description="the cell's elements in cube dimension order")],
+    depth: Annotated[int, Query(ge=0, le=20)] = 3,
+    max_nodes: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> dict[str, Any]:
+    return trace.explain(ws, model, cube, e, depth, max_nodes)

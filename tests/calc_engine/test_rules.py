@@ -231,3 +231,28 @@ def test_names_follow_excel_rules_and_m_quotes_any_name() -> None:
     e.set_rules({"PnL": [RuleDef("gm", "GM", '=units * M("Price") + revytd * 0')]})
     v = e.cube("PnL").values
     np.testing.assert_array_equal(v[1:, 1:, 4], v[1:, 1:, 0] * v[1:, 1:, 1])
+
+
+def test_trace_explains_totals_rules_and_inputs() -> None:
+    from calc_engine.trace import trace
+
+    e = pnl()
+    tree = trace(e, "PnL", (0, 2, 2), depth=3).to_dict(e)  # Revenue, all products, m1
+    assert tree["kind"] == "consolidation" and tree["elements"] == ["All Products", "m1", "Revenue"]
+    assert [c["elements"][0] for c in tree["children"]] == ["p0", "p1", "p2"]
+    first = tree["children"][0]
+    assert first["kind"] == "rule" and first["formula"] == "=Units * Price" and first["weight"] == 1
+    inputs = {tuple(c["elements"]): c for c in first["children"]}
+    units = e.cube("PnL").values[1, 2, 0]
+    assert inputs[("p0", "m1", "Units")]["kind"] == "input"
+    assert inputs[("p0", "m1", "Units")]["value"] == units
+    assert first["value"] == pytest.approx(units * e.cube("PnL").values[1, 2, 1])
+    ytd = trace(e, "PnL", (1, 2, 7), depth=1).to_dict(e)  # RevYTD reads m0 and Revenue
+    assert {tuple(c["elements"]) for c in ytd["children"]} == {
+        ("p0", "m0", "RevYTD"),
+        ("p0", "m1", "Revenue"),
+    }
+    cogs = trace(e, "PnL", (1, 1, 3), depth=1).to_dict(e)
+    assert ("p0", "COGS%") in {tuple(c["elements"]) for c in cogs["children"]}
+    small = trace(e, "PnL", (0, 0, 6), depth=5, max_nodes=5).to_dict(e)
+    assert small.get("truncated") or any(c.get("truncated") for c in small["children"])

@@ -212,3 +212,21 @@ def test_a_model_file_with_a_bad_rule_is_refused_whole(client: Any) -> None:
     err = error(client.post("/api/models/import", json=bad), 422, "invalid_rule")
     assert err["details"]["rule"] == "r"
     assert client.get("/api/models").json() == []
+
+
+def test_trace_endpoint(drv: Any) -> None:
+    r = drv.get("/api/models/drv/cubes/Sales/trace", params={"e": ["All", "FY", "Revenue"]})
+    assert r.status_code == 200, r.text
+    tree = r.json()
+    assert tree["kind"] == "consolidation" and tree["value"] == 65.0
+    a = tree["children"][0]
+    assert a["elements"] == ["A", "FY", "Revenue"] and a["weight"] == 1.0
+    jan = a["children"][0]
+    assert jan["kind"] == "rule" and jan["rule"] == "revenue" and jan["value"] == 20.0
+    assert {c["elements"][2]: c["value"] for c in jan["children"]} == {"Units": 10.0, "Price": 2.0}
+    error(
+        drv.get("/api/models/drv/cubes/Sales/trace", params={"e": ["A", "Nope", "Units"]}),
+        404,
+        "element_not_found",
+    )
+    error(drv.get("/api/models/drv/cubes/Sales/trace", params={"e": ["A"]}), 422, "invalid_value")
