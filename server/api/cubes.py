@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.modeldef import CubeDef
 from server.responses import Json
-from server.services import cells, trace, views
+from server.services import cells, spreading, trace, views
 from server.services import cubes as service
 
 router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"])
@@ -44,8 +44,10 @@ def delete_cube(ws: WorkspaceDep, model: str, cube: str) -> Response:
     "`flag_bits` (consolidated, editable, text, and bits reserved for rule, seeded, commented "
     "and held cells). `as_of` or `snapshot` reads the cube as it was at that commit.",
 )
-def query_view(ws: WorkspaceDep, model: str, cube: str, body: views.ViewSpec) -> Json:
-    return Json(views.query(ws, model, cube, body))
+def query_view(
+    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: views.ViewSpec
+) -> Json:
+    return Json(views.query(ws, model, cube, body, author))
 
 
 @router.post(
@@ -87,3 +89,42 @@ def trace_cell(
     max_nodes: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
     return trace.explain(ws, model, cube, e, depth, max_nodes)
+
+
+@router.post(
+    "/{cube}/spread",
+    summary="Spread a value into a (consolidated) cell as one commit",
+    description="Methods: proportional (to current values), equal, repeat, percent (change by "
+    "the value in percent), clear. The acting user's holds and rule cells stay fixed; their "
+    "part is taken out of the target. With `base_commit`, leaves another author changed since "
+    "make it a 409 `write_conflict` and nothing is written.",
+)
+def spread_cell(
+    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: spreading.SpreadRequest
+) -> dict[str, Any]:
+    return spreading.run(ws, model, cube, body, author)
+
+
+@router.get("/{cube}/holds", summary="The acting user's holds on a cube")
+def list_holds(ws: WorkspaceDep, author: AuthorDep, model: str, cube: str) -> list[dict[str, Any]]:
+    return spreading.list_holds(ws, model, cube, author)
+
+
+@router.post("/{cube}/holds", status_code=204, summary="Hold a cell (for the acting user)")
+def add_hold(
+    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: spreading.HoldRequest
+) -> Response:
+    spreading.set_hold(ws, model, cube, body.elements, author, held=True)
+    return Response(status_code=204)
+
+
+@router.delete("/{cube}/holds", status_code=204, summary="Release a hold")
+def release_hold(
+    ws: WorkspaceDep,
+    author: AuthorDep,
+    model: str,
+    cube: str,
+    e: Annotated[list[str], Query(description="the held cell's elements in cube order")],
+) -> Response:
+    spreading.set_hold(ws, model, cube, e, author, held=False)
+    return Response(status_code=204)

@@ -269,6 +269,21 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     return out, flags.astype(np.int32)
 
 
+def _held(ws: Workspace, rt: ModelRuntime, view: ResolvedView, author: str) -> np.ndarray:
+    """Grid cells the author holds, directly or under a held consolidation."""
+    from server.services.spreading import holds
+
+    out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
+    hierarchies = rt.engine.cube(view.cube).hierarchies
+    for hold in holds(ws, rt, view.cube, author):
+        inside = np.ones_like(out)
+        for d, h, pos, p in zip(view.dims, hierarchies, view.positions, hold, strict=True):
+            below = [r.element for r in h.tree(p)]
+            inside &= view.broadcast(d, np.isin(np.asarray(pos, dtype=np.int64), below))
+        out |= inside
+    return out
+
+
 def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> np.ndarray:
     """Grid cells inside some rule's area."""
     out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
@@ -323,14 +338,18 @@ def headers(hierarchies: list[Hierarchy], axes: list[list[Member]]) -> list[dict
     return out
 
 
-def query(ws: Workspace, model: str, cube: str, spec: ViewSpec) -> dict[str, Any]:
-    """Answer a view: headers, values and flags, as of now or as of a commit."""
+def query(
+    ws: Workspace, model: str, cube: str, spec: ViewSpec, author: str | None = None
+) -> dict[str, Any]:
+    """Answer a view: headers, values and flags (``held``: the author's holds and below them)."""
     rt = ws.runtime(model)
     ws.sync(rt)
     view = resolve(ws, rt, cube, spec)
     array = rt.engine.cube(cube) if view.as_of is None else ws.cube_as_of(rt, cube, view.as_of)
     head = rt.engine.head
     grid, flags = values(rt, array, view)
+    if author is not None:
+        flags |= np.where(_held(ws, rt, view, author), FLAG_BITS["held"], 0).astype(np.int32)
     hs = {d: rt.hierarchy(d) for d in view.dims}
     return {
         "model": model,

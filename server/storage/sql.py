@@ -60,6 +60,8 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rules (
         model TEXT NOT NULL, cube TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
         target TEXT NOT NULL, formula TEXT NOT NULL, scope TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS holds (
+        model TEXT NOT NULL, cube TEXT NOT NULL, author TEXT NOT NULL, addr TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS commits (
         id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
         created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
@@ -162,7 +164,7 @@ class SqlStore(ABC):
         with self._transaction(name) as cur:
             for table in ("dimensions", "elements", "edges", "cubes", "rules", "commits", "cells"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
-            for table in ("cell_history", "snapshots"):
+            for table in ("cell_history", "snapshots", "holds"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
 
@@ -322,6 +324,7 @@ class SqlStore(ABC):
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
             self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM cells WHERE model = ? AND cube = ?", [model, name])
+            self._exec(cur, "DELETE FROM holds WHERE model = ? AND cube = ?", [model, name])
 
     # -- cells -------------------------------------------------------------------------------
     def load_cells(self, model: str, cube: str) -> pa.Table:
@@ -500,6 +503,28 @@ class SqlStore(ABC):
                 [model, commit_id],
             ).fetchall()
         return [(r[0], CellChange(r[1], r[2], r[3], r[4])) for r in rows]
+
+    # -- holds -------------------------------------------------------------------------------
+    def list_holds(self, model: str, cube: str, author: str) -> list[str]:
+        with self._transaction() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT addr FROM holds WHERE model = ? AND cube = ? AND author = ? ORDER BY addr",
+                [model, cube, author],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def set_hold(self, model: str, cube: str, author: str, addr: str, held: bool) -> None:
+        with self._transaction() as cur:
+            self._exec(
+                cur,
+                "DELETE FROM holds WHERE model = ? AND cube = ? AND author = ? AND addr = ?",
+                [model, cube, author, addr],
+            )
+            if held:
+                self._exec(
+                    cur, "INSERT INTO holds VALUES (?, ?, ?, ?)", [model, cube, author, addr]
+                )
 
     # -- snapshots ---------------------------------------------------------------------------
     def create_snapshot(

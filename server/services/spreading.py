@@ -1,0 +1,119 @@
+"""Spreading and holds: type a value into a consolidated cell; held cells stay put.
+
+A spread becomes one commit (source ``spread``) of the leaf cells it changes, with the same
+optimistic check as any write: with ``base_commit``, a leaf another author changed since makes
+it a 409 and nothing is written. Holds belong to the acting user and are stored, so they survive
+a restart; rule cells under the spread cell are frozen like held ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from calc_engine.spread import Method, SpreadError, spread
+from server.errors import InvalidValue, NotWritable
+from server.services.cells import Source, commit_changes, commit_json
+from server.storage import CellChange, address, elements_of
+from server.workspace import ModelRuntime, Workspace
+
+
+class SpreadRequest(BaseModel):
+    elements: list[str] = Field(description="the cell (leaf or consolidated), in cube order")
+    value: float = Field(description="the new value of the cell (percent for method percent)")
+    method: Method = Method.proportional
+    base_commit: int | None = None
+    message: str = ""
+
+
+class HoldRequest(BaseModel):
+    elements: list[str] = Field(description="the cell to hold (leaf or consolidated)")
+
+
+def _coord(rt: ModelRuntime, cube: str, elements: list[str]) -> tuple[int, ...]:
+    dims = rt.cube(cube).dimensions
+    if len(elements) != len(dims):
+        raise InvalidValue(
+            f"cube {cube!r} has {len(dims)} dimensions {dims}, got {len(elements)} elements",
+            elements=elements,
+        )
+    return tuple(rt.position(d, e) for d, e in zip(dims, elements, strict=True))
+
+
+def _names(rt: ModelRuntime, cube: str, coord: tuple[int, ...]) -> list[str]:
+    hs = rt.engine.cube(cube).hierarchies
+    return [h.names[p] for h, p in zip(hs, coord, strict=True)]
+
+
+def holds(ws: Workspace, rt: ModelRuntime, cube: str, author: str) -> list[tuple[int, ...]]:
+    """The user's holds on a cube that still name existing elements."""
+    out = []
+    hs = rt.engine.cube(cube).hierarchies
+    for addr in ws.store.list_holds(rt.name, cube, author):
+        names = elements_of(addr)
+        if len(names) == len(hs) and all(n in h.index for h, n in zip(hs, names, strict=True)):
+            out.append(tuple(h.index[n] for h, n in zip(hs, names, strict=True)))
+    return out
+
+
+def list_holds(ws: Workspace, model: str, cube: str, author: str) -> list[dict[str, Any]]:
+    rt = ws.runtime(model)
+    rt.cube(cube)
+    return [{"elements": _names(rt, cube, c)} for c in holds(ws, rt, cube, author)]
+
+
+def set_hold(
+    ws: Workspace, model: str, cube: str, elements: list[str], author: str, held: bool
+) -> None:
+    rt = ws.runtime(model)
+    coord = _coord(rt, cube, elements)
+    ws.store.set_hold(model, cube, author, address(_names(rt, cube, coord)), held)
+
+
+def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -> dict[str, Any]:
+    rt = ws.runtime(model)
+    coord = _coord(rt, cube, req.elements)
+    mask = rt.text_mask(cube)
+    if mask and mask[1][coord[mask[0]]]:
+        raise NotWritable(
+            f"{req.elements} is a text cell; only numbers spread", elements=req.elements
+        )
+    user_holds = holds(ws, rt, cube, author)
+    with rt.lock:
+        try:
+            coords, values = spread(
+                rt.engine.cube(cube),
+                coord,
+                req.value,
+                req.method,
+                user_holds,
+                fixed=lambda xy: rt.engine.rules.rule_cells(cube, xy),
+            )
+        except SpreadError as exc:
+            raise NotWritable(
+                f"cannot spread to {req.elements}: {exc}", elements=req.elements
+            ) from None
+    hs = rt.engine.cube(cube).hierarchies
+    names = [np.asarray(h.names, dtype=object)[coords[:, a]] for a, h in enumerate(hs)]
+    changes = [
+        CellChange(cube, address([str(n[i]) for n in names]), None if v == 0 else float(v))
+        for i, v in enumerate(values.tolist())
+    ]
+    result = commit_changes(
+        ws,
+        rt,
+        changes,
+        author=author,
+        message=req.message or f"spread {req.value:g} ({req.method}) to {', '.join(req.elements)}",
+        source=Source.spread.value,
+        base=req.base_commit,
+        exempt_author=author,
+    )
+    return {
+        "commit": result.commit and commit_json(result.commit),
+        "head": result.head,
+        "changed": len(result.changes),
+        "leaves": len(changes),
+    }
