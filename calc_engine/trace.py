@@ -78,7 +78,7 @@ def _node(
             if depth <= 0 or budget[0] <= 0:
                 node.truncated = True
                 break
-            sub = coord[:axis] + (child,) + coord[axis + 1 :]
+            sub = (*coord[:axis], child, *coord[axis + 1 :])
             kid = _node(engine, cube, sub, depth - 1, budget)
             kid.weight = weight
             node.children.append(kid)
