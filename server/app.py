@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from server import __version__
-from server.api import commits, cubes, dimensions, feed, models
+from server.api import commits, cubes, dimensions, feed, models, rules
 from server.errors import install_handlers
 from server.responses import Json
 from server.storage import open_store
@@ -53,7 +53,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     )
     app.state.workspace = ws
     install_handlers(app)
-    for module in (models, dimensions, cubes, commits, feed):
+    for module in (models, dimensions, cubes, rules, commits, feed):
         app.include_router(module.router)
     app.mount("/static/swagger", StaticFiles(directory=Path(str(swagger_ui_path))), "swagger")
 
