@@ -63,6 +63,7 @@ class Dependency:
     shift: int
     mapped: tuple[tuple[int, int], ...]
     fixed: tuple[tuple[int, int], ...]
+    cumulative: bool = False  # read through YTD: a change reaches every later period of its year
 
 
 @dataclass
@@ -93,6 +94,8 @@ class CubeInfo:
     dimensions: list[str]
     measure_axis: int | None
     time_axis: int | None
+    # numeric attributes per dimension: attribute -> value per element position (NaN: unset)
+    attributes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 class _Compiler:
@@ -136,6 +139,10 @@ class _Compiler:
             return self.time(n)
         if n.function == "DB":
             return self.db(n)
+        if n.function == "ATTR":
+            return self.attr(n)
+        if n.function == "YTD":
+            return self.ytd(n)
         fn = FUNCTIONS.get(n.function)
         if fn is None:
             raise self.fail(n.pos, f"unknown function {n.function}")
@@ -196,6 +203,71 @@ class _Compiler:
         self.shift -= steps
         return _shifted(inner, axis, self.cube.array.hierarchies[axis], steps)
 
+    def attr(self, n: Call) -> Kernel:
+        """``ATTR("Dimension", "Attribute")``: a number attribute of the cell's element."""
+        if len(n.args) != 2 or not all(isinstance(a, Text) for a in n.args):
+            raise self.fail(n.pos, 'ATTR("Dimension", "Attribute") takes two names in quotes')
+        dim, name = (a.value for a in n.args if isinstance(a, Text))
+        if dim not in self.cube.dimensions:
+            raise self.fail(n.args[0].pos, f"cube {self.cube.name!r} has no dimension {dim!r}")
+        values = self.cube.attributes.get(dim, {}).get(name)
+        if values is None:
+            raise self.fail(n.args[1].pos, f"dimension {dim!r} has no number attribute {name!r}")
+        axis, table = self.cube.dimensions.index(dim), np.nan_to_num(values)
+
+        def read(box: Box) -> Val:
+            shape = [1] * len(box)
+            shape[axis] = len(box[axis])
+            return Val(table[box[axis]].reshape(shape))
+
+        return read
+
+    def ytd(self, n: Call) -> Kernel:
+        """``YTD(x)``: x summed from the first period of the year up to the cell's period.
+
+        The year of a period is its ancestor right below the time dimension's root (All Years >
+        FY2025 > quarters > months), or the root itself when the periods sit right under it
+        (FY > months).
+        """
+        axis = self.cube.time_axis
+        if axis is None or len(n.args) != 1:
+            raise self.fail(n.pos, "YTD(x) takes one argument and needs a time dimension")
+        mark = len(self.deps)
+        inner = self.node(n.args[0])
+        for i in range(mark, len(self.deps)):
+            d = self.deps[i]
+            self.deps[i] = Dependency(d.cube, d.measure, d.shift, d.mapped, d.fixed, True)
+        time = self.cube.array.hierarchies[axis]
+        year = _years(time)
+        leaf_rank = np.full(time.size, -1, dtype=np.int64)
+        leaf_rank[time.leaves] = np.arange(len(time.leaves))
+
+        def read(box: Box) -> Val:
+            ranks = leaf_rank[box[axis]]
+            groups = year[ranks]
+            first = np.array([np.flatnonzero(year == g)[0] for g in groups], dtype=np.int64)
+            span = np.arange(first.min(), ranks.max() + 1) if len(ranks) else np.arange(0)
+            wide = list(box)
+            wide[axis] = time.leaves[span]
+            got = inner(wide)
+            v = np.broadcast_to(got.v, tuple(len(b) for b in wide))
+            shape = [1] * len(box)
+            shape[axis] = len(span)
+            period = span.reshape(shape)
+            out_v = []
+            out_e = []
+            for r, f in zip(ranks, first, strict=True):
+                take = (period >= f) & (period <= r)
+                out_v.append(np.where(take, v, 0.0).sum(axis=axis, keepdims=True))
+                if got.e is not None:
+                    e = np.broadcast_to(got.e, v.shape)
+                    out_e.append(np.where(take, e, 0).max(axis=axis, keepdims=True))
+            values = np.concatenate(out_v, axis=axis)
+            errors = np.concatenate(out_e, axis=axis).astype(np.int8) if out_e else None
+            return Val(values, errors)
+
+        return read
+
     def db(self, n: Call) -> Kernel:
         if not n.args or not isinstance(n.args[0], Text):
             raise self.fail(n.pos, 'DB("Cube", "element", ...) names a cube first')
@@ -237,6 +309,20 @@ class _Compiler:
             return Val(np.broadcast_to(out, tuple(shape)))
 
         return read
+
+
+def _years(time: Hierarchy) -> np.ndarray:
+    """Per leaf period (in leaf order), the position of its year (see ``YTD``)."""
+    out = np.empty(len(time.leaves), dtype=np.int64)
+    for i, leaf in enumerate(time.leaves):
+        node = int(leaf)
+        while time.parents[node]:
+            parent = time.parents[node][0][0]
+            if not time.parents[parent] and node != leaf:
+                break  # node sits right below a root: it is the year
+            node = parent
+        out[i] = node
+    return out
 
 
 def _literal(n: Node) -> float | None:

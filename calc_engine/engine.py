@@ -31,6 +31,8 @@ class Engine:
         self.measure_axes: dict[str, int | None] = {}
         self.time_axes: dict[str, int | None] = {}
         self.rules = RuleBook()
+        # numeric element attributes rules may read: dimension -> attribute -> value per element
+        self.attributes: dict[str, dict[str, np.ndarray]] = {}
         self.head = 0
 
     # -- structure ---------------------------------------------------------------------------
@@ -92,6 +94,7 @@ class Engine:
             self.cube_dimensions[name],
             self.measure_axes.get(name),
             self.time_axes.get(name),
+            {d: self.attributes.get(d, {}) for d in self.cube_dimensions[name]},
         )
 
     def check_rules(self, rules: dict[str, list[RuleDef]]) -> None:

@@ -138,7 +138,7 @@ def reach(
             box[time_axis] = _shift_positions(
                 rule, target, time_axis, change.box[source_axis], -dep.shift
             )
-    if rule.recursive and time_axis is not None and len(box[time_axis]):
+    if (rule.recursive or dep.cumulative) and time_axis is not None and len(box[time_axis]):
         ranks = _ranks(target, time_axis)
         first = ranks[box[time_axis]].min()
         later = rule.area[time_axis][ranks[rule.area[time_axis]] >= first]

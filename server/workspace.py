@@ -94,6 +94,7 @@ class ModelRuntime:
     def set_dimension(self, dim: DimensionDef, hierarchy: Hierarchy) -> None:
         with self.lock:
             self.dimensions[dim.name] = dim
+            self.engine.attributes[dim.name] = number_attributes(dim)
             self.engine.set_dimension(hierarchy)
             self.aliases[dim.name] = _aliases(dim)
             self.structure_version += 1
@@ -173,6 +174,21 @@ def _positions(hierarchies: Sequence[Hierarchy], addrs: list[str]) -> np.ndarray
         row = [h.index.get(p, -1) for h, p in zip(hierarchies, parts, strict=True)]
         if min(row) >= 0 and all(h.is_leaf[p] for h, p in zip(hierarchies, row, strict=True)):
             out[i] = row
+    return out
+
+
+def number_attributes(dim: DimensionDef) -> dict[str, np.ndarray]:
+    """A dimension's number attributes as arrays over its elements (NaN where unset)."""
+    out = {}
+    for attr, kind in dim.attributes.items():
+        if kind.value == "number":
+            out[attr] = np.array(
+                [
+                    float(v) if isinstance(v := e.attributes.get(attr), int | float) else np.nan
+                    for e in dim.elements
+                ],
+                dtype=np.float64,
+            )
     return out
 
 
@@ -261,6 +277,7 @@ class Workspace:
         rules = rt.rule_defs()
         engine = Engine()
         engine.dimensions = dict(rt.engine.dimensions)
+        engine.attributes = dict(rt.engine.attributes)
         for name in rt.cubes if rules else [cube]:
             array = rt.add_cube(rt.cubes[name], engine=engine)
             rt.load_cells(name, self.store.cells_as_of(rt.name, name, commit_id), target=array)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from calc_engine import Engine, Hierarchy
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
-from server.workspace import ModelRuntime, Workspace
+from server.workspace import ModelRuntime, Workspace, number_attributes
 
 
 class ElementUpsert(BaseModel):
@@ -79,19 +79,20 @@ def _save(ws: Workspace, rt: ModelRuntime, dim: DimensionDef) -> dict[str, Any]:
     with rt.write_lock:
         if dim.name in rt.dimensions:
             _check_no_hidden_cells(rt, rt.hierarchy(dim.name), hierarchy)
-            _check_rules_still_compile(rt, hierarchy)
+            _check_rules_still_compile(rt, dim, hierarchy)
         ws.store.save_dimension(rt.name, dim)
         rt.set_dimension(dim, hierarchy)
     return summary(dim, hierarchy)
 
 
-def _check_rules_still_compile(rt: ModelRuntime, hierarchy: Hierarchy) -> None:
-    """Rules name elements; a changed dimension must leave every rule compiling."""
+def _check_rules_still_compile(rt: ModelRuntime, dim: DimensionDef, hierarchy: Hierarchy) -> None:
+    """Rules name elements and attributes; a changed dimension must leave every rule compiling."""
     rules = rt.rule_defs()
     if not rules:
         return
     trial = Engine()
     trial.dimensions = {**rt.engine.dimensions, hierarchy.name: hierarchy}
+    trial.attributes = {**rt.engine.attributes, dim.name: number_attributes(dim)}
     for cube in rt.cubes.values():
         rt.add_cube(cube, engine=trial)
     trial.check_rules(rules)

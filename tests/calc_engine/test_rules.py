@@ -256,3 +256,62 @@ def test_trace_explains_totals_rules_and_inputs() -> None:
     assert ("p0", "COGS%") in {tuple(c["elements"]) for c in cogs["children"]}
     small = trace(e, "PnL", (0, 0, 6), depth=5, max_nodes=5).to_dict(e)
     assert small.get("truncated") or any(c.get("truncated") for c in small["children"])
+
+
+def calendar_engine() -> Engine:
+    """All Years > FY1, FY2 > Q1..Q2 > two months each; Measure x, ytd, attr; Product p0/p1."""
+    e = Engine()
+    names, edges = ["All"], []
+    for y in ("FY1", "FY2"):
+        names.append(y)
+        edges.append(Edge("All", y))
+        for q in ("Q1", "Q2"):
+            names.append(f"{y}{q}")
+            edges.append(Edge(y, f"{y}{q}"))
+            for m in ("a", "b"):
+                names.append(f"{y}{q}{m}")
+                edges.append(Edge(f"{y}{q}", f"{y}{q}{m}"))
+    e.set_dimension(Hierarchy("Time", names, edges))
+    e.set_dimension(Hierarchy("P", ["p0", "p1"]))
+    e.set_dimension(Hierarchy("Measure", ["x", "ytd", "scaled"]))
+    e.attributes["P"] = {"Factor": np.array([2.0, np.nan])}
+    e.add_cube("C", ["P", "Time", "Measure"], measure="Measure", time="Time")
+    leaves = e.dimension("Time").leaves
+    for p in (0, 1):
+        for k, t in enumerate(leaves):
+            put(e, "C", (p, int(t), 0), float(k + 1 + 10 * p))
+    e.set_rules(
+        {
+            "C": [
+                RuleDef("ytd", "ytd", "=YTD(x)"),
+                RuleDef("scaled", "scaled", '=x * ATTR("P", "Factor")'),
+            ]
+        }
+    )
+    return e
+
+
+def test_ytd_restarts_every_year_and_follows_edits() -> None:
+    e = calendar_engine()
+    leaves = e.dimension("Time").leaves
+    ytd = e.cube("C").values[0, leaves, 1]
+    np.testing.assert_array_equal(ytd, [1, 3, 6, 10, 5, 11, 18, 26])
+    put(e, "C", (0, int(leaves[1]), 0), 102.0)  # +100 in FY1's second month
+    np.testing.assert_array_equal(
+        e.cube("C").values[0, leaves, 1], [1, 103, 106, 110, 5, 11, 18, 26]
+    )
+    incremental = e.cube("C").values.copy()
+    e.recalc()
+    np.testing.assert_array_equal(incremental, e.cube("C").values)
+
+
+def test_ytd_on_a_flat_year_and_attributes() -> None:
+    e = pnl()
+    e.set_rules({"PnL": [RuleDef("ytd", "RevYTD", "=YTD(Units)")]})
+    v = e.cube("PnL").values
+    np.testing.assert_array_equal(v[1:, 1:, 7], np.cumsum(v[1:, 1:, 0], axis=1))
+    c = calendar_engine().cube("C")
+    assert (c.values[0, 3:, 2] == 2 * c.values[0, 3:, 0]).all()  # Factor 2 on p0
+    assert (c.values[1, :, 2] == 0).all()  # no Factor on p1: empty
+    with pytest.raises(RuleSyntaxError, match="no number attribute"):
+        calendar_engine().check_rules({"C": [RuleDef("s", "scaled", '=ATTR("P", "Nope")')]})

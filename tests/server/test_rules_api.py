@@ -230,3 +230,24 @@ def test_trace_endpoint(drv: Any) -> None:
         "element_not_found",
     )
     error(drv.get("/api/models/drv/cubes/Sales/trace", params={"e": ["A"]}), 422, "invalid_value")
+
+
+def test_attribute_and_ytd_rules(client: Any) -> None:
+    import copy
+
+    model = copy.deepcopy(MODEL)
+    model["dimensions"][0]["attributes"] = {"Factor": "number"}
+    model["dimensions"][0]["elements"][1] = {"name": "A", "attributes": {"Factor": 3}}
+    model["cubes"][0]["rules"] = [
+        {"name": "revenue", "target": "Revenue", "formula": '=Units * ATTR("Product", "Factor")'},
+        {"name": "ytd", "target": "RevYTD", "formula": "=YTD(Revenue)"},
+    ]
+    assert client.post("/api/models/import", json=model).status_code == 201
+    g = grid(view(client, "RevYTD"))
+    assert (g[("A", "Jan")], g[("A", "Mar")], g[("B", "Jan")]) == (30.0, 90.0, 0.0)
+    r = client.post(
+        "/api/models/drv/dimensions/Product/elements",
+        json=[{"name": "B", "attributes": {"Factor": 2}}],
+    )
+    assert r.status_code == 200, r.text
+    assert grid(view(client, "RevYTD"))[("B", "Feb")] == 2.0
