@@ -76,6 +76,14 @@ class CompiledRule:
     kernel: Kernel
     dependencies: list[Dependency]
 
+    def area_mask(self, axis: int, size: int) -> np.ndarray:
+        """Bool per element position on ``axis``: inside the rule's area (cached)."""
+        masks: dict[int, np.ndarray] = self.__dict__.setdefault("_masks", {})
+        if axis not in masks:
+            masks[axis] = np.zeros(size, dtype=bool)
+            masks[axis][self.area[axis]] = True
+        return masks[axis]
+
     @property
     def recursive(self) -> bool:
         """Reads its own target in earlier periods (like opening = previous closing)."""

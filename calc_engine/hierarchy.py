@@ -66,6 +66,7 @@ class Hierarchy:
         self.rollup = self._build_rollup()
         # Column i of the transposed rollup lists the ancestors of leaf i with their weights.
         self._ancestors = self.rollup.tocsc()
+        self._covers: dict[int, np.ndarray] = {}
 
     @property
     def size(self) -> int:
@@ -133,6 +134,15 @@ class Hierarchy:
 
         visit(root, 0, None)
         return out
+
+    def covers(self, element: int) -> np.ndarray:
+        """Bool per position: the leaves inside ``element`` (itself if a leaf). Cached."""
+        mask = self._covers.get(element)
+        if mask is None:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[self.leaves[self.rollup.getrow(element).indices]] = True
+            self._covers[element] = mask
+        return mask
 
     def leaf_descendants(self, element: int) -> list[int]:
         """Leaves inside ``element``, in dimension order."""

@@ -97,12 +97,24 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
     """Evaluate on ``box``, write changed cells through the delta path; the changed box."""
     index = np.ix_(*box)
     before = cube.values[index].copy()
-    errors_before = dict(cube.errors)
-    evaluate(rule, cube, box, time_axis)
-    after = cube.values[index].copy()
-    cube.values[index] = before  # put back, then write properly so consolidations follow
+    if rule.recursive or cube.errors:
+        # later periods read earlier results, and error bookkeeping writes as it goes:
+        # evaluate in place, then put the old values back and write through the delta path
+        errors_before = dict(cube.errors)
+        evaluate(rule, cube, box, time_axis)
+        after = cube.values[index].copy()
+        cube.values[index] = before
+        errors_moved = cube.errors != errors_before
+    else:
+        result = rule.kernel(box)
+        after = np.broadcast_to(result.v, before.shape).astype(np.float64)
+        errors_moved = result.e is not None and bool(np.any(result.e))
+        if errors_moved:
+            e = np.broadcast_to(result.e, before.shape)
+            after = np.where(e != 0, np.nan, after)
+            _record_errors(cube, box, e)
     changed = ~((before == after) | (np.isnan(before) & np.isnan(after)))
-    if cube.errors != errors_before:
+    if errors_moved:
         changed |= np.isnan(after) | np.isnan(before)
     if not changed.any():
         return None
@@ -122,16 +134,12 @@ def reach(
 ) -> Box | None:
     """The part of ``rule``'s area (in ``target``) that reads a cell of ``change`` via ``dep``."""
     for axis, pos in dep.fixed:
-        changed = change.box[axis]
-        h = source.hierarchies[axis]
-        if h.is_leaf[pos]:
-            if pos not in changed:
-                return None
-        elif not np.isin(changed, h.leaf_descendants(pos)).any():
+        if not source.hierarchies[axis].covers(pos)[change.box[axis]].any():
             return None
-    box = [a.copy() for a in rule.area]
+    box = list(rule.area)
     for t, a in dep.mapped:
-        box[a] = np.intersect1d(rule.area[a], change.box[t])
+        changed = change.box[t]
+        box[a] = changed[rule.area_mask(a, target.hierarchies[a].size)[changed]]
     if dep.shift and time_axis is not None:
         source_axis = next((t for t, a in dep.mapped if a == time_axis), None)
         if source_axis is not None:
