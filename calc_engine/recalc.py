@@ -109,7 +109,7 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         result = rule.kernel(box)
         after = np.broadcast_to(result.v, before.shape).astype(np.float64)
         errors_moved = result.e is not None and bool(np.any(result.e))
-        if errors_moved:
+        if result.e is not None and errors_moved:
             e = np.broadcast_to(result.e, before.shape)
             after = np.where(e != 0, np.nan, after)
             _record_errors(cube, box, e)
