@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: setup demo serve test check lint format typecheck pytest bench clean
+.PHONY: web-test web-build web-check bench-web
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "plancube needs Python 3.11 or newer (set PYTHON=...)")'
@@ -40,6 +41,24 @@ pytest: setup
 
 bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_latency
+
+# -- web grid (issue 4): the front-end in server/web, built by Node; only these targets need Node.
+WEB := server/web
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+
+web-test: $(WEB)/node_modules/.package-lock.json  ## the grid's unit tests (vitest)
+	cd $(WEB) && npm test
+
+web-build: $(WEB)/node_modules/.package-lock.json  ## rebuild server/web/dist (then commit it)
+	cd $(WEB) && npm run build
+
+web-check:  ## CI: npm ci, unit tests, and the committed server/web/dist matches its sources
+	bash $(WEB)/check-build.sh
+
+bench-web: setup  ## the grid in Chromium at 5,000 x 36: first render, full recalc push, scroll
+	$(BIN)/python -m benchmarks.web_grid
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from server import __version__
+from server import __version__, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, feed, models, rules
 from server.errors import install_handlers
 from server.responses import Json
@@ -67,14 +67,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
         )
 
-    @app.get("/", include_in_schema=False)
-    def home() -> HTMLResponse:
-        names = "".join(f"<li>{m}</li>" for m in ws.model_names()) or "<li>(none yet)</li>"
-        return HTMLResponse(
-            "<!doctype html><title>plancube</title><h1>plancube</h1>"
-            f"<p>Models:</p><ul>{names}</ul>"
-            '<p><a href="/docs">API documentation</a> · <a href="/openapi.json">OpenAPI</a></p>'
-        )
+    web.mount(app)  # web grid (issue 4): the built front-end at "/", its assets at "/assets"
 
     @app.get("/api/health", tags=["server"], summary="Liveness and the store in use")
     def health() -> dict[str, object]:

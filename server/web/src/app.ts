@@ -1,0 +1,304 @@
+/**
+ * The planning grid's controller: it keeps the view as the server last described it, lays the
+ * planner's pending edits over it, and keeps the grid, the side panel and the status bar in step.
+ *
+ * Data flow: the live feed's snapshot gives the view (values, flags, headers and the commit it
+ * reflects); the feed's cell messages update it after every commit, by anyone. The planner's
+ * edits arrive from the grid as text, are parsed here (numbers.ts) and queued (edits.ts); until
+ * the server accepts them they are shown instead of the server's value, marked "not saved yet".
+ * Totals are never computed here: they arrive with the feed.
+ *
+ * Performance marks, read by benchmarks/web_grid.py (which watches the grid itself to see when
+ * numbers are shown): `plancube:snapshot` when a view arrives, `plancube:feed` (detail: cells,
+ * commit) when a feed message arrives.
+ */
+
+import type { Api, CommitInfo } from "./api";
+import { EditQueue, type SavedCell } from "./edits";
+import type { CellChange } from "./feed";
+import { LiveFeed } from "./feed";
+import type { CellEdit, CellRef, EditOrigin, GridAdapter, GridView } from "./grid/adapter";
+import { formatValue, parseNumber } from "./numbers";
+import type { CellPanel } from "./panel";
+import type { Selection } from "./picker";
+import type { Status } from "./status";
+import {
+  baseState,
+  type CellValue,
+  cellElements,
+  cellKey,
+  columnTree,
+  hiddenRows,
+  locator,
+  parentsOf,
+  State,
+  type ViewBody,
+} from "./view";
+
+export class GridApp {
+  private readonly queue: EditQueue;
+  private feed: LiveFeed | null = null;
+  private selection: Selection | null = null;
+  private view: ViewBody | null = null;
+  private fresh = true;
+  private commit = 0;
+  private collapsed = new Set<number>();
+  /** Where a cube cell (by key) sits in the view. */
+  private where: (key: string) => CellRef | undefined = () => undefined;
+  /** The commit each open editor was opened on. */
+  private editBase = new Map<string, number>();
+  private focused: CellRef | null = null;
+
+  constructor(
+    private readonly api: Api,
+    private readonly grid: GridAdapter,
+    private readonly status: Status,
+    private readonly panel: CellPanel,
+  ) {
+    this.queue = new EditQueue((batch) => this.write(batch), {
+      changed: (keys) => this.pendingChanged(keys),
+      saved: (cells, commit) => this.saved(cells, commit),
+      problem: (message) => this.status.show("error", message),
+    });
+    grid.collectEdits({
+      started: (cell) => this.editBase.set(this.keyOf(cell), this.commit),
+      edited: (edits, origin) => this.edited(edits, origin),
+    });
+    grid.onFocus((cell) => {
+      this.focused = cell;
+      this.showCell(false);
+    });
+    grid.onToggle((row) => this.toggle(row));
+  }
+
+  /** Watch a view: the feed answers with a snapshot, then with every change to it. */
+  open(selection: Selection): void {
+    if (this.selection?.model !== selection.model) {
+      this.feed?.close();
+      this.commit = 0;
+      this.feed = new LiveFeed(selection.model, {
+        snapshot: (view) => this.snapshot(view),
+        cells: (commit, cells) => this.changedCells(commit, cells),
+        error: (message) => this.status.show("error", message),
+        connected: (live) => this.status.connected(live),
+      });
+    }
+    this.selection = selection;
+    this.fresh = true;
+    this.feed?.watch(selection.cube, selection.spec);
+  }
+
+  takeTheirs(key: string): void {
+    this.queue.takeTheirs(key);
+  }
+
+  overwrite(key: string): void {
+    this.queue.overwrite(key);
+  }
+
+  // -- from the server -----------------------------------------------------------------------
+
+  private snapshot(view: ViewBody): void {
+    performance.mark("plancube:snapshot");
+    if (this.fresh) {
+      this.collapsed = new Set();
+      this.focused = null;
+    }
+    this.fresh = false;
+    this.view = view;
+    this.where = locator(view, this.selection?.dimensions ?? []);
+    this.seen(view.commit);
+    const parents = parentsOf(view.rows);
+    const last = (names: string[]) => names[names.length - 1];
+    const grid: GridView = {
+      corner: view.row_dimensions.join(" · "),
+      rows: view.rows.map((h, r) => ({
+        label: h.elements.length > 1 ? h.elements.join(" · ") : last(h.elements),
+        depth: h.depth,
+        total: h.consolidated,
+        parent: parents[r],
+      })),
+      columns: view.columns.map((h) => ({ label: last(h.elements), total: h.consolidated })),
+      columnTree: columnTree(view.columns),
+      values: view.values,
+      states: view.flags.map((row) => row.map((f) => baseState(f, view.flag_bits))),
+    };
+    this.grid.setView(grid);
+    this.grid.setHiddenRows(hiddenRows(view.rows, this.collapsed), this.collapsed);
+    // Edits not saved yet (say, across a reconnect) stay on top of the server's values.
+    if (this.queue.pending.size > 0) this.pendingChanged([...this.queue.pending.keys()]);
+    if (this.focused) this.showCell(true);
+  }
+
+  private changedCells(commit: CommitInfo, cells: CellChange[]): void {
+    const view = this.view;
+    if (view === null) return;
+    performance.mark("plancube:feed", { detail: { cells: cells.length, commit: commit.id } });
+    this.seen(commit.id);
+    const pending = this.queue.pending;
+    const shown: CellChange[] = [];
+    for (const cell of cells) {
+      view.values[cell.row][cell.col] = cell.value;
+      // A cell with a pending edit keeps showing the planner's value.
+      if (pending.size === 0 || !pending.has(this.keyOf(cell))) shown.push(cell);
+    }
+    this.grid.applyDeltas(shown);
+    const focused = this.focused;
+    if (focused && cells.some((c) => c.row === focused.row && c.col === focused.col)) {
+      this.showCell(true);
+    }
+  }
+
+  private seen(commit: number): void {
+    this.commit = Math.max(this.commit, commit);
+    this.status.seen(this.commit);
+  }
+
+  // -- from the planner ----------------------------------------------------------------------
+
+  private edited(edits: CellEdit[], origin: EditOrigin): void {
+    const view = this.view;
+    const selection = this.selection;
+    if (view === null || selection === null) return;
+    const accepted: { cell: CellRef; value: CellValue }[] = [];
+    const refused: string[] = [];
+    for (const edit of edits) {
+      const state = baseState(view.flags[edit.row][edit.col], view.flag_bits);
+      if ((state & State.input) === 0) continue;
+      if (state & State.text) {
+        const text = edit.text === null ? "" : String(edit.text);
+        accepted.push({ cell: edit, value: text === "" ? null : text });
+        continue;
+      }
+      const parsed = parseNumber(edit.text);
+      if (parsed.ok) accepted.push({ cell: edit, value: parsed.value });
+      else refused.push(`${parsed.error} (${this.describe(edit)})`);
+    }
+    if (refused.length > 0) {
+      const more = refused.length > 1 ? ` and ${refused.length - 1} more` : "";
+      const what = origin === "typing" ? "nothing was saved" : "nothing of this paste was saved";
+      this.status.show("error", `${refused[0]}${more}: ${what}.`);
+      return;
+    }
+    const changes = accepted.filter(({ cell, value }) => value !== this.shownValue(cell));
+    if (changes.length === 0) return;
+    this.queue.add(
+      changes.map(({ cell, value }) => {
+        const elements = cellElements(view, selection.dimensions, cell.row, cell.col);
+        const key = cellKey(elements);
+        const base = (origin === "typing" && this.editBase.get(key)) || this.commit;
+        this.editBase.delete(key);
+        return { elements, value, base };
+      }),
+      origin === "range",
+    );
+  }
+
+  private toggle(row: number): void {
+    if (this.view === null) return;
+    if (!this.collapsed.delete(row)) this.collapsed.add(row);
+    this.grid.setHiddenRows(hiddenRows(this.view.rows, this.collapsed), this.collapsed);
+  }
+
+  // -- pending edits -------------------------------------------------------------------------
+
+  private write(batch: Parameters<Api["write"]>[2]) {
+    const selection = this.selection;
+    if (selection === null) return Promise.reject(new Error("no view open"));
+    return this.api.write(selection.model, selection.cube, batch);
+  }
+
+  private pendingChanged(keys: string[]): void {
+    this.status.pending(this.queue.dirtyCount);
+    const view = this.view;
+    if (view === null) return;
+    const updates = [];
+    const values = [];
+    for (const key of keys) {
+      const cell = this.where(key);
+      if (cell === undefined) continue;
+      const pending = this.queue.pending.get(key);
+      values.push({ ...cell, value: pending ? pending.value : view.values[cell.row][cell.col] });
+      updates.push({ ...cell, state: this.stateOf(cell), note: this.noteOf(key) });
+    }
+    this.grid.applyDeltas(values);
+    this.grid.setCellStates(updates);
+    const focused = this.focused;
+    if (focused && keys.includes(this.keyOf(focused))) this.showCell(true);
+  }
+
+  private saved(cells: SavedCell[], commit: CommitInfo | null): void {
+    const view = this.view;
+    if (view !== null) {
+      for (const saved of cells) {
+        const cell = this.where(saved.key);
+        if (cell) view.values[cell.row][cell.col] = saved.value;
+      }
+    }
+    const what = commit ? `in commit ${commit.id}` : "(no change)";
+    this.status.show("ok", `Saved ${cells.length} cell${cells.length === 1 ? "" : "s"} ${what}.`);
+  }
+
+  // -- cells ---------------------------------------------------------------------------------
+
+  private stateOf(cell: CellRef): number {
+    const view = this.view;
+    if (view === null) return 0;
+    const pending = this.queue.pending.get(this.keyOf(cell));
+    const state = baseState(view.flags[cell.row][cell.col], view.flag_bits);
+    if (pending === undefined) return state;
+    return state | (pending.state === "conflict" ? State.conflict : State.dirty);
+  }
+
+  private noteOf(key: string): string {
+    const theirs = this.queue.pending.get(key)?.conflict;
+    if (theirs === undefined) return "";
+    const value = formatValue(theirs.value) || "empty";
+    return `Conflict: ${theirs.author} changed this to ${value} (commit ${theirs.commit})`;
+  }
+
+  private shownValue(cell: CellRef): CellValue {
+    const pending = this.queue.pending.get(this.keyOf(cell));
+    return pending ? pending.value : (this.view?.values[cell.row][cell.col] ?? null);
+  }
+
+  private keyOf(cell: CellRef): string {
+    const view = this.view;
+    const dims = this.selection?.dimensions ?? [];
+    return view === null ? "" : cellKey(cellElements(view, dims, cell.row, cell.col));
+  }
+
+  private describe(cell: CellRef): string {
+    const view = this.view;
+    if (view === null) return "";
+    const name = (h: { elements: string[] }) => h.elements.join(" · ");
+    return `${name(view.rows[cell.row])}, ${name(view.columns[cell.col])}`;
+  }
+
+  private showCell(reload: boolean): void {
+    const view = this.view;
+    const selection = this.selection;
+    const cell = this.focused;
+    if (view === null || selection === null || cell === null) return;
+    if (cell.row >= view.rows.length || cell.col >= view.columns.length) return;
+    const elements = cellElements(view, selection.dimensions, cell.row, cell.col);
+    const key = cellKey(elements);
+    const state = this.stateOf(cell);
+    this.panel.show(
+      {
+        model: selection.model,
+        cube: selection.cube,
+        key,
+        title: this.describe(cell),
+        address: selection.dimensions.map((d, i) => [d, elements[i]]),
+        value: this.shownValue(cell),
+        states: Object.entries(State)
+          .filter(([, bit]) => (state & bit) !== 0)
+          .map(([name]) => name),
+        leaf: (state & State.computed) === 0,
+        pending: this.queue.pending.get(key),
+      },
+      reload,
+    );
+  }
+}

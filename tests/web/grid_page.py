@@ -1,0 +1,152 @@
+"""A planner at the web grid: the page object the browser tests drive.
+
+Cells are found the way the grid marks them, ``data-cell="row:col"`` with the row and column
+index in the server's view; the test names them by element, and the indices come from the same
+view asked of the API. Expected numbers come from the API too: the server is the one source of
+truth, the test only checks that the grid shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from playwright.sync_api import expect
+
+VIEWPORT = {"width": 1600, "height": 1400}
+
+
+def shown(value: float | None) -> str:
+    """A number as the grid displays it (numbers.ts formatValue)."""
+    if value is None or value == 0:
+        return ""
+    text = f"{abs(value):,.0f}" if float(value).is_integer() else f"{abs(value):,.2f}"
+    return f"({text})" if value < 0 else text
+
+
+def new_page(browser: Any, user: str) -> Any:
+    """A page in a browser context of its own, signed in (by name) as `user`."""
+    context = browser.new_context(
+        viewport=VIEWPORT, permissions=["clipboard-read", "clipboard-write"]
+    )
+    context.add_init_script(f"localStorage.setItem('plancube.user', {json.dumps(user)})")
+    return context.new_page()
+
+
+@dataclass
+class GridPage:
+    page: Any
+    base: str
+    spec: dict[str, Any]
+    rows: list[str]
+    columns: list[str]
+
+    @classmethod
+    def open(
+        cls,
+        browser: Any,
+        base: str,
+        user: str,
+        department: str,
+        version: str = "Budget",
+        rows: str = "descendants(Net Income)",
+        columns: str = "descendants(FY2027)",
+    ) -> GridPage:
+        page = new_page(browser, user)
+        spec = {
+            "rows": [{"dimension": "Account", "members": rows}],
+            "columns": [{"dimension": "Month", "members": columns}],
+            "filters": {"Version": version, "Department": department, "Measure": "Amount"},
+        }
+        query = {
+            "model": "demo",
+            "cube": "PnL",
+            "rows": f"Account:{rows}",
+            "columns": f"Month:{columns}",
+            "Version": version,
+            "Department": department,
+            "Measure": "Amount",
+        }
+        page.goto(f"{base}/?{urlencode(query)}")
+        page.wait_for_selector("#live.on")
+        page.wait_for_selector("[data-cell]")
+        body = httpx.post(f"{base}/api/models/demo/cubes/PnL/view", json=spec).json()
+        return cls(
+            page,
+            base,
+            spec,
+            [h["elements"][0] for h in body["rows"]],
+            [h["elements"][0] for h in body["columns"]],
+        )
+
+    def close(self) -> None:
+        self.page.context.close()
+
+    # -- the grid as a planner sees it ------------------------------------------------------
+
+    def cell(self, row: str, column: str) -> Any:
+        r, c = self.rows.index(row), self.columns.index(column)
+        return self.page.locator(f'[data-cell="{r}:{c}"]')
+
+    def row_label(self, row: str) -> Any:
+        return self.page.locator(f'[data-row="{self.rows.index(row)}"]')
+
+    def toggle(self, row: str) -> None:
+        """Collapse or expand a row; returns once the grid shows it (the mark flips ▾/▸)."""
+        label = self.row_label(row)
+        before = label.text_content() or ""
+        self.page.locator(f'[data-toggle="{self.rows.index(row)}"]').click()
+        expect(label).not_to_have_text(before)
+
+    def type_into(self, row: str, column: str, text: str, enter: bool = True) -> None:
+        """Type into a cell's editor, as a person would: Enter only once the text is there.
+
+        (RevoGrid opens its editor on the first key and focuses it a moment later; an Enter
+        pressed in between, faster than any person types, would be lost.)
+        """
+        self.cell(row, column).click()
+        self.page.keyboard.type(text)
+        expect(self.editor).to_have_value(text)
+        expect(self.editor).to_be_focused()
+        if enter:
+            self.page.keyboard.press("Enter")
+
+    @property
+    def editor(self) -> Any:
+        return self.page.locator("revogr-edit input")
+
+    def paste(self, row: str, column: str, block: list[list[str]]) -> None:
+        """Paste a tab-separated block, as Excel puts it on the clipboard, with Ctrl+V."""
+        text = "\n".join("\t".join(line) for line in block)
+        self.page.evaluate("text => navigator.clipboard.writeText(text)", text)
+        self.cell(row, column).click()
+        self.page.keyboard.press("Control+V")
+
+    @property
+    def message(self) -> Any:
+        return self.page.locator("#message")
+
+    @property
+    def panel(self) -> Any:
+        return self.page.locator("#panel")
+
+    # -- the server's truth -----------------------------------------------------------------
+
+    def values(self) -> dict[tuple[str, str], float | None]:
+        """The view's values now, by (row, column), from the API."""
+        body = httpx.post(f"{self.base}/api/models/demo/cubes/PnL/view", json=self.spec).json()
+        return {
+            (r, c): body["values"][i][j]
+            for i, r in enumerate(self.rows)
+            for j, c in enumerate(self.columns)
+        }
+
+    def head(self) -> int:
+        return int(httpx.get(f"{self.base}/api/models/demo").json()["head"])
+
+    def last_commit(self) -> dict[str, Any]:
+        commits = httpx.get(f"{self.base}/api/models/demo/commits", params={"limit": 1}).json()
+        return dict(commits[0])
