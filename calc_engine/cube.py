@@ -55,7 +55,7 @@ class CubeArray:
         leaf = self.values[np.ix_(*(h.leaves for h in self.hierarchies))]
         for axis, h in enumerate(self.hierarchies):
             moved = np.moveaxis(leaf, axis, 0)
-            flat = moved.reshape(moved.shape[0], -1)
+            flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
             out = np.asarray(h.rollup @ flat)
             leaf = np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
         self.values = np.ascontiguousarray(leaf)
@@ -63,9 +63,14 @@ class CubeArray:
     def write(self, coords: Coords, values: np.ndarray) -> np.ndarray:
         """Set numeric leaves; return their previous values. Totals stay current."""
         coords = np.asarray(coords, dtype=np.int64).reshape(-1, self.ndim)
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if len(coords) > 1:  # a cell named twice: the last value wins, as if written in turn
+            flat = np.asarray(np.ravel_multi_index(tuple(coords.T), self.values.shape))
+            _, last = np.unique(flat[::-1], return_index=True)
+            keep = np.sort(len(flat) - 1 - last)
+            coords, values = coords[keep], values[keep]
         index = tuple(coords.T)
         old = self.values[index].copy()
-        values = np.asarray(values, dtype=np.float64)
         # NaN (a formula error) cannot travel as a delta: a total once NaN would stay NaN.
         errors_involved = np.isnan(old).any() or np.isnan(values).any()
         if errors_involved or len(coords) > _RECOMPUTE_SHARE * self.leaf_count:

@@ -17,6 +17,7 @@ that changes nothing stops there.
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ from calc_engine.compile import Box, CompiledRule, Dependency
 from calc_engine.cube import CubeArray
 from calc_engine.errors import RuleCycleError
 from calc_engine.functions import Val
+
+MeasureCover = Callable[[str, int], list[int]]  # (cube, measure position) -> leaf measures
 
 
 @dataclass
@@ -36,26 +39,30 @@ class Change:
     box: Box
 
 
-def order(rules: list[CompiledRule]) -> list[CompiledRule]:
-    """Rules in evaluation order; RuleCycleError names the rules of a loop."""
-    by_target: dict[tuple[str, int], list[str]] = {}
-    for r in rules:
-        by_target.setdefault((r.cube, r.target), []).append(r.rule.name)
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for r in rules:
+def order(rules: list[CompiledRule], covers: MeasureCover) -> list[CompiledRule]:
+    """Rules in evaluation order; RuleCycleError names the rules of a loop.
+
+    A rule depends on every rule whose target it reads — directly, or inside a consolidated
+    measure it reads (``covers`` gives the leaf measures of a measure position).
+    """
+    by_target: dict[tuple[str, int], list[int]] = {}
+    for i, r in enumerate(rules):
+        by_target.setdefault((r.cube, r.target), []).append(i)
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
+    for i, r in enumerate(rules):
         needs = {
-            name
+            j
             for d in r.dependencies
             if not (d.cube == r.cube and d.measure == r.target and d.shift < 0)
-            for name in by_target.get((d.cube, d.measure), [])
+            for m in covers(d.cube, d.measure)
+            for j in by_target.get((d.cube, m), [])
         }
-        sorter.add(r.rule.name, *needs)
+        sorter.add(i, *needs)
     try:
-        names = list(sorter.static_order())
+        indices = list(sorter.static_order())
     except graphlib.CycleError as exc:
-        raise RuleCycleError(list(exc.args[1])) from None
-    by_name = {r.rule.name: r for r in rules}
-    return [by_name[n] for n in names if n in by_name]
+        raise RuleCycleError([rules[i].rule.name for i in exc.args[1]]) from None
+    return [rules[i] for i in indices]
 
 
 def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> None:

@@ -8,9 +8,11 @@ by evaluating only the boxes an edit can reach (see ``recalc``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from calc_engine.compile import CompiledRule, CubeInfo, RuleDef, compile_rule
+from calc_engine.compile import CompiledRule, CubeInfo, Dependency, RuleDef, compile_rule
 from calc_engine.cube import CubeArray
 from calc_engine.errors import RuleSyntaxError
 from calc_engine.recalc import Change, evaluate, merge, order, reach, update
@@ -27,7 +29,7 @@ class RuleBook:
         """Compile and order a whole set of rules (raises; changes nothing)."""
         compiled = [compile_rule(r, cubes[c], cubes) for c, rules in defs.items() for r in rules]
         _check_overlaps(compiled)
-        return order(compiled)
+        return order(compiled, _covers(cubes))
 
     def set(self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]) -> None:
         compiled = self.compile(defs, cubes)
@@ -68,7 +70,9 @@ class RuleBook:
             boxes = []
             for d in r.dependencies:
                 for c in changes:
-                    if c.cube == d.cube and d.measure in (c.measure, -1):
+                    if c.cube == d.cube and (
+                        d.measure in (c.measure, -1) or self._inside(cubes, d, c.measure)
+                    ):
                         box = reach(d, c, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
                         if box is not None:
                             boxes.append(box)
@@ -77,6 +81,14 @@ class RuleBook:
             changed = update(r, cubes[r.cube], merge(boxes), time_axes[r.cube])
             if changed is not None:
                 changes.append(Change(r.cube, r.target, changed))
+
+    @staticmethod
+    def _inside(cubes: dict[str, CubeArray], d: Dependency, measure: int) -> bool:
+        """Does a dependency on a consolidated measure read the changed leaf measure?"""
+        axis = next((t for t, p in d.fixed if p == d.measure), None)
+        if axis is None or measure < 0:
+            return False
+        return bool(cubes[d.cube].hierarchies[axis].covers(d.measure)[measure])
 
     def rule_cells(self, cube: str, coords: np.ndarray) -> np.ndarray:
         """Which of ``coords`` (n x ndim) are computed by a rule."""
@@ -95,6 +107,19 @@ class RuleBook:
             if r.cube == cube and all(coord[a] in p for a, p in enumerate(r.area)):
                 return r
         return None
+
+
+def _covers(cubes: dict[str, CubeInfo]) -> Callable[[str, int], list[int]]:
+    def covers(cube: str, measure: int) -> list[int]:
+        info = cubes.get(cube)
+        if info is None or info.measure_axis is None or measure < 0:
+            return [measure]
+        h = info.array.hierarchies[info.measure_axis]
+        return (
+            [measure] if h.is_leaf[measure] else [int(p) for p in np.flatnonzero(h.covers(measure))]
+        )
+
+    return covers
 
 
 def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Change]:

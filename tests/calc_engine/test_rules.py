@@ -315,3 +315,57 @@ def test_ytd_on_a_flat_year_and_attributes() -> None:
     assert (c.values[1, :, 2] == 0).all()  # no Factor on p1: empty
     with pytest.raises(RuleSyntaxError, match="no number attribute"):
         calendar_engine().check_rules({"C": [RuleDef("s", "scaled", '=ATTR("P", "Nope")')]})
+
+
+def test_rules_reading_a_consolidated_measure_follow_its_leaves() -> None:
+    """Gross = Revenue - COGS is a consolidated measure; Tax reads it; COGS is a rule."""
+    e = Engine()
+    e.set_dimension(Hierarchy("P", ["p0", "p1"]))
+    e.set_dimension(
+        Hierarchy(
+            "Measure",
+            ["Gross", "Revenue", "COGS", "Tax"],
+            [Edge("Gross", "Revenue"), Edge("Gross", "COGS", -1)],
+        )
+    )
+    e.add_cube("C", ["P", "Measure"], measure="Measure")
+    put(e, "C", (1, 1), 100.0)
+    e.set_rules(
+        {
+            "C": [
+                RuleDef("tax", "Tax", '=M("Gross") * 0.1'),
+                RuleDef("cogs", "COGS", "=Revenue * 0.6"),
+            ]
+        }
+    )
+    assert e.cube("C").values[1, 3] == pytest.approx(4.0)
+    put(e, "C", (1, 1), 1000.0)
+    assert e.cube("C").values[1, 3] == pytest.approx(40.0)
+
+
+def test_same_rule_name_in_two_cubes() -> None:
+    e = Engine()
+    e.set_dimension(Hierarchy("Measure", ["x", "y"]))
+    e.add_cube("A", ["Measure"], measure="Measure")
+    e.add_cube("B", ["Measure"], measure="Measure")
+    put(e, "A", (0,), 2.0)
+    put(e, "B", (0,), 3.0)
+    e.set_rules({"A": [RuleDef("r", "y", "=x * 10")], "B": [RuleDef("r", "y", "=x * 100")]})
+    assert (e.cube("A").values[1], e.cube("B").values[1]) == (20.0, 300.0)
+
+
+def test_a_batch_naming_a_cell_twice_keeps_the_last_value() -> None:
+    e = pnl()
+    e.write("PnL", np.array([[1, 1, 0]] * 3), np.array([10.0, 20.0, 30.0]), {})
+    assert e.cube("PnL").values[1, 1, 0] == 30.0
+    np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+    assert e.cube("PnL").values[0, 0, 0] == pytest.approx(reference(e)[:, :, 0].sum())
+
+
+def test_a_cube_over_an_empty_dimension() -> None:
+    e = Engine()
+    e.set_dimension(Hierarchy("Empty", []))
+    e.set_dimension(Hierarchy("M", ["x"]))
+    cube = e.add_cube("C", ["Empty", "M"])
+    cube.recompute()
+    assert cube.values.shape == (0, 1)
