@@ -383,6 +383,12 @@ def _compile(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> Compi
 
 
 def _area(rule: RuleDef, cube: CubeInfo, measure_axis: int, target: int) -> Box:
+    others = [d for a, d in enumerate(cube.dimensions) if a != measure_axis]
+    for dim in rule.where:
+        if dim not in others:
+            raise RuleSyntaxError(
+                rule.formula, 0, f"where: {dim!r} is not one of the dimensions {others}"
+            )
     area: Box = []
     for a, (dim, h) in enumerate(zip(cube.dimensions, cube.array.hierarchies, strict=True)):
         if a == measure_axis:

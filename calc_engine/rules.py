@@ -8,7 +8,7 @@ by evaluating only the boxes an edit can reach (see ``recalc``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -89,6 +89,16 @@ class RuleBook:
         if axis is None or measure < 0:
             return False
         return bool(cubes[d.cube].hierarchies[axis].covers(d.measure)[measure])
+
+    def readers(self, cubes: Iterable[str]) -> frozenset[str]:
+        """``cubes`` and every cube whose rules read them, directly or through other rules."""
+        out: frozenset[str] = frozenset(cubes)
+        grew = True
+        while grew:
+            more = {r.cube for r in self.compiled if any(d.cube in out for d in r.dependencies)}
+            grew = not more <= out
+            out = out | more
+        return out
 
     def rule_cells(self, cube: str, coords: np.ndarray) -> np.ndarray:
         """Which of ``coords`` (n x ndim) are computed by a rule."""

@@ -87,7 +87,8 @@ def spread(
     c, cw, cur = coords[free], w[free], current[free]
     rest = value - float(np.dot(w[stuck], current[stuck]))
     if method is Method.proportional and np.dot(cw, cur) != 0:
-        new = cur * (rest / float(np.dot(cw, cur)))
+        with np.errstate(over="ignore"):
+            new = cur * (rest / float(np.dot(cw, cur)))
     elif method in (Method.proportional, Method.equal):
         total_weight = float(cw.sum())
         if total_weight == 0:
@@ -96,7 +97,8 @@ def spread(
     elif method is Method.repeat:
         new = np.full(len(c), float(value))
     elif method is Method.percent:
-        new = cur * (1.0 + value / 100.0)
+        with np.errstate(over="ignore"):  # an overflow becomes inf; the caller refuses it
+            new = cur * (1.0 + value / 100.0)
     else:
         new = np.zeros(len(c))
     return c, new

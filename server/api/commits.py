@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.services import commits as service
 from server.services.commits import RevertRequest, SnapshotCreate
 
 router = APIRouter(prefix="/api/models/{model}", tags=["history"])
+CommitId = Annotated[int, Path(ge=0, le=2**62, description="a commit id")]
 
 
 @router.get("/commits", summary="List commits, newest first")
@@ -18,13 +19,15 @@ def list_commits(
     ws: WorkspaceDep,
     model: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    before: Annotated[int | None, Query(description="only commits older than this id")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=2**62, description="only commits older than this id")
+    ] = None,
 ) -> list[dict[str, Any]]:
     return service.get_all(ws, model, limit, before)
 
 
 @router.get("/commits/{commit}", summary="A commit with every cell it changed (old -> new)")
-def get_commit(ws: WorkspaceDep, model: str, commit: int) -> dict[str, Any]:
+def get_commit(ws: WorkspaceDep, model: str, commit: CommitId) -> dict[str, Any]:
     return service.get(ws, model, commit)
 
 
@@ -35,7 +38,11 @@ def get_commit(ws: WorkspaceDep, model: str, commit: int) -> dict[str, Any]:
     "changed again later, answers 409 `write_conflict` naming them, unless `force` is set.",
 )
 def revert_commit(
-    ws: WorkspaceDep, author: AuthorDep, model: str, commit: int, body: RevertRequest | None = None
+    ws: WorkspaceDep,
+    author: AuthorDep,
+    model: str,
+    commit: CommitId,
+    body: RevertRequest | None = None,
 ) -> dict[str, Any]:
     return service.revert(ws, model, commit, body or RevertRequest(), author)
 

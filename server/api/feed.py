@@ -84,7 +84,12 @@ async def feed(socket: WebSocket, model: str) -> None:
         while True:
             wid = ""
             try:
-                msg = orjson.loads(await socket.receive_text())
+                frame = await socket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    raise WebSocketDisconnect(frame.get("code", 1000))
+                if frame.get("text") is None:
+                    raise Unprocessable("send JSON text frames")
+                msg = orjson.loads(frame["text"])
                 if not isinstance(msg, dict):
                     raise Unprocessable("a feed message is a JSON object")
                 wid = str(msg.get("id", ""))
@@ -119,14 +124,25 @@ async def feed(socket: WebSocket, model: str) -> None:
     async def push() -> None:
         while True:
             event = await sub.queue.get()
+            while not sub.queue.empty():  # a burst of commits: one re-read answers them all
+                event = sub.queue.get_nowait()
             for wid, watch in list(watches.items()):
                 if watch.cube not in event["cubes"] or watch.spec.as_of or watch.spec.snapshot:
                     continue
-                body = await anyio.to_thread.run_sync(
-                    views.query, ws, model, watch.cube, watch.spec
-                )
+                try:
+                    body = await anyio.to_thread.run_sync(
+                        views.query, ws, model, watch.cube, watch.spec
+                    )
+                except (PlancubeError, EngineError) as exc:  # e.g. an element it shows is gone
+                    watches.pop(wid, None)
+                    await _send(socket, {"type": "error", "id": wid, "error": _error(exc)})
+                    continue
                 new = body["values"]
                 new = np.asarray(new, dtype=object) if isinstance(new, list) else new
+                if new.shape != watch.values.shape:  # the view changed shape: start over
+                    watch.values = new
+                    await _send(socket, {"type": "snapshot", "id": wid, "view": body})
+                    continue
                 changed = _changed(watch.values, new)
                 watch.values = new
                 if changed:

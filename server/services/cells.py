@@ -30,6 +30,8 @@ from server.storage import (
 )
 from server.workspace import ModelRuntime, Workspace
 
+MAX_BATCH = 1_000_000  # cells in one write request
+
 
 class Source(StrEnum):
     web = "web"
@@ -50,7 +52,7 @@ class CellWrite(BaseModel):
 
 
 class WriteBatch(BaseModel):
-    cells: list[CellWrite] = Field(min_length=1)
+    cells: list[CellWrite] = Field(min_length=1, max_length=MAX_BATCH)
     base_commit: int | None = Field(
         default=None,
         description="the commit the client last saw; cells changed by someone else since "
@@ -228,7 +230,7 @@ def commit_changes(
         if result.commit is not None:
             rt.apply(result.changes, result.head)
     if result.commit is not None:
-        cubes = sorted({c.cube for c in result.changes})
+        cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
         ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
     return result
 

@@ -19,7 +19,9 @@ from server.workspace import Workspace
 
 class SnapshotCreate(BaseModel):
     name: str = Field(min_length=1, max_length=255)
-    commit: int | None = Field(default=None, description="default: the model's head commit")
+    commit: int | None = Field(
+        default=None, ge=0, le=2**62, description="default: the model's head commit"
+    )
     description: str = ""
 
 

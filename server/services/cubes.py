@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.errors import AlreadyExists, BadRequest
+from server.errors import AlreadyExists, BadRequest, InUse
 from server.modeldef import CubeDef
 from server.workspace import ModelRuntime, Workspace
 
@@ -63,6 +63,17 @@ def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
 def delete(ws: Workspace, model: str, name: str) -> None:
     rt = ws.runtime(model)
     rt.cube(name)
+    readers = [
+        f"{r.cube}.{r.rule.name}"
+        for r in rt.engine.rules.compiled
+        if r.cube != name and any(d.cube == name for d in r.dependencies)
+    ]
+    if readers:
+        raise InUse(
+            f"cube {name!r} is read by rule(s) {readers}; change them first",
+            cube=name,
+            rules=readers,
+        )
     with rt.write_lock:
         ws.store.delete_cube(model, name)
         with rt.lock:

@@ -22,7 +22,10 @@ from server.workspace import ModelRuntime, Workspace
 
 class SpreadRequest(BaseModel):
     elements: list[str] = Field(description="the cell (leaf or consolidated), in cube order")
-    value: float = Field(description="the new value of the cell (percent for method percent)")
+    value: float = Field(
+        allow_inf_nan=False,
+        description="the new value of the cell (percent for method percent)",
+    )
     method: Method = Method.proportional
     base_commit: int | None = None
     message: str = ""
@@ -95,6 +98,10 @@ def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -
             raise NotWritable(
                 f"cannot spread to {req.elements}: {exc}", elements=req.elements
             ) from None
+    if not np.isfinite(values).all():
+        raise InvalidValue(
+            f"spreading {req.value:g} ({req.method}) to {req.elements} overflows", value=req.value
+        )
     hs = rt.engine.cube(cube).hierarchies
     names = [np.asarray(h.names, dtype=object)[coords[:, a]] for a, h in enumerate(hs)]
     changes = [

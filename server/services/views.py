@@ -36,6 +36,7 @@ from calc_engine.functions import ErrorCode
 from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
 from server.workspace import ModelRuntime, Workspace
 
+MAX_CELLS = 2_000_000  # values in one view answer
 FLAG_BITS = {
     "consolidated": 1,
     "editable": 2,
@@ -63,7 +64,9 @@ class ViewSpec(BaseModel):
     filters: dict[str, str] = Field(
         default={}, description="one element per remaining dimension; default: its first root"
     )
-    as_of: int | None = Field(default=None, description="read the cube as of this commit id")
+    as_of: int | None = Field(
+        default=None, ge=0, le=2**62, description="read the cube as of this commit id"
+    )
     snapshot: str | None = Field(default=None, description="read the cube as of this snapshot")
 
 
@@ -185,7 +188,7 @@ def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> 
         elif d not in used:
             roots = rt.hierarchy(d).roots()
             filters[d] = roots[0] if roots else 0
-    return ResolvedView(
+    view = ResolvedView(
         cube=cube_name,
         dims=list(dims),
         row_dims=[a.dimension for a in spec.rows],
@@ -195,6 +198,14 @@ def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> 
         filters=filters,
         as_of=as_of_commit(ws, rt, spec),
     )
+    if view.n_rows * view.n_cols > MAX_CELLS:
+        raise BadRequest(
+            f"the view has {view.n_rows:,} rows x {view.n_cols:,} columns; at most "
+            f"{MAX_CELLS:,} cells fit in one view (narrow the members or add filters)",
+            rows=view.n_rows,
+            columns=view.n_cols,
+        )
+    return view
 
 
 def _claim(used: dict[str, str], dim: str, where: str, dims: list[str], cube: str) -> None:
