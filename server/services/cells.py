@@ -227,7 +227,12 @@ def commit_changes(
                     for c in exc.cells
                 ],
             ) from None
-        if result.commit is not None:
+        if result.previous_head is not None and result.previous_head > rt.engine.head:
+            # another process committed between our catch-up and our commit: replay the log
+            # (ours included) in commit order
+            pending = ws.store.changes_since(rt.name, rt.engine.head)
+            rt.apply([c for _, c in pending], result.head)
+        elif result.commit is not None:
             rt.apply(result.changes, result.head)
     if result.commit is not None:
         cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))

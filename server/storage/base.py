@@ -92,6 +92,9 @@ class CommitResult:
     commit: CommitInfo | None
     head: int
     changes: list[CellChange]
+    # on a shared store: the head just before this commit, read under the model's lock, so a
+    # replica can tell whether another process committed since it last caught up
+    previous_head: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

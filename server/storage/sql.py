@@ -360,6 +360,10 @@ class SqlStore(ABC):
         reverts: int | None = None,
     ) -> CommitResult:
         with self._transaction(model) as cur:
+            previous = None
+            if self.shared:
+                row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
+                previous = int(row.fetchone()[0])
             current = self._current(cur, model, changes)
             if base is not None:
                 self._check_base(cur, changes, current, base, conflicts_exempt_author)
@@ -370,7 +374,7 @@ class SqlStore(ABC):
             ]
             if not real:
                 head = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
-                return CommitResult(None, int(head.fetchone()[0]), [])
+                return CommitResult(None, int(head.fetchone()[0]), [], previous)
             commit_id = int(
                 self._exec(
                     cur,
@@ -405,7 +409,7 @@ class SqlStore(ABC):
                 "commit_id = excluded.commit_id",
                 [model, commit_id, *params],
             )
-        return CommitResult(info, commit_id, real)
+        return CommitResult(info, commit_id, real, previous)
 
     def _current(
         self, cur: Any, model: str, changes: Sequence[CellChange]

@@ -88,3 +88,24 @@ def test_two_servers_on_one_postgres_stay_in_step(pg_schema_url: str) -> None:
                 == 200
             )
             assert cell(view(a), "Net", "Jan") == 3.0
+
+
+def test_a_commit_racing_the_catch_up_is_not_skipped(pg_schema_url: str) -> None:
+    """Another process commits between this replica's catch-up and its own commit."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    with TestClient(create_app(pg_schema_url)) as a:
+        load_small(a, [[*JAN, 1.0]])
+        with TestClient(create_app(pg_schema_url)) as b:
+            ws_b = b.app.state.workspace  # type: ignore[attr-defined]
+            view(b)
+            ws_b.sync = lambda rt: None  # the race: b's catch-up ran before a's commit
+            assert write(a, [(JAN, 6.0)], user="ann").status_code == 200
+            assert (
+                write(b, [(["Actual", "Rent", "Jan", "Amount"], 5.0)], user="bob").status_code
+                == 200
+            )
+            body = view(b)  # still without catch-up: b must already hold a's change
+            assert cell(body, "Rev", "Jan") == 6.0 and cell(body, "Net", "Jan") == 1.0
