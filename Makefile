@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: setup demo serve test check lint format typecheck pytest bench clean
-.PHONY: web-test web-build web-check bench-web
+.PHONY: web-test web-build web-check bench-web bench-peers bench-pnl
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "plancube needs Python 3.11 or newer (set PYTHON=...)")'
@@ -41,6 +41,14 @@ pytest: setup
 
 bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_latency
+
+bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
+	apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
+	cd benchmarks && npm ci --no-audit --no-fund
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+
+bench-pnl: setup  ## the driver-based P&L at size L: plancube beside numpy and the peers installed
+	$(BIN)/python -m benchmarks.pnl --size L
 
 # -- web grid (issue 4): the front-end in server/web, built by Node; only these targets need Node.
 WEB := server/web

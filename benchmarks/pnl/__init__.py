@@ -1,0 +1,1 @@
+"""Driver-based P&L benchmark (BENCHMARKS.md): plancube beside spreadsheet peers and numpy."""

@@ -1,0 +1,40 @@
+"""Smoke run of the P&L benchmark at size S: plancube and the numpy floor agree with the reference.
+
+Not a timing test: it only proves the benchmark runs and plancube's numbers are right.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_pnl_benchmark_runs_and_plancube_is_correct(tmp_path: Path) -> None:
+    out = tmp_path / "pnl-S.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.pnl",
+            "--size",
+            "S",
+            "--engines",
+            "numpy,plancube",
+            "--samples",
+            "5",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    assert result["engines"]["plancube"]["correct"] is True
+    assert result["engines"]["numpy"]["correct"] is True
+    assert result["machine"]["cores"] >= 1
