@@ -77,7 +77,7 @@ class PlancubeEngine:
         ar.values[self.r0 :, 1] = model.opex_per_unit
         ap.recompute()
         ar.recompute()
-        self._rules_set = False
+        e.set_rules({"PnL": RULES})  # parse, compile, order (and a first evaluation): the load
 
     def _load_inputs(self, units: np.ndarray, price: np.ndarray) -> None:
         v = self.engine.cube("PnL").values
@@ -85,11 +85,7 @@ class PlancubeEngine:
         v[self.p0 :, self.r0 :, self.m0 :, MEASURES.index("Price")] = price
 
     def full_recalc(self) -> None:
-        if not self._rules_set:
-            self.engine.set_rules({"PnL": RULES})  # compile, order, full recalc
-            self._rules_set = True
-        else:
-            self.engine.recalc()
+        self.engine.recalc()
 
     def slice(self) -> np.ndarray:
         s = self.model.size
