@@ -242,17 +242,19 @@ def commit_changes(
 
 def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) -> dict[str, Any]:
     rt = ws.runtime(model)
-    changes = validate(rt, cube, batch)
-    result = commit_changes(
-        ws,
-        rt,
-        changes,
-        author=author,
-        message=batch.message,
-        source=batch.source.value,
-        base=batch.base_commit,
-        exempt_author=author,
-    )
+    # validated under the write lock, so no structure or rule change slips in before the commit
+    with rt.write_lock:
+        changes = validate(rt, cube, batch)
+        result = commit_changes(
+            ws,
+            rt,
+            changes,
+            author=author,
+            message=batch.message,
+            source=batch.source.value,
+            base=batch.base_commit,
+            exempt_author=author,
+        )
     return {
         "commit": result.commit and commit_json(result.commit),
         "head": result.head,

@@ -84,6 +84,39 @@ def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -
             f"{req.elements} is a text cell; only numbers spread", elements=req.elements
         )
     user_holds = holds(ws, rt, cube, author)
+    # computed and committed under the write lock; without a base_commit from the client, the
+    # values computed here are the base, so a write from another process in between is a 409
+    with rt.write_lock:
+        ws.sync(rt)
+        base = rt.engine.head if req.base_commit is None else req.base_commit
+        changes = _changes(rt, cube, coord, req, user_holds)
+        result = commit_changes(
+            ws,
+            rt,
+            changes,
+            author=author,
+            message=req.message
+            or f"spread {req.value:g} ({req.method}) to {', '.join(req.elements)}",
+            source=Source.spread.value,
+            base=base,
+            exempt_author=author,
+        )
+    return {
+        "commit": result.commit and commit_json(result.commit),
+        "head": result.head,
+        "changed": len(result.changes),
+        "leaves": len(changes),
+    }
+
+
+def _changes(
+    rt: ModelRuntime,
+    cube: str,
+    coord: tuple[int, ...],
+    req: SpreadRequest,
+    user_holds: list[tuple[int, ...]],
+) -> list[CellChange]:
+    """The leaf cells a spread writes (a 422 if nothing can move or the values overflow)."""
     with rt.lock:
         try:
             coords, values = spread(
@@ -104,23 +137,7 @@ def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -
         )
     hs = rt.engine.cube(cube).hierarchies
     names = [np.asarray(h.names, dtype=object)[coords[:, a]] for a, h in enumerate(hs)]
-    changes = [
+    return [
         CellChange(cube, address([str(n[i]) for n in names]), None if v == 0 else float(v))
         for i, v in enumerate(values.tolist())
     ]
-    result = commit_changes(
-        ws,
-        rt,
-        changes,
-        author=author,
-        message=req.message or f"spread {req.value:g} ({req.method}) to {', '.join(req.elements)}",
-        source=Source.spread.value,
-        base=req.base_commit,
-        exempt_author=author,
-    )
-    return {
-        "commit": result.commit and commit_json(result.commit),
-        "head": result.head,
-        "changed": len(result.changes),
-        "leaves": len(changes),
-    }
