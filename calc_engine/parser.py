@@ -188,19 +188,3 @@ def parse(formula: str) -> Node:
     """Parse an Excel-syntax rule formula (with or without the leading ``=``)."""
     return _Parser(formula.strip()).parse()
 
-
-def names(node: Node) -> list[Name]:
-    """Every name the formula mentions, in order."""
-    out: list[Name] = []
-    stack: list[Node] = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, Name):
-            out.append(n)
-        elif isinstance(n, Call):
-            stack.extend(reversed(n.args))
-        elif isinstance(n, Unary):
-            stack.append(n.operand)
-        elif isinstance(n, Binary):
-            stack.extend([n.right, n.left])
-    return out

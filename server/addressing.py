@@ -1,4 +1,4 @@
-"""Stored cell addresses <-> engine coordinates, vectorized with Arrow.
+"""Stored cell addresses -> engine coordinates, vectorized with Arrow.
 
 Storage keys a leaf cell by its element names joined by a tab; the engine by element positions.
 Loading a million cells at start-up must not loop in Python, so the split and the name lookups
@@ -44,9 +44,3 @@ def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) 
         out[rows[good]] = np.stack(cols, axis=1)[good]
     return out
 
-
-def encode(hierarchies: Sequence[Hierarchy], coords: np.ndarray) -> list[str]:
-    """Addresses of coordinates (the inverse of ``decode``)."""
-    names = [np.asarray(h.names, dtype=object) for h in hierarchies]
-    cols = [names[a][coords[:, a]] for a in range(len(hierarchies))]
-    return [SEPARATOR.join(parts) for parts in zip(*cols, strict=True)]
