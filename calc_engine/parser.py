@@ -187,4 +187,3 @@ def _is_name(text: str) -> bool:
 def parse(formula: str) -> Node:
     """Parse an Excel-syntax rule formula (with or without the leading ``=``)."""
     return _Parser(formula.strip()).parse()
-

@@ -43,4 +43,3 @@ def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) 
     if rows.size:
         out[rows[good]] = np.stack(cols, axis=1)[good]
     return out
-
