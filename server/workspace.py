@@ -26,7 +26,13 @@ import pyarrow as pa
 from calc_engine import CubeArray, Engine, Hierarchy
 from calc_engine.compile import RuleDef
 from server.addressing import decode
-from server.errors import CubeNotFound, DimensionNotFound, ElementNotFound, ModelNotFound
+from server.errors import (
+    CubeNotFound,
+    DimensionNotFound,
+    ElementNotFound,
+    InvalidValue,
+    ModelNotFound,
+)
 from server.events import Feed
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
 from server.storage import CellChange, Store, elements_of
@@ -80,6 +86,16 @@ class ModelRuntime:
                 )
             i = h.index[real]
         return i
+
+    def coord(self, cube: str, elements: list[str]) -> tuple[int, ...]:
+        """A cell's positions (leaf or consolidated) from its element names in cube order."""
+        dims = self.cube(cube).dimensions
+        if len(elements) != len(dims):
+            raise InvalidValue(
+                f"cube {cube!r} has {len(dims)} dimensions {dims}, got {len(elements)} elements",
+                elements=elements,
+            )
+        return tuple(self.position(d, e) for d, e in zip(dims, elements, strict=True))
 
     def text_mask(self, cube: str) -> tuple[int, np.ndarray] | None:
         """(axis, bool per element) of the cube's text measure elements, or None."""

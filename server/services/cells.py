@@ -255,6 +255,11 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
             base=batch.base_commit,
             exempt_author=author,
         )
+    return result_json(result)
+
+
+def result_json(result: CommitResult) -> dict[str, Any]:
+    """What a write answers: the commit (null when nothing changed), the head, cells changed."""
     return {
         "commit": result.commit and commit_json(result.commit),
         "head": result.head,

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNotFound
-from server.services.cells import Source, commit_changes, commit_json, history_json
+from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
 from server.storage import CellChange, CommitInfo
 from server.workspace import Workspace
 
@@ -71,11 +71,7 @@ def revert(
         exempt_author=None,
         reverts=commit_id,
     )
-    return {
-        "commit": result.commit and commit_json(result.commit),
-        "head": result.head,
-        "changed": len(result.changes),
-    }
+    return result_json(result)
 
 
 def _snapshot_json(s: Any) -> dict[str, Any]:

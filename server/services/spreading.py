@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from calc_engine.spread import Method, SpreadError, spread
 from server.errors import InvalidValue, NotWritable
-from server.services.cells import Source, commit_changes, commit_json
+from server.services.cells import Source, commit_changes, result_json
 from server.storage import CellChange, address, elements_of
 from server.workspace import ModelRuntime, Workspace
 
@@ -33,16 +33,6 @@ class SpreadRequest(BaseModel):
 
 class HoldRequest(BaseModel):
     elements: list[str] = Field(description="the cell to hold (leaf or consolidated)")
-
-
-def _coord(rt: ModelRuntime, cube: str, elements: list[str]) -> tuple[int, ...]:
-    dims = rt.cube(cube).dimensions
-    if len(elements) != len(dims):
-        raise InvalidValue(
-            f"cube {cube!r} has {len(dims)} dimensions {dims}, got {len(elements)} elements",
-            elements=elements,
-        )
-    return tuple(rt.position(d, e) for d, e in zip(dims, elements, strict=True))
 
 
 def _names(rt: ModelRuntime, cube: str, coord: tuple[int, ...]) -> list[str]:
@@ -71,13 +61,13 @@ def set_hold(
     ws: Workspace, model: str, cube: str, elements: list[str], author: str, held: bool
 ) -> None:
     rt = ws.runtime(model)
-    coord = _coord(rt, cube, elements)
+    coord = rt.coord(cube, elements)
     ws.store.set_hold(model, cube, author, address(_names(rt, cube, coord)), held)
 
 
 def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -> dict[str, Any]:
     rt = ws.runtime(model)
-    coord = _coord(rt, cube, req.elements)
+    coord = rt.coord(cube, req.elements)
     mask = rt.text_mask(cube)
     if mask and mask[1][coord[mask[0]]]:
         raise NotWritable(
@@ -101,12 +91,7 @@ def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -
             base=base,
             exempt_author=author,
         )
-    return {
-        "commit": result.commit and commit_json(result.commit),
-        "head": result.head,
-        "changed": len(result.changes),
-        "leaves": len(changes),
-    }
+    return {**result_json(result), "leaves": len(changes)}
 
 
 def _changes(
