@@ -32,7 +32,6 @@ import importlib
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ import httpx
 import numpy as np
 import orjson
 
+from server.launch import free_port
 from server.modeldef import ChildRef, CubeDef, DimensionDef, ElementDef, ElementType, ModelDef, Role
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,12 +348,6 @@ def postgres_schema(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

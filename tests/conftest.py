@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -22,6 +21,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from server.launch import free_port
+
 REQUIRE_ALL = os.environ.get("PLANCUBE_REQUIRE_ALL") == "1"
 
 
@@ -29,12 +30,6 @@ def unavailable(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"PLANCUBE_REQUIRE_ALL=1 but {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

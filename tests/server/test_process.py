@@ -6,17 +6,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port
+from server.launch import launched
 from tests.server.helpers import SMALL_MODEL, VIEW
 
 pytestmark = pytest.mark.slow
@@ -25,32 +24,11 @@ JAN = ["Actual", "Rev", "Jan", "Amount"]
 
 @contextmanager
 def server(db: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--db", db, "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"server did not start: {log.read().decode()}")
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(10)
-        log.close()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        launched(["serve", "--db", db], Path(tmp) / "log") as p,
+    ):
+        yield p.url, p.process
 
 
 def net_jan(url: str) -> float:
