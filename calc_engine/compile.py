@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calc_engine.cube import CubeArray
+from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleSyntaxError
 from calc_engine.functions import FUNCTIONS, OPERATORS, Val, call, negate, percent
 from calc_engine.hierarchy import Hierarchy
@@ -75,6 +75,8 @@ class CompiledRule:
     area: Box
     kernel: Kernel
     dependencies: list[Dependency]
+    # ``x = PREV(x) + flow``: (kernel of PREV(x), kernel of flow), evaluated as a running sum
+    recurrence: tuple[Kernel, Kernel] | None = None
 
     def area_mask(self, axis: int, size: int) -> np.ndarray:
         """Bool per element position on ``axis``: inside the rule's area (cached)."""
@@ -126,7 +128,7 @@ class _Compiler:
         if isinstance(n, Text):
             raise self.fail(n.pos, f"text {n.value!r} can only name an element inside DB()")
         if isinstance(n, Name):
-            return self.measure(self._measure_position(n.name, n.pos, excel_name=True), n.pos)
+            return self.measure(self.measure_at(n), n.pos)
         if isinstance(n, Unary):
             inner = self.node(n.operand)
             op = percent if n.op == "%" else negate if n.op == "-" else None
@@ -140,9 +142,7 @@ class _Compiler:
 
     def call(self, n: Call) -> Kernel:
         if n.function == "M":
-            if len(n.args) != 1 or not isinstance(n.args[0], Text):
-                raise self.fail(n.pos, 'M() takes one element name in quotes: M("COGS %")')
-            return self.measure(self._measure_position(n.args[0].value, n.pos), n.pos)
+            return self.measure(self.measure_at(n), n.pos)
         if n.function in _TIME_FUNCTIONS or n.function == "PERIOD":
             return self.time(n)
         if n.function == "DB":
@@ -165,6 +165,14 @@ class _Compiler:
 
     # -- references --------------------------------------------------------------------------
 
+    def measure_at(self, n: Name | Call) -> int:
+        """The measure a ``Name`` or ``M("...")`` reference names."""
+        if isinstance(n, Name):
+            return self._measure_position(n.name, n.pos, excel_name=True)
+        if len(n.args) != 1 or not isinstance(n.args[0], Text):
+            raise self.fail(n.pos, 'M() takes one element name in quotes: M("COGS %")')
+        return self._measure_position(n.args[0].value, n.pos)
+
     def _measure_position(self, name: str, pos: int, excel_name: bool = False) -> int:
         h = self.measures
         found = h.index.get(name)
@@ -182,10 +190,12 @@ class _Compiler:
         self.deps.append(Dependency(cube.name, m, self.shift, follow, ((axis, m),)))
         values = cube.array
 
+        only = np.array([m])
+
         def read(box: Box) -> Val:
             index = list(box)
-            index[axis] = np.array([m])
-            return Val(values.values[np.ix_(*index)])
+            index[axis] = only
+            return Val(values.values[box_index(index)])
 
         return read
 
@@ -247,8 +257,7 @@ class _Compiler:
             self.deps[i] = Dependency(d.cube, d.measure, d.shift, d.mapped, d.fixed, True)
         time = self.cube.array.hierarchies[axis]
         year = _years(time)
-        leaf_rank = np.full(time.size, -1, dtype=np.int64)
-        leaf_rank[time.leaves] = np.arange(len(time.leaves))
+        leaf_rank = time.leaf_rank
 
         def read(box: Box) -> Val:
             ranks = leaf_rank[box[axis]]
@@ -343,13 +352,15 @@ def _literal(n: Node) -> float | None:
 
 def _shifted(inner: Kernel, axis: int, time: Hierarchy, steps: int) -> Kernel:
     """``inner`` read ``steps`` leaf periods away; outside the calendar it reads empty cells."""
-    leaf_rank = np.full(time.size, -1, dtype=np.int64)
-    leaf_rank[time.leaves] = np.arange(len(time.leaves))
+    leaf_rank = time.leaf_rank
 
     def read(box: Box) -> Val:
         rank = leaf_rank[box[axis]] + steps
         inside = (rank >= 0) & (rank < len(time.leaves))
         moved = list(box)
+        if inside.all():
+            moved[axis] = time.leaves[rank]
+            return inner(moved)
         moved[axis] = time.leaves[np.clip(rank, 0, len(time.leaves) - 1)]
         got = inner(moved)
         shape = [1] * len(box)
@@ -373,13 +384,48 @@ def compile_rule(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> C
 
 def _compile(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> CompiledRule:
     compiler = _Compiler(rule, cube, cubes)
-    kernel = compiler.node(parse(rule.formula))
+    tree = parse(rule.formula)
+    kernel = compiler.node(tree)
     axis = compiler.measure_axis
     target = compiler._measure_position(rule.target, 0)
     if not compiler.measures.is_leaf[target]:
         raise RuleSyntaxError(rule.formula, 0, f"target {rule.target!r} is not a leaf measure")
     area = _area(rule, cube, axis, target)
-    return CompiledRule(rule, cube.name, axis, target, area, kernel, compiler.deps)
+    compiled = CompiledRule(rule, cube.name, axis, target, area, kernel, compiler.deps)
+    compiled.recurrence = _recurrence(tree, rule, cube, cubes, target)
+    return compiled
+
+
+def _recurrence(
+    tree: Node, rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo], target: int
+) -> tuple[Kernel, Kernel] | None:
+    """Recognise ``x = PREV(x) + flow`` (either order; flow not reading x): a running sum.
+
+    Such a rule (closing = opening + flow, year-to-date, headcount) would otherwise be evaluated
+    one period at a time; as a recurrence it is one cumulative sum along the time axis.
+    """
+    if not isinstance(tree, Binary) or tree.op != "+" or cube.time_axis is None:
+        return None
+    for prev, flow in ((tree.left, tree.right), (tree.right, tree.left)):
+        if not (isinstance(prev, Call) and _previous_period(prev)):
+            continue
+        ref = prev.args[0]
+        probe = _Compiler(rule, cube, cubes)
+        if not (isinstance(ref, Name) or (isinstance(ref, Call) and ref.function == "M")):
+            continue
+        if probe.measure_at(ref) != target:
+            continue
+        flow_kernel = probe.node(flow)
+        if any(d.cube == cube.name and d.measure == target for d in probe.deps):
+            continue
+        return probe.node(prev), flow_kernel
+    return None
+
+
+def _previous_period(n: Call) -> bool:
+    if n.function == "PREV":
+        return len(n.args) == 1
+    return n.function == "PERIOD" and len(n.args) == 2 and _literal(n.args[1]) == -1
 
 
 def _area(rule: RuleDef, cube: CubeInfo, measure_axis: int, target: int) -> Box:

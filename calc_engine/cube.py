@@ -15,6 +15,7 @@ dict because a cube holds few of them.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,27 @@ from calc_engine.hierarchy import Hierarchy
 Coords = np.ndarray  # (n, ndim) int64 element positions
 # A batch touching more than this share of the cube recomputes instead of applying deltas.
 _RECOMPUTE_SHARE = 0.05
+
+
+def box_index(box: Sequence[np.ndarray]) -> tuple[slice | np.ndarray, ...]:
+    """An index for the cells of a box (one sorted position array per axis).
+
+    Where every axis is a run of consecutive positions the index is all slices — a view, no
+    copy — which is the common case of a rule's whole area; otherwise each axis is reshaped to
+    broadcast against the others (what ``np.ix_`` does, without its per-call checks).
+    """
+    slices: list[slice] = []
+    for b in box:
+        n = len(b)
+        if n == 0 or int(b[-1]) - int(b[0]) != n - 1 or (n > 2 and not (np.diff(b) == 1).all()):
+            break
+        slices.append(slice(int(b[0]), int(b[0]) + n))
+    else:
+        return tuple(slices)
+    ndim = len(box)
+    return tuple(
+        np.asarray(b).reshape((1,) * a + (-1,) + (1,) * (ndim - a - 1)) for a, b in enumerate(box)
+    )
 
 
 class CubeArray:
@@ -39,7 +61,7 @@ class CubeArray:
     def ndim(self) -> int:
         return len(self.hierarchies)
 
-    @property
+    @functools.cached_property
     def leaf_count(self) -> int:
         return int(np.prod([len(h.leaves) for h in self.hierarchies]))
 
@@ -60,35 +82,104 @@ class CubeArray:
             leaf = np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
         self.values = np.ascontiguousarray(leaf)
 
-    def write(self, coords: Coords, values: np.ndarray) -> np.ndarray:
-        """Set numeric leaves; return their previous values. Totals stay current."""
+    def write(self, coords: Coords, values: np.ndarray, unique: bool = False) -> np.ndarray:
+        """Set numeric leaves; return their previous values. Totals stay current.
+
+        ``unique`` promises that no cell is named twice (skips the last-wins pass).
+        """
         coords = np.asarray(coords, dtype=np.int64).reshape(-1, self.ndim)
         values = np.asarray(values, dtype=np.float64).reshape(-1)
-        if len(coords) > 1:  # a cell named twice: the last value wins, as if written in turn
+        if not self.values.flags.c_contiguous:  # deltas go through a flat view
+            self.values = np.ascontiguousarray(self.values)
+        if len(coords) == 1:
+            return np.array([self.set_cell(tuple(int(x) for x in coords[0]), float(values[0]))])
+        if len(coords) > 1 and not unique:  # a cell named twice: the last value wins
             flat = np.asarray(np.ravel_multi_index(tuple(coords.T), self.values.shape))
             _, last = np.unique(flat[::-1], return_index=True)
             keep = np.sort(len(flat) - 1 - last)
             coords, values = coords[keep], values[keep]
         index = tuple(coords.T)
-        old = self.values[index].copy()
+        old = self.values[index]  # fancy indexing: a copy
         # NaN (a formula error) cannot travel as a delta: a total once NaN would stay NaN.
-        errors_involved = np.isnan(old).any() or np.isnan(values).any()
-        if errors_involved or len(coords) > _RECOMPUTE_SHARE * self.leaf_count:
+        if (
+            len(coords) > _RECOMPUTE_SHARE * self.leaf_count
+            or np.isnan(old).any()
+            or np.isnan(values).any()
+        ):
             self.values[index] = values
             self.recompute()
             return old
-        deltas = values - old
-        for row, delta in zip(coords, deltas, strict=True):
-            if delta == 0.0:
-                continue
-            blocks = [h.ancestors(int(i)) for h, i in zip(self.hierarchies, row, strict=True)]
-            weights = functools.reduce(np.multiply.outer, (w for _, w in blocks))
-            self.values[np.ix_(*(ix for ix, _ in blocks))] += delta * weights
+        self.add_deltas(coords, values - old)
         return old
+
+    def set_cell(self, cell: tuple[int, ...], value: float) -> float:
+        """Set one numeric leaf (totals stay current); return its previous value."""
+        was = float(self.values[cell])
+        if math.isnan(was) or math.isnan(value):
+            self.values[cell] = value
+            self.recompute()
+        elif value != was:
+            self._add_delta(cell, value - was)
+        return was
+
+    def add_deltas(self, coords: Coords, deltas: np.ndarray) -> None:
+        """Add ``deltas`` at leaf ``coords`` and at every ancestor, weighted, in one pass.
+
+        Each cell's ancestors form a block (one ancestor list per axis); with the lists padded to
+        one width per axis (``Hierarchy.ancestor_table``, premultiplied by the axis stride here)
+        the blocks of all cells are one broadcast of flat indices and weights, summed in with
+        ``np.add.at``.
+        """
+        n, ndim = len(coords), self.ndim
+        flat = np.zeros((n,) + (1,) * ndim, dtype=np.int64)
+        weight = np.asarray(deltas, dtype=np.float64).reshape(flat.shape)
+        for axis, (offsets, wts) in enumerate(self._tables()):
+            shape = [n] + [1] * ndim
+            shape[axis + 1] = offsets.shape[1]
+            flat = flat + offsets[coords[:, axis]].reshape(shape)
+            weight = weight * wts[coords[:, axis]].reshape(shape)
+        np.add.at(self.values.reshape(-1), flat.reshape(-1), weight.reshape(-1))
+
+    def _add_delta(self, cell: tuple[int, ...], delta: float) -> None:
+        """``add_deltas`` for one cell: its ancestor block, walked in Python when small."""
+        block: list[tuple[int, float]] = [(0, delta)]
+        for axis, (lists, i) in enumerate(zip(self._offsets, cell, strict=True)):
+            found = lists.get(i)
+            if found is None:
+                stride = self._strides[axis]
+                pairs = self.hierarchies[axis].ancestor_list(i)
+                found = lists[i] = [(p * stride, w) for p, w in pairs]
+            block = [(o + p, w * v) for o, w in block for p, v in found]
+            if len(block) > 256:
+                self.add_deltas(np.array([cell]), np.array([delta]))
+                return
+        flat = memoryview(self.values.reshape(-1))
+        for at, weight in block:
+            flat[at] += weight
+
+    @functools.cached_property
+    def _offsets(self) -> list[dict[int, list[tuple[int, float]]]]:
+        """Per axis, per leaf: its ancestors as (flat offset, weight), filled as cells are hit."""
+        return [{} for _ in self.hierarchies]
+
+    @functools.cached_property
+    def _strides(self) -> list[int]:
+        return [s // self.values.itemsize for s in self.values.strides]
+
+    def _tables(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per axis: ancestor positions times the axis stride (flat offsets), and weights."""
+        tables: list[tuple[np.ndarray, np.ndarray]] | None = self.__dict__.get("_strided")
+        if tables is None:
+            tables = []
+            for h, stride in zip(self.hierarchies, self._strides, strict=True):
+                idx, wts = h.ancestor_table()
+                tables.append((idx * stride, wts))
+            self.__dict__["_strided"] = tables
+        return tables
 
     def read(self, positions: Sequence[Sequence[int]]) -> np.ndarray:
         """The block of cells at the cross product of one position list per axis."""
-        return self.values[np.ix_(*(np.asarray(p, dtype=np.int64) for p in positions))]
+        return self.values[box_index([np.asarray(p, dtype=np.int64) for p in positions])].copy()
 
     def leaf_cells(self) -> tuple[Coords, np.ndarray]:
         """Every non-empty numeric leaf as (coords, values)."""

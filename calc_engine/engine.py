@@ -180,7 +180,15 @@ class Engine:
         Rows named in ``texts`` are text cells and leave the numeric array alone.
         """
         cube = self.cube(cube_name)
-        numeric = np.array([i not in texts for i in range(len(coords))], dtype=bool)
+        for axis, h in enumerate(cube.hierarchies):
+            total = ~h.is_leaf[coords[:, axis]]
+            if total.any():
+                raise NotALeafError(h.name, h.names[int(coords[np.argmax(total), axis])])
+        numeric = (
+            np.ones(len(coords), dtype=bool)
+            if not texts
+            else np.array([i not in texts for i in range(len(coords))], dtype=bool)
+        )
         if numeric.any():
             cube.write(coords[numeric], values[numeric])
             self.rules.after_write(

@@ -1,5 +1,8 @@
 """Excel functions and operators over whole areas, declared as metadata, run by one runner.
 
+Operators and functions run inside ``np.errstate(all="ignore")``, set once by whoever evaluates a
+rule (``recalc``): inf and NaN from numpy become error codes here, never warnings.
+
 A value in a rule is a ``Val``: a float64 array over the rule's area and, where some cells hold a
 formula error, an int8 array of ``ErrorCode``s beside it. Errors are values (``#DIV/0!`` in a cell
 is not an exception): the runner gives a function's result the first error among its arguments,
@@ -86,14 +89,12 @@ def _flag(e: np.ndarray | None, where: np.ndarray, code: ErrorCode) -> np.ndarra
 
 
 def _divide(a: Val, b: Val) -> Val:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.divide(a.v, b.v)
+    v = np.divide(a.v, b.v)
     return Val(v, _flag(first_error(a.e, b.e), np.broadcast_to(b.v == 0, v.shape), ErrorCode.DIV0))
 
 
 def _power(a: Val, b: Val) -> Val:
-    with np.errstate(all="ignore"):
-        v = np.power(a.v, b.v)
+    v = np.power(a.v, b.v)
     e = first_error(a.e, b.e)
     e = _flag(e, np.broadcast_to((a.v == 0) & (b.v < 0), v.shape), ErrorCode.DIV0)
     return Val(v, _flag(e, ~np.isfinite(v), ErrorCode.NUM))
@@ -101,8 +102,7 @@ def _power(a: Val, b: Val) -> Val:
 
 def _simple(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Val, Val], Val]:
     def op(a: Val, b: Val) -> Val:
-        with np.errstate(all="ignore"):
-            v = np.asarray(fn(a.v, b.v), dtype=np.float64)
+        v = np.asarray(fn(a.v, b.v), dtype=np.float64)
         return Val(v, first_error(a.e, b.e))
 
     return op
@@ -195,9 +195,8 @@ def _round(args: list[Val]) -> Val:
     """Half away from zero, like Excel; the 1e-9 nudge absorbs binary noise (2.675 -> 2.68)."""
     x, digits = args[0].v, np.trunc(args[1].v)
     scale = np.power(10.0, digits)
-    with np.errstate(all="ignore"):
-        scaled = np.abs(x) * scale
-        v = np.sign(x) * np.floor(scaled + 0.5 + 1e-9 * np.maximum(scaled, 1.0)) / scale
+    scaled = np.abs(x) * scale
+    v = np.sign(x) * np.floor(scaled + 0.5 + 1e-9 * np.maximum(scaled, 1.0)) / scale
     return Val(v)
 
 
@@ -244,8 +243,10 @@ def _val(x: float | str) -> Val:
 
 def run(name: str, *args: float | str) -> float | str:
     """Evaluate one scalar function call (errors given and returned as Excel's error text)."""
-    return _scalar(call(name, [_val(a) for a in args]))
+    with np.errstate(all="ignore"):
+        return _scalar(call(name, [_val(a) for a in args]))
 
 
 def run_op(op: str, a: float | str, b: float | str) -> float | str:
-    return _scalar(OPERATORS[op](_val(a), _val(b)))
+    with np.errstate(all="ignore"):
+        return _scalar(OPERATORS[op](_val(a), _val(b)))

@@ -63,10 +63,15 @@ class Hierarchy:
         self._check_acyclic()
         self.is_leaf = np.array([not ch for ch in self.children], dtype=bool)
         self.leaves = np.flatnonzero(self.is_leaf)
+        # per position: its rank among the leaves (dimension order), -1 for consolidations
+        self.leaf_rank = np.full(n, -1, dtype=np.int64)
+        self.leaf_rank[self.leaves] = np.arange(len(self.leaves))
         self.rollup = self._build_rollup()
         # Column i of the transposed rollup lists the ancestors of leaf i with their weights.
         self._ancestors = self.rollup.tocsc()
         self._covers: dict[int, np.ndarray] = {}
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
+        self._lists: dict[int, list[tuple[int, float]]] = {}
 
     @property
     def size(self) -> int:
@@ -112,6 +117,34 @@ class Hierarchy:
         a = self._ancestors
         lo, hi = a.indptr[col], a.indptr[col + 1]
         return a.indices[lo:hi], a.data[lo:hi]
+
+    def ancestor_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per position, its ancestors (itself first) and their weights, padded to one width.
+
+        Row ``i`` of both arrays is meaningful for leaves only; padding points at position 0 with
+        weight 0, so a write can add ``delta * weight`` at every entry of a row without a loop.
+        Cached: ``(positions, weights)``, each ``(size, widest ancestry)``.
+        """
+        if self._table is None:
+            a = self._ancestors
+            counts = np.diff(a.indptr)
+            width = int(counts.max()) if len(counts) else 1
+            idx = np.zeros((self.size, width), dtype=np.int64)
+            wts = np.zeros((self.size, width), dtype=np.float64)
+            rows = np.repeat(self.leaves, counts)
+            slot = np.arange(len(a.indices)) - np.repeat(a.indptr[:-1], counts)
+            idx[rows, slot] = a.indices
+            wts[rows, slot] = a.data
+            self._table = idx, wts
+        return self._table
+
+    def ancestor_list(self, leaf: int) -> list[tuple[int, float]]:
+        """``ancestors`` as Python pairs (position, weight), for one-cell writes. Cached."""
+        found = self._lists.get(leaf)
+        if found is None:
+            ix, w = self.ancestors(leaf)
+            found = self._lists[leaf] = list(zip(ix.tolist(), w.tolist(), strict=True))
+        return found
 
     # -- navigation, for view expressions -------------------------------------------------
 

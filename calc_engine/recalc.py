@@ -17,13 +17,14 @@ that changes nothing stops there.
 from __future__ import annotations
 
 import graphlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from calc_engine.compile import Box, CompiledRule, Dependency
-from calc_engine.cube import CubeArray
+from calc_engine.compile import Box, CompiledRule, Dependency, Kernel
+from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleCycleError
 from calc_engine.functions import Val
 
@@ -67,42 +68,92 @@ def order(rules: list[CompiledRule], covers: MeasureCover) -> list[CompiledRule]
 
 def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> None:
     """Evaluate ``rule`` on ``box`` and store the results in the cube's leaves (no totals)."""
-    if rule.recursive and time_axis is not None:
-        for t in box[time_axis]:
-            step = list(box)
-            step[time_axis] = np.array([t])
-            _store(cube, step, rule.kernel(step))
-    else:
-        _store(cube, box, rule.kernel(box))
+    with np.errstate(all="ignore"):  # overflow and 0/0 become values (inf, #DIV/0!), not warnings
+        if rule.recurrence is not None and time_axis is not None:
+            for run in _runs(cube, box, time_axis):
+                _store(cube, run, _running_sum(rule.recurrence, run, time_axis))
+        elif rule.recursive and time_axis is not None:
+            for t in box[time_axis]:
+                step = list(box)
+                step[time_axis] = np.array([t])
+                _store(cube, step, rule.kernel(step))
+        else:
+            _store(cube, box, rule.kernel(box))
+
+
+def _runs(cube: CubeArray, box: Box, time_axis: int) -> list[Box]:
+    """``box`` cut where its periods skip a leaf period: each run is consecutive in time."""
+    ranks = _ranks(cube, time_axis)[box[time_axis]]
+    cuts = np.flatnonzero(np.diff(ranks) != 1) + 1
+    if not len(cuts):
+        return [box]
+    out = []
+    for part in np.split(box[time_axis], cuts):
+        run = list(box)
+        run[time_axis] = part
+        out.append(run)
+    return out
+
+
+def _running_sum(recurrence: tuple[Kernel, Kernel], box: Box, time_axis: int) -> Val:
+    """``x[t] = x[t-1] + flow[t]`` over consecutive periods, as one cumulative sum.
+
+    The opening (``x`` before the first period of the box) is read through the rule's own
+    ``PREV`` kernel; summing ``[opening, flow...]`` left to right gives the same bits as adding
+    period by period. A cell's error is the opening's, else the first error of the flow so far.
+    """
+    previous, flow = recurrence
+    first = list(box)
+    first[time_axis] = box[time_axis][:1]
+    shape = tuple(len(b) for b in box)
+    opening_shape = tuple(1 if a == time_axis else n for a, n in enumerate(shape))
+    opening = previous(first)
+    moves = flow(box)
+    parts = [np.broadcast_to(opening.v, opening_shape), np.broadcast_to(moves.v, shape)]
+    v = np.cumsum(np.concatenate(parts, axis=time_axis), axis=time_axis)
+    v = np.delete(v, 0, axis=time_axis)
+    if opening.e is None and moves.e is None:
+        return Val(v)
+    e = np.zeros(shape, dtype=np.int8)
+    if moves.e is not None:
+        me = np.broadcast_to(moves.e, shape)
+        seen = np.logical_or.accumulate(me != 0, axis=time_axis)
+        at = np.expand_dims(np.argmax(me != 0, axis=time_axis), time_axis)
+        e = np.where(seen, np.take_along_axis(me, at, axis=time_axis), 0).astype(np.int8)
+    if opening.e is not None:
+        oe = np.broadcast_to(opening.e, opening_shape)
+        e = np.where(oe != 0, oe, e).astype(np.int8)
+    return Val(v, e)
 
 
 def _store(cube: CubeArray, box: Box, result: Val) -> None:
     shape = tuple(len(b) for b in box)
-    v = np.broadcast_to(result.v, shape).astype(np.float64)
+    v = np.broadcast_to(result.v, shape)
     if result.e is not None:
         e = np.broadcast_to(result.e, shape)
         v = np.where(e != 0, np.nan, v)
         _record_errors(cube, box, e)
     elif cube.errors:
         _record_errors(cube, box, None)
-    cube.values[np.ix_(*box)] = v
+    cube.values[box_index(box)] = v
 
 
 def _record_errors(cube: CubeArray, box: Box, e: np.ndarray | None) -> None:
-    grid = np.ix_(*box)
     members = [set(b.tolist()) for b in box]
     for key in [k for k in cube.errors if all(k[a] in m for a, m in enumerate(members))]:
         cube.errors.pop(key)
     if e is None:
         return
     for idx in zip(*np.nonzero(e), strict=True):
-        key = tuple(int(grid[a].ravel()[i]) for a, i in enumerate(idx))
+        key = tuple(int(b[i]) for b, i in zip(box, idx, strict=True))
         cube.errors[key] = int(e[idx])
 
 
 def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> Box | None:
     """Evaluate on ``box``, write changed cells through the delta path; the changed box."""
-    index = np.ix_(*box)
+    if not rule.recursive and not cube.errors and all(len(b) == 1 for b in box):
+        return _update_cell(rule, cube, box)
+    index = box_index(box)
     before = cube.values[index].copy()
     if rule.recursive or cube.errors:
         # later periods read earlier results, and error bookkeeping writes as it goes:
@@ -113,22 +164,46 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         cube.values[index] = before
         errors_moved = cube.errors != errors_before
     else:
-        result = rule.kernel(box)
-        after = np.broadcast_to(result.v, before.shape).astype(np.float64)
+        with np.errstate(all="ignore"):
+            result = rule.kernel(box)
+        after = np.broadcast_to(result.v, before.shape)
         errors_moved = result.e is not None and bool(np.any(result.e))
         if result.e is not None and errors_moved:
             e = np.broadcast_to(result.e, before.shape)
             after = np.where(e != 0, np.nan, after)
             _record_errors(cube, box, e)
-    changed = ~((before == after) | (np.isnan(before) & np.isnan(after)))
+    changed = before != after
     if errors_moved:
         changed |= np.isnan(after) | np.isnan(before)
+    else:
+        changed &= ~(np.isnan(before) & np.isnan(after))
     if not changed.any():
         return None
     hits = np.nonzero(changed)
     coords = np.stack([b[h] for b, h in zip(box, hits, strict=True)], axis=1)
-    cube.write(coords, after[hits])
-    return [np.unique(b[h]) for b, h in zip(box, hits, strict=True)]
+    cube.write(coords, after[hits], unique=True)
+    return [_unique(b[h]) for b, h in zip(box, hits, strict=True)]
+
+
+def _update_cell(rule: CompiledRule, cube: CubeArray, box: Box) -> Box | None:
+    """``update`` for a box of one cell (the usual edit): scalars instead of masks."""
+    cell = tuple(int(b[0]) for b in box)
+    with np.errstate(all="ignore"):
+        result = rule.kernel(box)
+    if result.e is not None and np.any(result.e):
+        cube.errors[cell] = int(np.asarray(result.e).reshape(-1)[0])
+        after = math.nan
+    else:
+        after = float(np.asarray(result.v).reshape(-1)[0])
+    before = float(cube.values[cell])
+    if before == after or (math.isnan(before) and math.isnan(after) and result.e is None):
+        return None
+    cube.set_cell(cell, after)
+    return box
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    return a if len(a) == 1 else np.unique(a)
 
 
 def reach(
@@ -162,10 +237,7 @@ def reach(
 
 
 def _ranks(cube: CubeArray, time_axis: int) -> np.ndarray:
-    h = cube.hierarchies[time_axis]
-    ranks = np.full(h.size, -1, dtype=np.int64)
-    ranks[h.leaves] = np.arange(len(h.leaves))
-    return ranks
+    return cube.hierarchies[time_axis].leaf_rank
 
 
 def _shift_positions(
@@ -174,8 +246,11 @@ def _shift_positions(
     h = cube.hierarchies[time_axis]
     ranks = _ranks(cube, time_axis)[positions] + steps
     ranks = ranks[(ranks >= 0) & (ranks < len(h.leaves))]
-    return np.intersect1d(rule.area[time_axis], h.leaves[ranks])
+    moved = np.unique(h.leaves[ranks])
+    return moved[rule.area_mask(time_axis, h.size)[moved]]
 
 
 def merge(boxes: list[Box]) -> Box:
+    if len(boxes) == 1:
+        return boxes[0]
     return [np.unique(np.concatenate(parts)) for parts in zip(*boxes, strict=True)]

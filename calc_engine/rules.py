@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from calc_engine.compile import CompiledRule, CubeInfo, Dependency, RuleDef, compile_rule
+from calc_engine.compile import Box, CompiledRule, CubeInfo, Dependency, RuleDef, compile_rule
 from calc_engine.cube import CubeArray
 from calc_engine.errors import RuleSyntaxError
 from calc_engine.recalc import Change, evaluate, merge, order, reach, update
@@ -22,6 +22,8 @@ class RuleBook:
     def __init__(self) -> None:
         self.defs: dict[str, list[RuleDef]] = {}
         self.compiled: list[CompiledRule] = []
+        # (cube, leaf measure position or -1) -> (rule index, dependency) reading those cells
+        self._readers: dict[tuple[str, int], list[tuple[int, Dependency]]] = {}
 
     def compile(
         self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]
@@ -35,6 +37,13 @@ class RuleBook:
         compiled = self.compile(defs, cubes)
         self.defs = {c: list(rs) for c, rs in defs.items() if rs}
         self.compiled = compiled
+        covers = _covers(cubes)
+        readers: dict[tuple[str, int], list[tuple[int, Dependency]]] = {}
+        for i, r in enumerate(compiled):
+            for d in r.dependencies:
+                for m in covers(d.cube, d.measure):
+                    readers.setdefault((d.cube, m), []).append((i, d))
+        self._readers = readers
 
     def full_recalc(self, cubes: dict[str, CubeArray], time_axes: dict[str, int | None]) -> None:
         """Every rule over its whole area, in order; then totals, once per cube."""
@@ -65,30 +74,25 @@ class RuleBook:
         """Bring rule cells (and their totals) up to date after ``coords`` of ``cube`` changed."""
         if not self.compiled or len(coords) == 0:
             return
-        changes = _changes(cube, coords, measure_axes[cube])
-        for r in self.compiled:
-            boxes = []
-            for d in r.dependencies:
-                for c in changes:
-                    if c.cube == d.cube and (
-                        d.measure in (c.measure, -1) or self._inside(cubes, d, c.measure)
-                    ):
-                        box = reach(d, c, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
-                        if box is not None:
-                            boxes.append(box)
-            if not boxes:
-                continue
-            changed = update(r, cubes[r.cube], merge(boxes), time_axes[r.cube])
-            if changed is not None:
-                changes.append(Change(r.cube, r.target, changed))
+        pending: dict[int, list[Box]] = {}
 
-    @staticmethod
-    def _inside(cubes: dict[str, CubeArray], d: Dependency, measure: int) -> bool:
-        """Does a dependency on a consolidated measure read the changed leaf measure?"""
-        axis = next((t for t, p in d.fixed if p == d.measure), None)
-        if axis is None or measure < 0:
-            return False
-        return bool(cubes[d.cube].hierarchies[axis].covers(d.measure)[measure])
+        def changed(change: Change, after: int) -> None:
+            """Queue the boxes of later rules that read cells of ``change``."""
+            for i, d in self._readers.get((change.cube, change.measure), ()):
+                if i > after:
+                    r = self.compiled[i]
+                    box = reach(d, change, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
+                    if box is not None:
+                        pending.setdefault(i, []).append(box)
+
+        for c in _changes(cube, coords, measure_axes[cube]):
+            changed(c, -1)
+        while pending:
+            i = min(pending)
+            r = self.compiled[i]
+            box = update(r, cubes[r.cube], merge(pending.pop(i)), time_axes[r.cube])
+            if box is not None:
+                changed(Change(r.cube, r.target, box), i)
 
     def readers(self, cubes: Iterable[str]) -> frozenset[str]:
         """``cubes`` and every cube whose rules read them, directly or through other rules."""
@@ -133,6 +137,9 @@ def _covers(cubes: dict[str, CubeInfo]) -> Callable[[str, int], list[int]]:
 
 
 def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Change]:
+    if len(coords) == 1:
+        m = -1 if measure_axis is None else int(coords[0, measure_axis])
+        return [Change(cube, m, [c for c in coords.T.copy()])]
     if measure_axis is None:
         return [Change(cube, -1, [np.unique(c) for c in coords.T])]
     out = []

@@ -43,7 +43,7 @@ def pnl(products: int = 3, months: int = 4) -> Engine:
             put(e, "PnL", (p, m, 0), units)
             put(e, "PnL", (p, m, 1), price)
         put(e, "Assump", (p, 0), round(float(rng.uniform(0.2, 0.6)), 2))
-    put(e, "Assump", (0, 1), 0.5)  # OpexPerUnit on the Product total
+        put(e, "Assump", (p, 1), 0.25)  # opex reads the total over products: 0.75
     e.set_rules({"PnL": PNL_RULES})
     return e
 
@@ -59,7 +59,7 @@ def reference(e: Engine) -> np.ndarray:
     units, price = v[1:, 1:, 0], v[1:, 1:, 1]
     revenue = units * price
     cogs = revenue * a[1:, 0][:, None]
-    opex = units * a[0, 1]
+    opex = units * a[1:, 1].sum()
     out = np.stack(
         [
             units,
@@ -100,8 +100,10 @@ def test_cross_cube_edit_reaches_every_month_of_the_product() -> None:
     e = pnl()
     put(e, "Assump", (1, 0), 0.9)  # COGS% of p0
     np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
-    put(e, "Assump", (0, 1), 2.0)  # OpexPerUnit on the total: every product
+    before = leaves(e)[:, :, 5].copy()
+    put(e, "Assump", (1, 1), 2.0)  # p0's OpexPerUnit moves the total that every product reads
     np.testing.assert_allclose(leaves(e), reference(e), rtol=1e-12)
+    assert (leaves(e)[:, :, 5] != before).all()
 
 
 @settings(max_examples=40, deadline=None)
