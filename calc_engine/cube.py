@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class CubeArray:
             if len(block) > 256:
                 self.add_deltas(np.array([cell]), np.array([delta]))
                 return
-        flat = memoryview(self.values.reshape(-1))
+        flat: Any = memoryview(cast(Any, self.values.reshape(-1)))  # float64 items, no copy
         for at, weight in block:
             flat[at] += weight
 
