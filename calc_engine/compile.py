@@ -15,6 +15,10 @@ References a rule may make, and how each reads a box:
 ``DB("Cube", "e", ...)``   another cube: dimensions it shares with this one follow the cell's
                            coordinates; each other dimension is fixed by one of the element
                            names given (leaf or consolidated)
+``DB("FX", ATTR("D","A"))`` where names differ: the element of ``D`` in the cell names, by its
+                           text attribute ``A``, the element to read in a dimension of ``FX``
+                           (#N/A where the attribute is unset or names no element)
+``ATTR("Dim", "Attr")``    a number attribute of the cell's element of ``Dim``
 =========================  ==============================================================
 
 Before the first period (or after the last) a time reference reads an empty cell (0). Every
@@ -31,7 +35,7 @@ import numpy as np
 
 from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleSyntaxError
-from calc_engine.functions import FUNCTIONS, OPERATORS, Val, call, negate, percent
+from calc_engine.functions import FUNCTIONS, OPERATORS, ErrorCode, Val, call, negate, percent
 from calc_engine.hierarchy import Hierarchy
 from calc_engine.parser import Binary, Call, Name, Node, Number, Text, Unary, parse
 
@@ -40,14 +44,23 @@ Kernel = Callable[[Box], Val]
 _TIME_FUNCTIONS = {"PREV": -1, "NEXT": 1}
 
 
+LEVELS = ("leaf", "consolidated")
+
+
 @dataclass(frozen=True, slots=True)
 class RuleDef:
-    """A rule as written: ``target`` is a measure element; ``where`` narrows other dimensions."""
+    """A rule as written: ``target`` is a measure element; ``where`` narrows other dimensions.
+
+    ``level`` is ``leaf`` (the rule computes leaf cells, which consolidate like inputs) or
+    ``consolidated`` (it replaces the consolidated cells of its target — where some dimension
+    other than the measure is at a total — e.g. a price or margin % that must not be summed).
+    """
 
     name: str
     target: str
     formula: str
     where: dict[str, list[str]] = field(default_factory=dict)
+    level: str = "leaf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +77,9 @@ class Dependency:
     mapped: tuple[tuple[int, int], ...]
     fixed: tuple[tuple[int, int], ...]
     cumulative: bool = False  # read through YTD: a change reaches every later period of its year
+    # (axis in the read cube, axis in the rule's cube, position there per position here or -1):
+    # the read cube's element found through a text attribute of the cell's element (DB + ATTR)
+    lookups: tuple[tuple[int, int, np.ndarray], ...] = field(default=(), compare=False)
 
 
 @dataclass
@@ -77,6 +93,32 @@ class CompiledRule:
     dependencies: list[Dependency]
     # ``x = PREV(x) + flow``: (kernel of PREV(x), kernel of flow), evaluated as a running sum
     recurrence: tuple[Kernel, Kernel] | None = None
+    leaf_masks: list[np.ndarray] = field(default_factory=list)  # per axis: is_leaf per position
+
+    @property
+    def consolidated(self) -> bool:
+        """Computes consolidated cells (``level: consolidated``), after the totals."""
+        return self.rule.level == "consolidated"
+
+    def total_mask(self, box: Box) -> np.ndarray:
+        """Bool over ``box``: cells with some coordinate at a consolidated element."""
+        out = np.zeros(tuple(len(b) for b in box), dtype=bool)
+        for a, (leaf, b) in enumerate(zip(self.leaf_masks, box, strict=True)):
+            if a != self.measure_axis:
+                shape = [1] * len(box)
+                shape[a] = len(b)
+                out |= ~leaf[b].reshape(shape)
+        return out
+
+    def covers(self, coords: np.ndarray) -> np.ndarray:
+        """Bool per row of ``coords`` (n x ndim): a cell this rule computes."""
+        inside = np.ones(len(coords), dtype=bool)
+        total = np.zeros(len(coords), dtype=bool)
+        for a, leaf in enumerate(self.leaf_masks):
+            inside &= self.area_mask(a, len(leaf))[coords[:, a]]
+            if a != self.measure_axis:
+                total |= ~leaf[coords[:, a]]
+        return inside & (total if self.consolidated else ~total)
 
     def area_mask(self, axis: int, size: int) -> np.ndarray:
         """Bool per element position on ``axis``: inside the rule's area (cached)."""
@@ -229,6 +271,11 @@ class _Compiler:
         if dim not in self.cube.dimensions:
             raise self.fail(n.args[0].pos, f"cube {self.cube.name!r} has no dimension {dim!r}")
         values = self.cube.attributes.get(dim, {}).get(name)
+        if values is not None and values.dtype == object:
+            raise self.fail(
+                n.args[1].pos,
+                f"{name!r} is a text attribute: it can name elements inside DB(), not be a number",
+            )
         if values is None:
             raise self.fail(n.args[1].pos, f"dimension {dim!r} has no number attribute {name!r}")
         axis, table = self.cube.dimensions.index(dim), np.nan_to_num(values)
@@ -292,24 +339,43 @@ class _Compiler:
         if other is None:
             raise self.fail(n.args[0].pos, f"no cube {n.args[0].value!r}")
         given: dict[int, int] = {}
+        lookups: list[tuple[int, int, np.ndarray]] = []
         for arg in n.args[1:]:
+            if isinstance(arg, Call) and arg.function == "ATTR":
+                lookups.append(self._lookup(other, arg, given, lookups))
+                continue
             if not isinstance(arg, Text):
-                raise self.fail(n.pos, "DB() takes element names in quotes after the cube")
+                raise self.fail(
+                    arg.pos,
+                    'DB() takes element names in quotes or ATTR("Dim", "Attr") after the cube',
+                )
             axes = [a for a, h in enumerate(other.array.hierarchies) if arg.value in h.index]
             if len(axes) != 1:
                 what = "no" if not axes else "more than one"
                 raise self.fail(arg.pos, f"{what} dimension of {other.name!r} has {arg.value!r}")
             given[axes[0]] = other.array.hierarchies[axes[0]].index[arg.value]
+        looked_up = {t for t, _, _ in lookups}
         mapped: list[tuple[int, int]] = []
         for t, dim in enumerate(other.dimensions):
-            if t in given:
+            if t in given or t in looked_up:
                 continue
             if dim not in self.cube.dimensions or dim == self.cube.dimensions[self.measure_axis]:
-                raise self.fail(n.pos, f'DB("{other.name}", ...) needs an element of {dim!r}')
+                raise self.fail(
+                    n.pos,
+                    f'DB("{other.name}", ...) needs an element of {dim!r} '
+                    f'(or ATTR("Dimension", "Attribute") naming its elements)',
+                )
             mapped.append((t, self.cube.dimensions.index(dim)))
         measure = given.get(other.measure_axis, -1) if other.measure_axis is not None else -1
         self.deps.append(
-            Dependency(other.name, measure, self.shift, tuple(mapped), tuple(given.items()))
+            Dependency(
+                other.name,
+                measure,
+                self.shift,
+                tuple(mapped),
+                tuple(given.items()),
+                lookups=tuple(lookups),
+            )
         )
         ndim, source = len(self.cube.dimensions), other.array
 
@@ -322,10 +388,62 @@ class _Compiler:
                 shape_a = [1] * ndim
                 shape_a[a] = shape[a]
                 index[t] = box[a].reshape(shape_a)
-            out = source.values[tuple(index)]
-            return Val(np.broadcast_to(out, tuple(shape)))
+            missing: np.ndarray | None = None
+            for t, a, table in lookups:
+                shape_a = [1] * ndim
+                shape_a[a] = shape[a]
+                found = table[box[a]].reshape(shape_a)
+                index[t] = np.maximum(found, 0)
+                gone = found < 0
+                missing = gone if missing is None else missing | gone
+            out = np.broadcast_to(source.values[tuple(index)], tuple(shape))
+            if missing is None or not missing.any():
+                return Val(out)
+            na = np.where(np.broadcast_to(missing, out.shape), np.int8(ErrorCode.NA), np.int8(0))
+            return Val(np.where(na != 0, 0.0, out), na)
 
         return read
+
+    def _lookup(
+        self,
+        other: CubeInfo,
+        arg: Call,
+        given: dict[int, int],
+        lookups: list[tuple[int, int, np.ndarray]],
+    ) -> tuple[int, int, np.ndarray]:
+        """``ATTR("Dim", "Attr")`` inside ``DB()``: each cell's element of ``Dim`` names, by its
+        text attribute ``Attr``, an element of a dimension of the other cube.
+
+        That dimension is the one (not otherwise given) holding every name the attribute uses.
+        The result maps positions of ``Dim`` to positions there, -1 where the attribute is
+        unset or names nothing (the cell reads ``#N/A``, like a failed Excel lookup).
+        """
+        if len(arg.args) != 2 or not all(isinstance(x, Text) for x in arg.args):
+            raise self.fail(arg.pos, 'ATTR("Dimension", "Attribute") takes two names in quotes')
+        dim, name = (x.value for x in arg.args if isinstance(x, Text))
+        if dim not in self.cube.dimensions or dim == self.cube.dimensions[self.measure_axis]:
+            raise self.fail(arg.args[0].pos, f"cube {self.cube.name!r} has no dimension {dim!r}")
+        names = self.cube.attributes.get(dim, {}).get(name)
+        if names is None or names.dtype != object:
+            raise self.fail(arg.args[1].pos, f"dimension {dim!r} has no text attribute {name!r}")
+        used = {v for v in names.tolist() if v}
+        taken = set(given) | {t for t, _, _ in lookups}
+        axes = [
+            t
+            for t, h in enumerate(other.array.hierarchies)
+            if t not in taken and used and used <= h.index.keys()
+        ]
+        if len(axes) != 1:
+            sample = ", ".join(repr(v) for v in sorted(used)[:3]) or "nothing"
+            what = "no dimension" if not axes else "more than one dimension"
+            raise self.fail(
+                arg.pos,
+                f"{what} of {other.name!r} holds every element that {dim}'s {name} names "
+                f"({sample})",
+            )
+        h = other.array.hierarchies[axes[0]]
+        table = np.array([h.index.get(v, -1) if v else -1 for v in names.tolist()], dtype=np.int64)
+        return axes[0], self.cube.dimensions.index(dim), table
 
 
 def _years(time: Hierarchy) -> np.ndarray:
@@ -390,9 +508,18 @@ def _compile(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> Compi
     target = compiler._measure_position(rule.target, 0)
     if not compiler.measures.is_leaf[target]:
         raise RuleSyntaxError(rule.formula, 0, f"target {rule.target!r} is not a leaf measure")
+    if rule.level not in LEVELS:
+        raise RuleSyntaxError(
+            rule.formula, 0, f"level {rule.level!r} is not one of {', '.join(LEVELS)}"
+        )
+    if rule.level == "consolidated" and any(d.shift or d.cumulative for d in compiler.deps):
+        raise RuleSyntaxError(
+            rule.formula, 0, "PREV, NEXT, PERIOD and YTD read leaf periods: use them in leaf rules"
+        )
     area = _area(rule, cube, axis, target)
     compiled = CompiledRule(rule, cube.name, axis, target, area, kernel, compiler.deps)
     compiled.recurrence = _recurrence(tree, rule, cube, cubes, target)
+    compiled.leaf_masks = [h.is_leaf for h in cube.array.hierarchies]
     return compiled
 
 
@@ -429,12 +556,15 @@ def _previous_period(n: Call) -> bool:
 
 
 def _area(rule: RuleDef, cube: CubeInfo, measure_axis: int, target: int) -> Box:
+    """The box a rule computes: leaves (or, for a consolidated rule, every element) of each
+    dimension, narrowed by ``where`` to the named elements and what lies below them."""
     others = [d for a, d in enumerate(cube.dimensions) if a != measure_axis]
     for dim in rule.where:
         if dim not in others:
             raise RuleSyntaxError(
                 rule.formula, 0, f"where: {dim!r} is not one of the dimensions {others}"
             )
+    totals = rule.level == "consolidated"
     area: Box = []
     for a, (dim, h) in enumerate(zip(cube.dimensions, cube.array.hierarchies, strict=True)):
         if a == measure_axis:
@@ -442,12 +572,23 @@ def _area(rule: RuleDef, cube: CubeInfo, measure_axis: int, target: int) -> Box:
             continue
         names: Sequence[str] | None = rule.where.get(dim)
         if not names:
-            area.append(h.leaves.astype(np.int64))
+            area.append(np.arange(h.size) if totals else h.leaves.astype(np.int64))
             continue
-        leaves: set[int] = set()
+        chosen: set[int] = set()
         for name in names:
             if name not in h.index:
                 raise RuleSyntaxError(rule.formula, 0, f"where: {dim!r} has no element {name!r}")
-            leaves.update(h.leaf_descendants(h.index[name]))
-        area.append(np.array(sorted(leaves), dtype=np.int64))
+            top = h.index[name]
+            chosen.update(_descendants(h, top) if totals else h.leaf_descendants(top))
+        area.append(np.array(sorted(chosen), dtype=np.int64))
     return area
+
+
+def _descendants(h: Hierarchy, top: int) -> set[int]:
+    out, todo = {top}, [top]
+    while todo:
+        for child, _ in h.children[todo.pop()]:
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out

@@ -57,6 +57,7 @@ class CubeArray:
         self.text: dict[tuple[int, ...], str] = {}
         # Formula errors of rule cells (their value is NaN): position -> ErrorCode.
         self.errors: dict[tuple[int, ...], int] = {}
+        self.recomputes = 0  # counts full recomputations (consolidated rules redo theirs after)
 
     @property
     def ndim(self) -> int:
@@ -75,6 +76,7 @@ class CubeArray:
 
     def recompute(self) -> None:
         """Recompute every consolidated cell from the leaves: one sparse product per axis."""
+        self.recomputes += 1
         leaf = self.values[np.ix_(*(h.leaves for h in self.hierarchies))]
         for axis, h in enumerate(self.hierarchies):
             moved = np.moveaxis(leaf, axis, 0)

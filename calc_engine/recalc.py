@@ -27,6 +27,7 @@ from calc_engine.compile import Box, CompiledRule, Dependency, Kernel
 from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleCycleError
 from calc_engine.functions import Val
+from calc_engine.hierarchy import Hierarchy
 
 MeasureCover = Callable[[str, int], list[int]]  # (cube, measure position) -> leaf measures
 
@@ -69,7 +70,9 @@ def order(rules: list[CompiledRule], covers: MeasureCover) -> list[CompiledRule]
 def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> None:
     """Evaluate ``rule`` on ``box`` and store the results in the cube's leaves (no totals)."""
     with np.errstate(all="ignore"):  # overflow and 0/0 become values (inf, #DIV/0!), not warnings
-        if rule.recurrence is not None and time_axis is not None:
+        if rule.consolidated:
+            _store(cube, box, rule.kernel(box), rule.total_mask(box))
+        elif rule.recurrence is not None and time_axis is not None:
             for run in _runs(cube, box, time_axis):
                 _store(cube, run, _running_sum(rule.recurrence, run, time_axis))
         elif rule.recursive and time_axis is not None:
@@ -126,22 +129,30 @@ def _running_sum(recurrence: tuple[Kernel, Kernel], box: Box, time_axis: int) ->
     return Val(v, e)
 
 
-def _store(cube: CubeArray, box: Box, result: Val) -> None:
+def _store(cube: CubeArray, box: Box, result: Val, only: np.ndarray | None = None) -> None:
+    """Put ``result`` into the cells of ``box`` (only where ``only`` is set, if given)."""
     shape = tuple(len(b) for b in box)
     v = np.broadcast_to(result.v, shape)
-    if result.e is not None:
-        e = np.broadcast_to(result.e, shape)
+    e = None if result.e is None else np.broadcast_to(result.e, shape)
+    if e is not None:
         v = np.where(e != 0, np.nan, v)
-        _record_errors(cube, box, e)
-    elif cube.errors:
-        _record_errors(cube, box, None)
-    cube.values[box_index(box)] = v
+    index = box_index(box)
+    if only is not None:
+        v = np.where(only, v, cube.values[index])
+        if e is not None:
+            e = np.where(only, e, 0)
+    if e is not None or cube.errors:
+        _record_errors(cube, box, e, only)
+    cube.values[index] = v
 
 
-def _record_errors(cube: CubeArray, box: Box, e: np.ndarray | None) -> None:
-    members = [set(b.tolist()) for b in box]
+def _record_errors(
+    cube: CubeArray, box: Box, e: np.ndarray | None, only: np.ndarray | None = None
+) -> None:
+    members = [{p: i for i, p in enumerate(b.tolist())} for b in box]
     for key in [k for k in cube.errors if all(k[a] in m for a, m in enumerate(members))]:
-        cube.errors.pop(key)
+        if only is None or only[tuple(m[key[a]] for a, m in enumerate(members))]:
+            cube.errors.pop(key)
     if e is None:
         return
     for idx in zip(*np.nonzero(e), strict=True):
@@ -222,6 +233,8 @@ def reach(
     for t, a in dep.mapped:
         changed = change.box[t]
         box[a] = changed[rule.area_mask(a, target.hierarchies[a].size)[changed]]
+    for t, a, table in dep.lookups:
+        box[a] = _looked_up(source.hierarchies[t], change.box[t], table, box[a])
     if dep.shift and time_axis is not None:
         source_axis = next((t for t, a in dep.mapped if a == time_axis), None)
         if source_axis is not None:
@@ -234,6 +247,19 @@ def reach(
         later = rule.area[time_axis][ranks[rule.area[time_axis]] >= first]
         box[time_axis] = later
     return None if any(len(b) == 0 for b in box) else box
+
+
+def _looked_up(
+    source: Hierarchy, changed: np.ndarray, table: np.ndarray, candidates: np.ndarray
+) -> np.ndarray:
+    """The ``candidates`` whose looked-up element (``table``) is or contains a changed one."""
+    hit = np.zeros(source.size, dtype=bool)
+    hit[changed] = True
+    for q in np.unique(table[table >= 0]):
+        if not source.is_leaf[q] and source.covers(int(q))[changed].any():
+            hit[q] = True
+    found = table[candidates]
+    return candidates[(found >= 0) & hit[np.maximum(found, 0)]]
 
 
 def _ranks(cube: CubeArray, time_axis: int) -> np.ndarray:

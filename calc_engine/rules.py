@@ -31,7 +31,11 @@ class RuleBook:
         """Compile and order a whole set of rules (raises; changes nothing)."""
         compiled = [compile_rule(r, cubes[c], cubes) for c, rules in defs.items() for r in rules]
         _check_overlaps(compiled)
-        return order(compiled, _covers(cubes))
+        leaf = [r for r in compiled if not r.consolidated]
+        totals = [r for r in compiled if r.consolidated]
+        _check_leaf_reads(leaf, totals, cubes)
+        # consolidated rules run after every leaf rule and the totals, in their own order
+        return order(leaf, _covers(cubes)) + order(totals, _covers(cubes))
 
     def set(self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]) -> None:
         compiled = self.compile(defs, cubes)
@@ -56,12 +60,15 @@ class RuleBook:
         }
         for cube in {r.cube for r in self.compiled}:
             cubes[cube].errors.clear()
-        for r in self.compiled:
+        leaf = [r for r in self.compiled if not r.consolidated]
+        for r in leaf:
             evaluate(r, cubes[r.cube], r.area, time_axes[r.cube])
             if r.cube in totals_needed:
                 cubes[r.cube].recompute()
         for cube in {r.cube for r in self.compiled}:
             cubes[cube].recompute()
+        for r in self.compiled[len(leaf) :]:
+            evaluate(r, cubes[r.cube], r.area, time_axes[r.cube])
 
     def after_write(
         self,
@@ -85,14 +92,55 @@ class RuleBook:
                     if box is not None:
                         pending.setdefault(i, []).append(box)
 
-        for c in _changes(cube, coords, measure_axes[cube]):
+        log = _changes(cube, coords, measure_axes[cube])
+        recomputes = {name: c.recomputes for name, c in cubes.items()}
+        for c in log:
             changed(c, -1)
         while pending:
             i = min(pending)
             r = self.compiled[i]
+            if r.consolidated:
+                break
             box = update(r, cubes[r.cube], merge(pending.pop(i)), time_axes[r.cube])
             if box is not None:
-                changed(Change(r.cube, r.target, box), i)
+                change = Change(r.cube, r.target, box)
+                log.append(change)
+                changed(change, i)
+        for r in self.compiled:
+            if r.consolidated:
+                self._redo_totals(r, log, cubes, recomputes[r.cube], time_axes[r.cube])
+
+    def _redo_totals(
+        self,
+        r: CompiledRule,
+        log: list[Change],
+        cubes: dict[str, CubeArray],
+        recomputes: int,
+        time_axis: int | None,
+    ) -> None:
+        """Evaluate a consolidated rule again over the totals above the cells that changed.
+
+        Writes move totals by deltas (or recompute them all), which overwrites the rule's cells
+        there; the rule then sets them again. Cells of other cubes it reads send it over its
+        whole area, which is rare and still one array operation.
+        """
+        cube = cubes[r.cube]
+        read = {d.cube for d in r.dependencies}
+        boxes: list[Box] = []
+        if cube.recomputes != recomputes:
+            boxes.append(r.area)
+        else:
+            for c in log:
+                if c.cube == r.cube:
+                    boxes.append(_above(cube, c.box, r))
+                elif c.cube in read:
+                    boxes.append(r.area)
+        boxes = [b for b in boxes if all(len(x) for x in b)]
+        if not boxes:
+            return
+        box = merge(boxes)
+        evaluate(r, cube, box, time_axis)
+        log.append(Change(r.cube, r.target, box))
 
     def readers(self, cubes: Iterable[str]) -> frozenset[str]:
         """``cubes`` and every cube whose rules read them, directly or through other rules."""
@@ -105,20 +153,17 @@ class RuleBook:
         return out
 
     def rule_cells(self, cube: str, coords: np.ndarray) -> np.ndarray:
-        """Which of ``coords`` (n x ndim) are computed by a rule."""
+        """Which of ``coords`` (n x ndim) are computed by a rule (leaf or consolidated)."""
         hit = np.zeros(len(coords), dtype=bool)
         for r in self.compiled:
-            if r.cube != cube:
-                continue
-            inside = np.ones(len(coords), dtype=bool)
-            for a, positions in enumerate(r.area):
-                inside &= np.isin(coords[:, a], positions)
-            hit |= inside
+            if r.cube == cube:
+                hit |= r.covers(coords)
         return hit
 
     def rule_at(self, cube: str, coord: tuple[int, ...]) -> CompiledRule | None:
+        row = np.array([coord], dtype=np.int64)
         for r in self.compiled:
-            if r.cube == cube and all(coord[a] in p for a, p in enumerate(r.area)):
+            if r.cube == cube and r.covers(row)[0]:
                 return r
         return None
 
@@ -149,12 +194,60 @@ def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Ch
     return out
 
 
+def _above(cube: CubeArray, box: Box, r: CompiledRule) -> Box:
+    """The consolidated rule's cells over ``box``: per axis, the ancestors of its positions."""
+    out: Box = []
+    for a, (h, positions) in enumerate(zip(cube.hierarchies, box, strict=True)):
+        if a == r.measure_axis:
+            out.append(r.area[a])
+            continue
+        leaves = positions[h.is_leaf[positions]]
+        idx, wts = h.ancestor_table()
+        ups = idx[leaves][wts[leaves] != 0]
+        if len(leaves) < len(positions):  # totals changed (another consolidated rule)
+            ups = np.concatenate([ups, np.flatnonzero(~h.is_leaf)])
+        ups = np.unique(ups)
+        out.append(ups[r.area_mask(a, h.size)[ups]])
+    return out
+
+
+def _check_leaf_reads(
+    leaf: list[CompiledRule], totals: list[CompiledRule], cubes: dict[str, CubeInfo]
+) -> None:
+    """A leaf rule may not read the consolidated cells a consolidated rule computes: those are
+    set after the leaf rules and their totals, so the read would come too early."""
+    computed = {(t.cube, t.target): t for t in totals}
+    for r in leaf:
+        for d in r.dependencies:
+            info = cubes[d.cube]
+            for m in _covers(cubes)(d.cube, d.measure):
+                t = computed.get((d.cube, m))
+                if t is None:
+                    continue
+                at_total = any(
+                    a != info.measure_axis and not info.array.hierarchies[a].is_leaf[p]
+                    for a, p in d.fixed
+                ) or any(
+                    (~info.array.hierarchies[a].is_leaf[table[table >= 0]]).any()
+                    for a, _, table in d.lookups
+                )
+                if at_total:
+                    raise RuleSyntaxError(
+                        r.rule.formula,
+                        0,
+                        f"rule {r.rule.name!r} reads totals of {t.rule.target!r} that the "
+                        f"consolidated rule {t.rule.name!r} computes after the leaf rules; "
+                        "read the leaves or make this rule consolidated too",
+                    )
+
+
 def _check_overlaps(compiled: list[CompiledRule]) -> None:
     for i, a in enumerate(compiled):
         for b in compiled[i + 1 :]:
             if (
                 a.cube == b.cube
                 and a.target == b.target
+                and a.consolidated == b.consolidated
                 and all(np.intersect1d(x, y).size for x, y in zip(a.area, b.area, strict=True))
             ):
                 raise RuleSyntaxError(

@@ -72,7 +72,8 @@ def _node(
     array = engine.cube(cube)
     value = _value(engine, cube, coord)
     axis = next((a for a, h in enumerate(array.hierarchies) if not h.is_leaf[coord[a]]), None)
-    if axis is not None:
+    rule = engine.rules.rule_at(cube, coord)
+    if axis is not None and rule is None:
         node = TraceNode(cube, coord, value, "consolidation")
         for child, weight in array.hierarchies[axis].children[coord[axis]]:
             if depth <= 0 or budget[0] <= 0:
@@ -83,7 +84,6 @@ def _node(
             kid.weight = weight
             node.children.append(kid)
         return node
-    rule = engine.rules.rule_at(cube, coord)
     if rule is None:
         return TraceNode(cube, coord, value, "input")
     node = TraceNode(cube, coord, value, "rule", rule=rule.rule.name, formula=rule.rule.formula)
@@ -110,6 +110,10 @@ def _read_coord(
         out[t] = coord[a]
     for t, p in dep.fixed:
         out[t] = p
+    for t, a, table in dep.lookups:
+        if table[coord[a]] < 0:
+            return None  # the attribute names no element: the rule reads #N/A
+        out[t] = int(table[coord[a]])
     time_axis = engine.time_axes.get(cube)
     if dep.shift and time_axis is not None:
         t_axis = next((t for t, a in dep.mapped if a == time_axis), None)

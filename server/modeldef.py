@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -100,7 +100,7 @@ class DimensionDef(_Strict):
 
 
 class RuleSpec(_Strict):
-    """A rule: an Excel formula computing one measure element over the cube's leaves."""
+    """A rule: an Excel formula computing one measure element over the cube's leaves (or totals)."""
 
     name: Name
     target: Name = Field(description="the measure element the rule computes")
@@ -108,7 +108,13 @@ class RuleSpec(_Strict):
         min_length=1, max_length=10_000, description="Excel syntax, e.g. =Units*Price"
     )
     where: dict[str, list[str]] = Field(
-        default={}, description="narrow other dimensions to these elements (and their leaves)"
+        default={}, description="narrow other dimensions to these elements (and what lies below)"
+    )
+    level: Literal["leaf", "consolidated"] = Field(
+        default="leaf",
+        description="leaf: computes leaf cells, which consolidate like inputs; consolidated: "
+        "replaces the totals of its target (cells where another dimension is at a "
+        "consolidated element), e.g. a weighted average price",
     )
 
 

@@ -110,7 +110,7 @@ class ModelRuntime:
     def set_dimension(self, dim: DimensionDef, hierarchy: Hierarchy) -> None:
         with self.lock:
             self.dimensions[dim.name] = dim
-            self.engine.attributes[dim.name] = number_attributes(dim)
+            self.engine.attributes[dim.name] = element_attributes(dim)
             self.engine.set_dimension(hierarchy)
             self.aliases[dim.name] = _aliases(dim)
             self.structure_version += 1
@@ -133,7 +133,7 @@ class ModelRuntime:
     def rule_defs(self, cubes: dict[str, CubeDef] | None = None) -> dict[str, list[RuleDef]]:
         """The engine's view of every cube's rules."""
         return {
-            c.name: [RuleDef(r.name, r.target, r.formula, dict(r.where)) for r in c.rules]
+            c.name: [RuleDef(r.name, r.target, r.formula, dict(r.where), r.level) for r in c.rules]
             for c in (cubes or self.cubes).values()
             if c.rules
         }
@@ -193,11 +193,21 @@ def _positions(hierarchies: Sequence[Hierarchy], addrs: list[str]) -> np.ndarray
     return out
 
 
-def number_attributes(dim: DimensionDef) -> dict[str, np.ndarray]:
-    """A dimension's number attributes as arrays over its elements (NaN where unset)."""
+def element_attributes(dim: DimensionDef) -> dict[str, np.ndarray]:
+    """A dimension's attributes as arrays over its elements, for rules.
+
+    Number attributes are float arrays (NaN where unset); text and alias attributes are object
+    arrays of strings (None where unset), which ``DB()`` can use to find elements of another
+    cube's dimension.
+    """
     out = {}
     for attr, kind in dim.attributes.items():
-        if kind.value == "number":
+        if kind.value != "number":
+            out[attr] = np.array(
+                [v if isinstance(v := e.attributes.get(attr), str) else None for e in dim.elements],
+                dtype=object,
+            )
+        else:
             out[attr] = np.array(
                 [
                     float(v) if isinstance(v := e.attributes.get(attr), int | float) else np.nan

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from calc_engine import Engine, Hierarchy
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
-from server.workspace import ModelRuntime, Workspace, number_attributes
+from server.workspace import ModelRuntime, Workspace, element_attributes
 
 
 class ElementUpsert(BaseModel):
@@ -92,7 +92,7 @@ def _check_rules_still_compile(rt: ModelRuntime, dim: DimensionDef, hierarchy: H
         return
     trial = Engine()
     trial.dimensions = {**rt.engine.dimensions, hierarchy.name: hierarchy}
-    trial.attributes = {**rt.engine.attributes, dim.name: number_attributes(dim)}
+    trial.attributes = {**rt.engine.attributes, dim.name: element_attributes(dim)}
     for cube in rt.cubes.values():
         rt.add_cube(cube, engine=trial)
     trial.check_rules(rules)

@@ -103,6 +103,12 @@ def _changes(
 ) -> list[CellChange]:
     """The leaf cells a spread writes (a 422 if nothing can move or the values overflow)."""
     with rt.lock:
+        rule = rt.engine.rules.rule_at(cube, coord)
+        if rule is not None:
+            raise NotWritable(
+                f"cannot spread to {req.elements}: the cell is computed by rule {rule.rule.name!r}",
+                elements=req.elements,
+            )
         try:
             coords, values = spread(
                 rt.engine.cube(cube),

@@ -258,7 +258,8 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     consolidated = np.zeros(grid.shape, dtype=bool)
     for h, d, pos in zip(array.hierarchies, view.dims, positions, strict=True):
         consolidated |= view.broadcast(d, ~h.is_leaf[np.asarray(pos, dtype=np.int64)])
-    ruled = _rule_cells(rt, view) & ~consolidated
+    leaf_ruled, total_ruled = _rule_cells(rt, view)
+    ruled = (leaf_ruled & ~consolidated) | (total_ruled & consolidated)
     flags = np.where(consolidated, FLAG_BITS["consolidated"], 0)
     flags |= np.where(ruled, FLAG_BITS["rule"], 0)
     if view.as_of is None:
@@ -295,17 +296,21 @@ def _held(ws: Workspace, rt: ModelRuntime, view: ResolvedView, author: str) -> n
     return out
 
 
-def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> np.ndarray:
-    """Grid cells inside some rule's area."""
-    out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
+def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> tuple[np.ndarray, np.ndarray]:
+    """Grid cells inside some leaf rule's area, and inside some consolidated rule's area."""
+    leaf = np.zeros((view.n_rows, view.n_cols), dtype=bool)
+    total = np.zeros_like(leaf)
     for rule in rt.engine.rules.compiled:
         if rule.cube != view.cube:
             continue
-        inside = np.ones_like(out)
+        inside = np.ones_like(leaf)
         for d, pos, area in zip(view.dims, view.positions, rule.area, strict=True):
             inside &= view.broadcast(d, np.isin(np.asarray(pos, dtype=np.int64), area))
-        out |= inside
-    return out
+        if rule.consolidated:
+            total |= inside
+        else:
+            leaf |= inside
+    return leaf, total
 
 
 def _error_text(

@@ -60,6 +60,8 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rules (
         model TEXT NOT NULL, cube TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
         target TEXT NOT NULL, formula TEXT NOT NULL, scope TEXT NOT NULL)""",
+    # added after the first release: a rule's level (leaf or consolidated); NULL reads as leaf
+    "ALTER TABLE rules ADD COLUMN IF NOT EXISTS level TEXT DEFAULT 'leaf'",
     """CREATE TABLE IF NOT EXISTS holds (
         model TEXT NOT NULL, cube TEXT NOT NULL, author TEXT NOT NULL, addr TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS commits (
@@ -201,7 +203,7 @@ class SqlStore(ABC):
             ).fetchall()
             rules = self._exec(
                 cur,
-                "SELECT cube, name, target, formula, scope FROM rules WHERE model = ? "
+                "SELECT cube, name, target, formula, scope, level FROM rules WHERE model = ? "
                 "ORDER BY cube, position",
                 [model],
             ).fetchall()
@@ -231,9 +233,15 @@ class SqlStore(ABC):
             for name, role, description, attrs in dims
         ]
         by_cube: dict[str, list[RuleSpec]] = {}
-        for cube, name, target, formula, scope in rules:
+        for cube, name, target, formula, scope, level in rules:
             by_cube.setdefault(cube, []).append(
-                RuleSpec(name=name, target=target, formula=formula, where=json.loads(scope))
+                RuleSpec(
+                    name=name,
+                    target=target,
+                    formula=formula,
+                    where=json.loads(scope),
+                    level=level or "leaf",
+                )
             )
         cube_defs = [
             CubeDef(name=n, dimensions=json.loads(d), description=desc, rules=by_cube.get(n, []))
@@ -315,8 +323,18 @@ class SqlStore(ABC):
             for i, r in enumerate(cube.rules):
                 self._exec(
                     cur,
-                    "INSERT INTO rules VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [model, cube.name, r.name, i, r.target, r.formula, json.dumps(r.where)],
+                    "INSERT INTO rules (model, cube, name, position, target, formula, scope, level)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        model,
+                        cube.name,
+                        r.name,
+                        i,
+                        r.target,
+                        r.formula,
+                        json.dumps(r.where),
+                        r.level,
+                    ],
                 )
 
     def delete_cube(self, model: str, name: str) -> None:

@@ -251,3 +251,125 @@ def test_attribute_and_ytd_rules(client: Any) -> None:
     )
     assert r.status_code == 200, r.text
     assert grid(view(client, "RevYTD"))[("B", "Feb")] == 2.0
+
+
+def test_a_consolidated_rule_through_the_api(store_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    avg = {
+        "name": "avg price",
+        "target": "Price",
+        "formula": "=Revenue / Units",
+        "level": "consolidated",
+    }
+    with TestClient(create_app(store_url)) as c:
+        assert c.post("/api/models/import", json=MODEL).status_code == 201
+        r = c.post("/api/models/drv/cubes/Sales/rules", json=avg)
+        assert r.status_code == 201, r.text
+        body = view(c, "Price")
+        g, bits = grid(body), body["flag_bits"]
+        assert g[("All", "Jan")] == pytest.approx(25 / 11)  # (10*2 + 1*5) / (10 + 1)
+        assert g[("A", "FY")] == pytest.approx(2.0) and g[("B", "FY")] == pytest.approx(5.0)
+        assert g[("B", "Feb")] == 0.0  # a leaf price: an (empty) input, not the rule
+        flags = {
+            (r["elements"][0], col["elements"][0]): body["flags"][i][j]
+            for i, r in enumerate(body["rows"])
+            for j, col in enumerate(body["columns"])
+        }
+        assert flags[("All", "Jan")] & bits["rule"] and flags[("A", "FY")] & bits["rule"]
+        assert flags[("A", "Jan")] & bits["editable"] and not flags[("A", "Jan")] & bits["rule"]
+        assert write(c, [(["B", "Jan", "Units"], 4.0)]).status_code == 200
+        assert grid(view(c, "Price"))[("All", "Jan")] == pytest.approx(40 / 14)
+        err = error(
+            c.post(
+                "/api/models/drv/cubes/Sales/spread",
+                json={"elements": ["All", "Jan", "Price"], "value": 3.0, "method": "equal"},
+            ),
+            422,
+            "cell_not_writable",
+        )
+        assert "avg price" in err["message"]
+        bad = {**avg, "name": "bad", "target": "Margin", "level": "sometimes"}
+        err = error(c.post("/api/models/drv/cubes/Sales/rules", json=bad), 422, "invalid")
+        assert err["details"]["problems"][0]["location"] == ["body", "level"]
+    with TestClient(create_app(store_url)) as c:  # stored with its level
+        assert grid(view(c, "Price"))[("All", "Jan")] == pytest.approx(40 / 14)
+        exported = c.get("/api/models/drv/export", params={"format": "json"}).json()
+        rules = {r["name"]: r for r in exported["cubes"][0]["rules"]}
+        assert rules["avg price"]["level"] == "consolidated"
+        assert rules["revenue"].get("level", "leaf") == "leaf"
+
+
+FX_MODEL: dict[str, Any] = {
+    "name": "fx",
+    "dimensions": [
+        {
+            "name": "Store",
+            "attributes": {"Currency": "text"},
+            "elements": [
+                {"name": "All Stores", "children": ["Berlin", "Boston"]},
+                {"name": "Berlin", "attributes": {"Currency": "EUR"}},
+                {"name": "Boston", "attributes": {"Currency": "USD"}},
+            ],
+        },
+        {"name": "Currency", "elements": ["EUR", "USD"]},
+        {"name": "Month", "role": "time", "elements": ["Jan", "Feb"]},
+        {"name": "Measure", "role": "measure", "elements": ["Amount", "Amount EUR"]},
+        {"name": "Rate", "role": "measure", "elements": ["To EUR"]},
+    ],
+    "cubes": [
+        {
+            "name": "Sales",
+            "dimensions": ["Store", "Month", "Measure"],
+            "rules": [
+                {
+                    "name": "eur",
+                    "target": "Amount EUR",
+                    "formula": '=Amount * DB("FX", ATTR("Store", "Currency"), "To EUR")',
+                }
+            ],
+        },
+        {"name": "FX", "dimensions": ["Currency", "Month", "Rate"]},
+    ],
+    "data": {
+        "Sales": [["Berlin", "Jan", "Amount", 100.0], ["Boston", "Jan", "Amount", 200.0]],
+        "FX": [["EUR", "Jan", "To EUR", 1.0], ["USD", "Jan", "To EUR", 0.9]],
+    },
+}
+
+
+def test_db_reads_another_cube_through_a_text_attribute(client: Any) -> None:
+    assert client.post("/api/models/import", json=FX_MODEL).status_code == 201
+
+    def eur() -> dict[tuple[str, str], Any]:
+        r = client.post(
+            "/api/models/fx/cubes/Sales/view",
+            json={
+                "rows": [{"dimension": "Store", "members": "descendants(All Stores)"}],
+                "columns": [{"dimension": "Month", "members": ["Jan"]}],
+                "filters": {"Measure": "Amount EUR"},
+            },
+        )
+        assert r.status_code == 200, r.text
+        return grid(r.json())
+
+    assert eur()[("Boston", "Jan")] == pytest.approx(180.0)
+    assert eur()[("All Stores", "Jan")] == pytest.approx(280.0)
+    r = client.post(
+        "/api/models/fx/cubes/FX/cells",
+        json={"cells": [{"elements": ["USD", "Jan", "To EUR"], "value": 0.5}]},
+    )
+    assert r.status_code == 200, r.text
+    assert eur()[("Boston", "Jan")] == pytest.approx(100.0)
+    stores = "/api/models/fx/dimensions/Store/elements"
+    err = error(
+        client.post(stores, json=[{"name": "Boston", "attributes": {"Currency": "CHF"}}]),
+        422,
+        "invalid_rule",
+    )
+    assert "CHF" in err["message"]
+    r = client.post(stores, json=[{"name": "Boston", "attributes": {"Currency": "EUR"}}])
+    assert r.status_code == 200, r.text
+    assert eur()[("Boston", "Jan")] == pytest.approx(200.0)
