@@ -102,8 +102,9 @@ def _running_sum(recurrence: tuple[Kernel, Kernel], box: Box, time_axis: int) ->
     """``x[t] = x[t-1] + flow[t]`` over consecutive periods, as one cumulative sum.
 
     The opening (``x`` before the first period of the box) is read through the rule's own
-    ``PREV`` kernel; summing ``[opening, flow...]`` left to right gives the same bits as adding
-    period by period. A cell's error is the opening's, else the first error of the flow so far.
+    ``PREV`` kernel and added to the first flow; a cumulative sum from there adds left to right,
+    the same bits as adding period by period. A cell's error is the opening's, else the first
+    error of the flow so far.
     """
     previous, flow = recurrence
     first = list(box)
@@ -112,9 +113,10 @@ def _running_sum(recurrence: tuple[Kernel, Kernel], box: Box, time_axis: int) ->
     opening_shape = tuple(1 if a == time_axis else n for a, n in enumerate(shape))
     opening = previous(first)
     moves = flow(box)
-    parts = [np.broadcast_to(opening.v, opening_shape), np.broadcast_to(moves.v, shape)]
-    v = np.cumsum(np.concatenate(parts, axis=time_axis), axis=time_axis)
-    v = np.delete(v, 0, axis=time_axis)
+    v = np.array(np.broadcast_to(moves.v, shape), dtype=np.float64)  # a copy to sum into
+    head = (slice(None),) * time_axis + (slice(0, 1),)
+    v[head] = np.broadcast_to(opening.v, opening_shape) + v[head]  # (opening + flow[0]) first
+    np.cumsum(v, axis=time_axis, out=v)
     if opening.e is None and moves.e is None:
         return Val(v)
     e = np.zeros(shape, dtype=np.int8)
@@ -166,7 +168,17 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         return _update_cell(rule, cube, box)
     index = box_index(box)
     before = cube.values[index].copy()
-    if rule.recursive or cube.errors:
+    running = rule.recurrence is not None and time_axis is not None and not cube.errors
+    if running and len(runs := _runs(cube, box, time_axis)) == 1:  # type: ignore[arg-type]
+        # a running sum reads only the opening before the box: no need to evaluate in place
+        with np.errstate(all="ignore"):
+            result = _running_sum(rule.recurrence, runs[0], time_axis)  # type: ignore[arg-type]
+        after = result.v
+        errors_moved = result.e is not None and bool(np.any(result.e))
+        if result.e is not None and errors_moved:
+            after = np.where(result.e != 0, np.nan, after)
+            _record_errors(cube, box, result.e)
+    elif rule.recursive or cube.errors:
         # later periods read earlier results, and error bookkeeping writes as it goes:
         # evaluate in place, then put the old values back and write through the delta path
         errors_before = dict(cube.errors)
