@@ -23,7 +23,7 @@ class RuleBook:
         self.defs: dict[str, list[RuleDef]] = {}
         self.compiled: list[CompiledRule] = []
         # (cube, leaf measure position or -1) -> (rule index, dependency) reading those cells
-        self._readers: dict[tuple[str, int], list[tuple[int, Dependency]]] = {}
+        self._readers: dict[tuple[str, int], list[tuple[int, Dependency, bool]]] = {}
 
     def compile(
         self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]
@@ -42,11 +42,12 @@ class RuleBook:
         self.defs = {c: list(rs) for c, rs in defs.items() if rs}
         self.compiled = compiled
         covers = _covers(cubes)
-        readers: dict[tuple[str, int], list[tuple[int, Dependency]]] = {}
+        readers: dict[tuple[str, int], list[tuple[int, Dependency, bool]]] = {}
         for i, r in enumerate(compiled):
             for d in r.dependencies:
+                same = _same_cell(r, d)
                 for m in covers(d.cube, d.measure):
-                    readers.setdefault((d.cube, m), []).append((i, d))
+                    readers.setdefault((d.cube, m), []).append((i, d, same))
         self._readers = readers
 
     def full_recalc(self, cubes: dict[str, CubeArray], time_axes: dict[str, int | None]) -> None:
@@ -85,10 +86,18 @@ class RuleBook:
 
         def changed(change: Change, after: int) -> None:
             """Queue the boxes of later rules that read cells of ``change``."""
-            for i, d in self._readers.get((change.cube, change.measure), ()):
+            one = all(len(b) == 1 for b in change.box)
+            for i, d, same in self._readers.get((change.cube, change.measure), ()):
                 if i > after:
                     r = self.compiled[i]
-                    box = reach(d, change, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
+                    box: Box | None
+                    if one and same:  # the same cell's other measure: no mapping to work out
+                        box = list(change.box)
+                        box[r.measure_axis] = r.area[r.measure_axis]
+                        if not r.covers(np.array([[int(b[0]) for b in box]]))[0]:
+                            continue
+                    else:
+                        box = reach(d, change, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
                     if box is not None:
                         pending.setdefault(i, []).append(box)
 
@@ -192,6 +201,21 @@ def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Ch
         rows = coords[coords[:, measure_axis] == m]
         out.append(Change(cube, int(m), [np.unique(c) for c in rows.T]))
     return out
+
+
+def _same_cell(r: CompiledRule, d: Dependency) -> bool:
+    """Does ``d`` read the rule's own cell, in another measure (no shift, no mapping)?"""
+    ndim = len(r.area)
+    return (
+        d.cube == r.cube
+        and not d.shift
+        and not d.cumulative
+        and not d.lookups
+        and not r.recursive
+        and not r.consolidated
+        and d.fixed == ((r.measure_axis, d.measure),)
+        and d.mapped == tuple((a, a) for a in range(ndim) if a != r.measure_axis)
+    )
 
 
 def _above(cube: CubeArray, box: Box, r: CompiledRule) -> Box:
