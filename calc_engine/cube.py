@@ -53,14 +53,105 @@ def box_index(box: Sequence[np.ndarray], ordered: bool = True) -> tuple[slice | 
     )
 
 
+class ErrorCells:
+    """The formula errors of a cube: an int8 ``ErrorCode`` per cell, 0 where there is none.
+
+    The array is allocated with the first error, so a cube without errors pays nothing; a rule
+    that fails over its whole area (a ratio over empty drivers) costs one byte per cell and one
+    array assignment per evaluation, not a Python object per cell. Reads look like a dict.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.codes: np.ndarray | None = None
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def get(self, coord: tuple[int, ...], default: int | None = None) -> int | None:
+        if self.codes is None:
+            return default
+        code = int(self.codes[coord])
+        return code if code else default
+
+    def __getitem__(self, coord: tuple[int, ...]) -> int:
+        code = self.get(coord)
+        if code is None:
+            raise KeyError(coord)
+        return code
+
+    def __contains__(self, coord: object) -> bool:
+        return isinstance(coord, tuple) and self.get(coord) is not None
+
+    def __setitem__(self, coord: tuple[int, ...], code: int) -> None:
+        codes = self._codes()
+        self.count += int(code != 0) - int(codes[coord] != 0)
+        codes[coord] = code
+
+    def clear(self) -> None:
+        self.codes, self.count = None, 0
+
+    def items(self) -> list[tuple[tuple[int, ...], int]]:
+        """Every error cell and its code, in position order."""
+        if not self.count or self.codes is None:
+            return []
+        hits = np.argwhere(self.codes != 0)
+        return [(tuple(int(x) for x in h), int(self.codes[tuple(h)])) for h in hits]
+
+    def set(
+        self, index: tuple[slice | np.ndarray, ...], e: np.ndarray | None, only: np.ndarray | None
+    ) -> bool:
+        """Set the codes of a box (``e``, or none where None; only where ``only``); changed?"""
+        if self.codes is None and (e is None or not e.any()):
+            return False
+        codes = self._codes()
+        old = codes[index]
+        new = np.zeros(old.shape, dtype=np.int8) if e is None else np.broadcast_to(e, old.shape)
+        if only is not None:
+            new = np.where(only, new, old)
+        if np.array_equal(old, new):
+            return False
+        self.count += int(np.count_nonzero(new)) - int(np.count_nonzero(old))
+        codes[index] = new
+        return True
+
+    def first_below(self, coord: tuple[int, ...], hierarchies: Sequence[Hierarchy]) -> int | None:
+        """The cell's own error, or for a total the first error among the leaves it adds up."""
+        own = self.get(coord)
+        if own is not None or self.codes is None:
+            return own
+        ix = [
+            np.array([p]) if h.is_leaf[p] else np.flatnonzero(h.covers(p))
+            for h, p in zip(hierarchies, coord, strict=True)
+        ]
+        block = self.codes[np.ix_(*ix)].reshape(-1)
+        hit = np.flatnonzero(block)
+        return int(block[hit[0]]) if len(hit) else None
+
+    def copy(self) -> ErrorCells:
+        out = ErrorCells(self.shape)
+        out.codes = None if self.codes is None else self.codes.copy()
+        out.count = self.count
+        return out
+
+    def _codes(self) -> np.ndarray:
+        if self.codes is None:
+            self.codes = np.zeros(self.shape, dtype=np.int8)
+        return self.codes
+
+
 class CubeArray:
     def __init__(self, name: str, hierarchies: Sequence[Hierarchy]) -> None:
         self.name = name
         self.hierarchies = list(hierarchies)
         self.values = np.zeros(tuple(h.size for h in self.hierarchies), dtype=np.float64)
         self.text: dict[tuple[int, ...], str] = {}
-        # Formula errors of rule cells (their value is NaN): position -> ErrorCode.
-        self.errors: dict[tuple[int, ...], int] = {}
+        # Formula errors of rule cells (their value is NaN): an ErrorCode per cell.
+        self.errors = ErrorCells(self.values.shape)
         self.recomputes = 0  # counts full recomputations (consolidated rules redo theirs after)
 
     @property

@@ -144,22 +144,8 @@ def _store(cube: CubeArray, box: Box, result: Val, only: np.ndarray | None = Non
         if e is not None:
             e = np.where(only, e, 0)
     if e is not None or cube.errors:
-        _record_errors(cube, box, e, only)
+        cube.errors.set(index, e, only)
     cube.values[index] = v
-
-
-def _record_errors(
-    cube: CubeArray, box: Box, e: np.ndarray | None, only: np.ndarray | None = None
-) -> None:
-    members = [{p: i for i, p in enumerate(b.tolist())} for b in box]
-    for key in [k for k in cube.errors if all(k[a] in m for a, m in enumerate(members))]:
-        if only is None or only[tuple(m[key[a]] for a, m in enumerate(members))]:
-            cube.errors.pop(key)
-    if e is None:
-        return
-    for idx in zip(*np.nonzero(e), strict=True):
-        key = tuple(int(b[i]) for b, i in zip(box, idx, strict=True))
-        cube.errors[key] = int(e[idx])
 
 
 def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> Box | None:
@@ -177,15 +163,18 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         errors_moved = result.e is not None and bool(np.any(result.e))
         if result.e is not None and errors_moved:
             after = np.where(result.e != 0, np.nan, after)
-            _record_errors(cube, box, result.e)
+            cube.errors.set(index, result.e, None)
     elif rule.recursive or cube.errors:
         # later periods read earlier results, and error bookkeeping writes as it goes:
         # evaluate in place, then put the old values back and write through the delta path
-        errors_before = dict(cube.errors)
+        codes = cube.errors.codes
+        errors_before = None if codes is None else codes[index].copy()
         evaluate(rule, cube, box, time_axis)
         after = cube.values[index].copy()
         cube.values[index] = before
-        errors_moved = cube.errors != errors_before
+        codes = cube.errors.codes
+        errors_after = None if codes is None else codes[index]
+        errors_moved = _moved(errors_before, errors_after)
     else:
         with np.errstate(all="ignore"):
             result = rule.kernel(box)
@@ -194,7 +183,7 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         if result.e is not None and errors_moved:
             e = np.broadcast_to(result.e, before.shape)
             after = np.where(e != 0, np.nan, after)
-            _record_errors(cube, box, e)
+            cube.errors.set(index, e, None)
     changed = before != after
     if errors_moved:
         changed |= np.isnan(after) | np.isnan(before)
@@ -206,6 +195,13 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
     coords = np.stack([b[h] for b, h in zip(box, hits, strict=True)], axis=1)
     cube.write(coords, after[hits], unique=True)
     return [_unique(b[h]) for b, h in zip(box, hits, strict=True)]
+
+
+def _moved(before: np.ndarray | None, after: np.ndarray | None) -> bool:
+    """Did the error codes of a box change (None: the cube had no error array yet)?"""
+    if before is None or after is None:
+        return bool((before is not None and before.any()) or (after is not None and after.any()))
+    return not np.array_equal(before, after)
 
 
 def _update_cell(rule: CompiledRule, cube: CubeArray, box: Box) -> Box | None:

@@ -61,7 +61,7 @@ def _value(engine: Engine, cube: str, coord: tuple[int, ...]) -> float | str:
         return array.text[coord]
     v = float(array.values[coord])
     if np.isnan(v):
-        return ErrorCode(array.errors.get(coord, ErrorCode.VALUE)).text
+        return ErrorCode(array.errors.get(coord) or ErrorCode.VALUE).text
     return v
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import CubeArray, Hierarchy, TreeRow
+from calc_engine.cube import ErrorCells
 from calc_engine.functions import ErrorCode
 from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
 from server.workspace import ModelRuntime, Workspace
@@ -253,7 +254,7 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     with rt.lock:
         block = array.read(positions)
         texts = dict(array.text) if array.text else {}
-        errors = dict(array.errors) if array.errors else {}
+        errors = array.errors.copy() if array.errors else None
     grid = np.transpose(block, view.order).reshape(view.n_rows, view.n_cols)
     consolidated = np.zeros(grid.shape, dtype=bool)
     for h, d, pos in zip(array.hierarchies, view.dims, positions, strict=True):
@@ -313,19 +314,9 @@ def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> tuple[np.ndarray, np.nd
     return leaf, total
 
 
-def _error_text(
-    array: CubeArray, errors: dict[tuple[int, ...], int], coord: tuple[int, ...]
-) -> str:
+def _error_text(array: CubeArray, errors: ErrorCells | None, coord: tuple[int, ...]) -> str:
     """A rule cell's error, or for a total the first error among the cells it adds up."""
-    code = errors.get(coord)
-    if code is None:
-        for key, c in sorted(errors.items()):
-            if all(
-                key[a] == p or h.rollup[p, int(np.searchsorted(h.leaves, key[a]))] != 0
-                for a, (h, p) in enumerate(zip(array.hierarchies, coord, strict=True))
-            ):
-                code = c
-                break
+    code = None if errors is None else errors.first_below(coord, array.hierarchies)
     return ErrorCode(code).text if code else ErrorCode.VALUE.text
 
 

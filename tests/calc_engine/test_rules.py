@@ -371,3 +371,29 @@ def test_a_cube_over_an_empty_dimension() -> None:
     cube = e.add_cube("C", ["Empty", "M"])
     cube.recompute()
     assert cube.values.shape == (0, 1)
+
+
+def test_a_rule_failing_over_its_whole_area_keeps_one_byte_per_cell() -> None:
+    """A ratio over empty drivers fails everywhere: errors live in an int8 array, not objects."""
+    e = Engine()
+    e.set_dimension(
+        Hierarchy(
+            "Row",
+            ["All", *(f"r{i}" for i in range(400))],
+            [Edge("All", f"r{i}") for i in range(400)],
+        )
+    )
+    e.set_dimension(Hierarchy("Col", [f"c{i}" for i in range(250)]))
+    e.set_dimension(Hierarchy("Measure", ["Amount", "Units", "Price"]))
+    e.add_cube("C", ["Row", "Col", "Measure"], measure="Measure")
+    e.set_rules({"C": [RuleDef("price", "Price", "=Amount / Units")]})
+    errors = e.cube("C").errors
+    assert len(errors) == 400 * 250  # every rule cell
+    assert errors.codes is not None and errors.codes.dtype == np.int8
+    hs = e.cube("C").hierarchies
+    assert np.isnan(e.cube("C").values[0, 0, 2]) and errors.first_below((0, 0, 2), hs) == 1
+    put(e, "C", (1, 0, 1), 4.0)  # r0, c0 gets units: that cell heals, its total does not
+    assert (1, 0, 2) not in errors and e.cube("C").values[1, 0, 2] == 0.0
+    assert errors.first_below((0, 0, 2), hs) == ErrorCode.DIV0 and len(errors) == 400 * 250 - 1
+    e.set_rules({"C": [RuleDef("price", "Price", "=IFERROR(Amount / Units, 0)")]})
+    assert not errors and not np.isnan(e.cube("C").values).any()
