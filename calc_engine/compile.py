@@ -120,6 +120,14 @@ class CompiledRule:
                 total |= ~leaf[coords[:, a]]
         return inside & (total if self.consolidated else ~total)
 
+    def area_masks(self) -> list[np.ndarray]:
+        """``area_mask`` of every axis (cached)."""
+        found: list[np.ndarray] | None = self.__dict__.get("_all_masks")
+        if found is None:
+            found = [self.area_mask(a, len(leaf)) for a, leaf in enumerate(self.leaf_masks)]
+            self.__dict__["_all_masks"] = found
+        return found
+
     def area_mask(self, axis: int, size: int) -> np.ndarray:
         """Bool per element position on ``axis``: inside the rule's area (cached)."""
         masks: dict[int, np.ndarray] = self.__dict__.setdefault("_masks", {})

@@ -287,4 +287,8 @@ def _shift_positions(
 def merge(boxes: list[Box]) -> Box:
     if len(boxes) == 1:
         return boxes[0]
+    if all(len(b) == 1 for box in boxes for b in box):  # one-cell boxes, often the same cell
+        cells = {tuple(int(b[0]) for b in box) for box in boxes}
+        if len(cells) == 1:
+            return boxes[0]
     return [np.unique(np.concatenate(parts)) for parts in zip(*boxes, strict=True)]

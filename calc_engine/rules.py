@@ -94,7 +94,8 @@ class RuleBook:
                     if one and same:  # the same cell's other measure: no mapping to work out
                         box = list(change.box)
                         box[r.measure_axis] = r.area[r.measure_axis]
-                        if not r.covers(np.array([[int(b[0]) for b in box]]))[0]:
+                        masks = r.area_masks()
+                        if not all(m[b[0]] for m, b in zip(masks, box, strict=True)):
                             continue
                     else:
                         box = reach(d, change, r, cubes[d.cube], cubes[r.cube], time_axes[r.cube])
