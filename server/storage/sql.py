@@ -420,13 +420,28 @@ class SqlStore(ABC):
                 f"new_txt FROM {batch}",
                 [commit_id, model, *params],
             )
-            self._exec(
-                cur,
-                f"INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? FROM {batch} "
-                "ON CONFLICT (key) DO UPDATE SET num = excluded.num, txt = excluded.txt, "
-                "commit_id = excluded.commit_id",
-                [model, commit_id, *params],
-            )
+            # cells that have a row are updated in place, the others inserted: DuckDB's upsert
+            # (INSERT .. ON CONFLICT DO UPDATE) costs several times a plain UPDATE
+            known = [r for r, c in zip(rows, real, strict=True) if (c.cube, c.addr) in current]
+            fresh = [r for r, c in zip(rows, real, strict=True) if (c.cube, c.addr) not in current]
+            if known:
+                batch, params = self._relation(cur, known, _CHANGE_COLS)
+                self._exec(
+                    cur,
+                    "UPDATE cells SET num = v.new_num, txt = v.new_txt, commit_id = ? "
+                    # inline VALUES come aliased v(...); a staged table (no params) is named
+                    f"FROM {batch if params else batch + ' AS v'} WHERE cells.key = v.key",
+                    [commit_id, *params],
+                )
+            if fresh:
+                batch, params = self._relation(cur, fresh, _CHANGE_COLS)
+                self._exec(
+                    cur,
+                    "INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? "
+                    f"FROM {batch} ON CONFLICT (key) DO UPDATE SET num = excluded.num, "
+                    "txt = excluded.txt, commit_id = excluded.commit_id",
+                    [model, commit_id, *params],
+                )
         return CommitResult(info, commit_id, real, previous)
 
     def _current(

@@ -178,3 +178,18 @@ def test_small_and_large_batches_behave_alike(store: Store, n: int) -> None:
     assert stored["a0"] == 0.5 and stored["a1"] == -1.0 and len(stored) == n
     history = store.commit_changes("m", result.head)
     assert sorted((h.addr, h.old_num, h.new_num) for h in history)[0] == ("a0", 0.0, 0.5)
+
+
+@pytest.mark.parametrize("n", [3, 450])
+def test_one_commit_updates_known_cells_and_inserts_new_ones(store: Store, n: int) -> None:
+    commit(store, *(CellChange("C", f"a{i}", float(i)) for i in range(n)))
+    mixed = [CellChange("C", f"a{i}", float(i) + 0.5) for i in range(0, 2 * n, 2)]  # half new
+    head = commit(store, *mixed, CellChange("C", "a1", None))
+    stored = cells(store.load_cells("m", "C"))
+    assert stored == {
+        **{f"a{i}": float(i) for i in range(n) if i % 2 and i != 1},
+        **{f"a{i}": float(i) + 0.5 for i in range(0, 2 * n, 2)},
+    }
+    history = {h.addr: (h.old_num, h.new_num) for h in store.commit_changes("m", head)}
+    assert history["a0"] == (0.0, 0.5) and history[f"a{2 * n - 2}"] == (None, 2 * n - 1.5)
+    assert history["a1"] == (1.0, None)
