@@ -8,7 +8,8 @@
 * **Department** (``_ORG``): Total Company > 4 divisions > 19 departments, with a ``Manager``.
 * **Month** (time): All Years > FY2025..FY2027 > quarters "2025-Q1" > months "2025-01".
 * **Version** (version): Actual, Budget, Forecast, and Budget vs Actual = Budget - Actual.
-* **Measure** (measure): Amount, and Comment (text).
+* **Measure** (measure): Amount; % of Revenue, a rule (each account's amount over the
+  department's revenue that month), also at every total as a consolidated rule; Comment (text).
 
 Data: Actuals for 2025-2026; Budget for FY2026, and for FY2027 in two thirds of the departments
 (that round is still open); a 2026 Forecast for a few. Amounts follow drivers (revenue with growth
@@ -31,6 +32,7 @@ from server.modeldef import (
     ElementType,
     ModelDef,
     Role,
+    RuleSpec,
 )
 
 YEARS = (2025, 2026, 2027)
@@ -198,7 +200,11 @@ def build(seed: int = 7) -> ModelDef:
     rows += [["Actual", d, a, m, "Comment", note] for d, a, m, note in _COMMENTS]
     text, alias = AttributeType.text, AttributeType.alias
     versions = "Actual\nBudget\nForecast\nBudget vs Actual\n  Budget\n  -Actual"
-    measures = [ElementDef(name="Amount"), ElementDef(name="Comment", type=ElementType.text)]
+    measures = [
+        ElementDef(name="Amount"),
+        ElementDef(name="% of Revenue"),
+        ElementDef(name="Comment", type=ElementType.text),
+    ]
     dims = [
         _dimension("Version", versions, {}, Role.version),
         _dimension("Department", _ORG, {"Manager": text}),
@@ -206,7 +212,21 @@ def build(seed: int = 7) -> ModelDef:
         _dimension("Month", _month_tree(), {"Label": alias}, Role.time),
         DimensionDef(name="Measure", role=Role.measure, elements=measures),
     ]
-    cube = CubeDef(name="PnL", dimensions=[d.name for d in dims], description="Monthly P&L")
+    share = RuleSpec(
+        name="% of revenue",
+        target="% of Revenue",
+        formula='=IFERROR(Amount / DB("PnL", "Revenue", "Amount"), 0)',
+    )
+    # the same ratio at every total (EBIT margin of a division over a year), not a sum of ratios
+    share_of_totals = share.model_copy(
+        update={"name": "% of revenue, totals", "level": "consolidated"}
+    )
+    cube = CubeDef(
+        name="PnL",
+        dimensions=[d.name for d in dims],
+        description="Monthly P&L",
+        rules=[share, share_of_totals],
+    )
     doc = "Demo company: monthly P&L by department with actuals, budget and forecast"
     return ModelDef(name="demo", description=doc, dimensions=dims, cubes=[cube], data={"PnL": rows})
 
