@@ -1,6 +1,7 @@
 """Smoke run of the P&L benchmark at size S: plancube and the numpy floor agree with the reference.
 
-Not a timing test: it only proves the benchmark runs and plancube's numbers are right.
+Not a timing test: it only proves the benchmark runs and plancube's numbers are right, in the
+engine and through the HTTP API of a real server process (the writes read back and checked).
 """
 
 from __future__ import annotations
@@ -38,3 +39,9 @@ def test_pnl_benchmark_runs_and_plancube_is_correct(tmp_path: Path) -> None:
     assert result["engines"]["plancube"]["correct"] is True
     assert result["engines"]["numpy"]["correct"] is True
     assert result["machine"]["cores"] >= 1
+    plancube, numpy = result["engines"]["plancube"], result["engines"]["numpy"]
+    assert plancube["http_write_p50_ms"] > 0, plancube["note"]
+    assert plancube["http_write_p95_ms"] >= plancube["http_write_p50_ms"]
+    assert plancube["detail"]["http_write_samples"] == 5
+    assert "DuckDB" in plancube["detail"]["http_method"]
+    assert numpy["http_write_p50_ms"] is None and numpy["http_write_p95_ms"] is None

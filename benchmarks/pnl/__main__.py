@@ -13,7 +13,9 @@ Operations (BENCHMARKS.md): load; (a) full recalc; (b) ``--samples`` single Unit
 followed by reading EBIT[Total,Total,FY] and RevYTD[p,r,Dec], p50/p95; (c) the report block
 (EBIT over families+Total × groups+Total × months+FY) read cold — first read after the recalc —
 and warm — median of up to ``--samples`` repeated reads; (d) bulk replace of every Units value
-and reading the report; memory in bytes per populated leaf cell. Writes and warm reads stop early
+and reading the report; memory in bytes per populated leaf cell. For plancube, (b) again through
+the HTTP API of a real server process (``benchmarks.pnl.http_api``: DuckDB store, one commit per
+write, two one-cell view reads; not at dense XL). Writes and warm reads stop early
 (at least 3 samples) once they have taken ``--budget-s``; a whole engine is killed after
 ``--timeout-s``. Both are said in the engine's note. ``formulas`` and pycel run at S and M only,
 HyperFormula not at dense XL, unless ``--force-peers``.
@@ -38,7 +40,14 @@ from typing import Any
 from benchmarks.pnl.model import SIZES, build_model, bulk_units, write_plan
 from benchmarks.pnl.reference import report_block, write_readings
 from benchmarks.pnl.runner import DEFAULT_ENGINES, ENGINES, EngineFailed, run_engine, skip_reason
-from benchmarks.pnl.summary import References, empty_entry, entry_from_raw, ratios, table
+from benchmarks.pnl.summary import (
+    HTTP_METHOD,
+    References,
+    empty_entry,
+    entry_from_raw,
+    ratios,
+    table,
+)
 from benchmarks.pnl.workbook import ensure_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "slice": "EBIT (families+Total) x (groups+Total) x (12 months+FY); cold = first read "
             "after the full recalc, warm = median of repeated reads",
             "bulk": "replace every populated Units value, then read the report block",
+            "http_write": HTTP_METHOD,
         },
         "targets_at_L": TARGETS_L,
         "engines": engines,

@@ -2,6 +2,8 @@
 
 Python engines (numpy, formulas, pycel) run in a worker ``python -m benchmarks.pnl.harness``;
 LibreOffice runs under Debian's python3 with UNO, HyperFormula under node — both from a job file.
+plancube also runs operation (b) through the HTTP API, in a second worker
+``python -m benchmarks.pnl.http_api`` that starts a real server (after the in-engine worker ended).
 Each engine gets a fresh process, one after the other (never two at once: the machine is small and
 shared, and the comparison is only fair side by side, not on top of each other). Each runs at
 ``nice 5`` and under a wall-clock timeout.
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.pnl import http_api
 from benchmarks.pnl.job import build_job, write_job
 from benchmarks.pnl.model import PnlModel, bulk_units, write_plan
 from benchmarks.pnl.peers import hyperformula, libreoffice
@@ -94,8 +97,41 @@ def run_engine(
             cmd.append("--sparse")
         run_logged(cmd, log_path, timeout_s)
         result: dict[str, Any] = json.loads(out.read_text())
-        return result
     except subprocess.TimeoutExpired:
         raise EngineFailed(f"timed out after {timeout_s:.0f} s (cap)") from None
     except (subprocess.CalledProcessError, OSError, ValueError) as exc:
         raise EngineFailed(f"{type(exc).__name__}: {exc}\n{_tail(log_path)}") from None
+    if name == "plancube":
+        result["http"] = run_http(model, workdir, samples, budget_s, timeout_s)
+    return result
+
+
+def run_http(
+    model: PnlModel, workdir: Path, samples: int, budget_s: float, timeout_s: float
+) -> dict[str, Any]:
+    """plancube's writes through the HTTP API (raw result of :mod:`benchmarks.pnl.http_api`).
+
+    Never raises: a skip is ``{"skipped": reason}``, a failure ``{"error": message}``.
+    """
+    reason = http_api.skip_reason(model)
+    if reason is not None:
+        return {"skipped": reason}
+    log_path = workdir / f"{model.label}-plancube-http.log"
+    log_path.write_text("")
+    out = workdir / f"{model.label}-plancube-http-result.json"
+    out.unlink(missing_ok=True)
+    cmd = [
+        "nice", "-n", "5", sys.executable, "-m", "benchmarks.pnl.http_api",
+        "--size", model.size.name, "--workdir", str(workdir),
+        "--samples", str(samples), "--budget-s", str(budget_s), "--out", str(out),
+    ]  # fmt: skip
+    if model.sparse:
+        cmd.append("--sparse")
+    try:
+        run_logged(cmd, log_path, timeout_s)
+        result: dict[str, Any] = json.loads(out.read_text())
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s (cap)"}
+    except (subprocess.CalledProcessError, OSError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}\n{_tail(log_path)}"}
+    return result

@@ -29,6 +29,13 @@ METRICS = (
     "bulk_s",
     "bytes_per_cell",
 )
+HTTP_METHOD = (
+    "a `plancube serve` process on a fresh DuckDB file, the model, rules and inputs loaded by one "
+    "POST /api/models/import; per sample, from one keep-alive httpx client: POST .../cells of the "
+    "one Units leaf with base_commit (one durable commit per write, rules and totals current when "
+    "it answers), then two one-cell POST .../view reads, EBIT[Total,Total,FY] and "
+    "RevYTD[p,r,Dec]; timed from sending the write until the second view answer is read"
+)
 RATIO_METRICS = ("full_recalc_s", "write_p50_ms", "slice_warm_ms", "bulk_s", "load_s")
 
 
@@ -59,9 +66,13 @@ def _block(values: Any, model: PnlModel) -> np.ndarray | Any:
 
 
 def verify(raw: dict[str, Any], model: PnlModel, refs: References) -> dict[str, Check]:
-    """Each of the engine's outputs checked against the reference."""
+    """Each of the engine's outputs checked against the reference.
+
+    The HTTP writes (plancube: ``raw["http"]``) are checked when they were measured: the same
+    cells as the in-engine writes, so the same EBIT totals and RevYTD values.
+    """
     n = len(raw.get("write_readings", []))
-    return {
+    checks = {
         "report": check(_block(raw.get("report"), model), refs.report),
         "report_warm": check(_block(raw.get("report_warm"), model), refs.report),
         "writes": check(raw.get("write_readings", []), refs.writes[:n])
@@ -69,6 +80,52 @@ def verify(raw: dict[str, Any], model: PnlModel, refs: References) -> dict[str, 
         else Check(False, float("inf"), "no writes"),
         "report_bulk": check(_block(raw.get("report_bulk"), model), refs.bulk_report),
     }
+    http = raw.get("http") or {}
+    if "http_write_ms" in http:
+        k = len(http.get("http_write_readings", []))
+        checks["http_writes"] = (
+            check(http["http_write_readings"], refs.writes[:k])
+            if k
+            else Check(False, float("inf"), "no HTTP writes")
+        )
+    return checks
+
+
+def _p(values: Any, q: float) -> float | None:
+    a = np.asarray(values if values is not None else [], dtype=np.float64)
+    return float(np.percentile(a, q)) if a.size else None
+
+
+def _http(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The HTTP write metrics, their details and notes from ``raw["http"]`` (plancube only)."""
+    http = raw.get("http")
+    if not http:
+        return {"http_write_p50_ms": None, "http_write_p95_ms": None}, {}, []
+    metrics = {
+        "http_write_p50_ms": _p(http.get("http_write_ms"), 50),
+        "http_write_p95_ms": _p(http.get("http_write_ms"), 95),
+    }
+    notes = []
+    if http.get("skipped"):
+        notes.append(http["skipped"])
+    if http.get("error"):
+        notes.append(f"HTTP writes failed: {http['error']}")
+    if http.get("note"):
+        notes.append(http["note"])
+    detail: dict[str, Any] = {}
+    if "http_write_ms" in http:
+        detail = {
+            "http_write_samples": len(http["http_write_ms"]),
+            "http_method": HTTP_METHOD,
+            "http_store": http.get("store", "duckdb"),
+            "http_load_s": http.get("load_s"),
+            "http_load_via": http.get("load_via"),
+            "http_write_only_p50_ms": _p(http.get("write_only_ms"), 50),
+            "http_write_only_p95_ms": _p(http.get("write_only_ms"), 95),
+            "http_reads_p50_ms": _p(http.get("read_ms"), 50),
+            "http_reads_p95_ms": _p(http.get("read_ms"), 95),
+        }
+    return metrics, detail, notes
 
 
 def entry_from_raw(raw: dict[str, Any], model: PnlModel, refs: References) -> dict[str, Any]:
@@ -79,20 +136,24 @@ def entry_from_raw(raw: dict[str, Any], model: PnlModel, refs: References) -> di
         "full_recalc_s": raw.get("full_recalc_s"),
         "write_p50_ms": float(np.percentile(writes, 50)) if writes.size else None,
         "write_p95_ms": float(np.percentile(writes, 95)) if writes.size else None,
-        "http_write_p50_ms": None,
+        "http_write_p50_ms": None,  # from raw["http"] below
         "http_write_p95_ms": None,
         "slice_cold_ms": raw.get("slice_cold_ms"),
         "slice_warm_ms": raw.get("slice_warm_ms"),
         "bulk_s": raw.get("bulk_s"),
         "bytes_per_cell": raw.get("bytes_per_cell"),
     }
+    http_metrics, http_detail, http_notes = _http(raw)
+    metrics.update(http_metrics)
     checks = verify(raw, model, refs)
     correct = all(c.ok for c in checks.values())
     notes = [raw["note"]] if raw.get("note") else []
+    notes += http_notes
     detail: dict[str, Any] = {
         "write_samples": int(writes.size),
         "bytes_method": raw.get("bytes_method"),
         "max_rel_err": max(c.max_rel_err for c in checks.values()),
+        **http_detail,
     }
     if raw.get("version"):
         detail["version"] = raw["version"]
@@ -147,6 +208,8 @@ def table(engines: dict[str, dict[str, Any]]) -> str:
         ("full_recalc_s", "recalc s"),
         ("write_p50_ms", "write p50 ms"),
         ("write_p95_ms", "write p95 ms"),
+        ("http_write_p50_ms", "http p50 ms"),
+        ("http_write_p95_ms", "http p95 ms"),
         ("slice_cold_ms", "slice cold ms"),
         ("slice_warm_ms", "slice warm ms"),
         ("bulk_s", "bulk s"),
@@ -166,6 +229,8 @@ def table(engines: dict[str, dict[str, Any]]) -> str:
         if any(rat[name][k] is not None for k, _ in rcols):
             rrows.append([name, *(_fmt(rat[name][k]) for k, _ in rcols)])
     lines += ["", "time ÷ LibreOffice's (×li) and ÷ numpy's (×nu), same run:", *_grid(rrows)]
+    if any(e.get("http_write_p50_ms") is not None for e in engines.values()):
+        lines += ["", f"http p50/p95: {HTTP_METHOD}."]
     notes = [f"  {n}: {e['note']}" for n, e in engines.items() if e.get("note")]
     if notes:
         lines += ["", "notes:", *notes]
