@@ -50,6 +50,9 @@ class ModelRuntime:
     structure_version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     write_lock: threading.RLock = field(default_factory=threading.RLock)
+    # (cube, author) -> stored hold addresses, as last read or set here; views flag held cells
+    # from it, spreading reads the store (another process may have changed them)
+    holds: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     # -- structure lookups -------------------------------------------------------------------
     def dimension(self, name: str) -> DimensionDef:

@@ -11,6 +11,7 @@ get in the way.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -117,13 +118,13 @@ def _names(
     return out
 
 
-def validate(rt: ModelRuntime, cube: str, batch: WriteBatch) -> list[CellChange]:
-    """The batch as storage changes, or the first problem, naming the cell."""
+def validate(rt: ModelRuntime, cube: str, cells: Sequence[CellWrite]) -> list[CellChange]:
+    """The cells as storage changes, or the first problem, naming the cell."""
     mask = rt.text_mask(cube)
     dims = rt.cube(cube).dimensions
     seen: dict[str, int] = {}
     changes = []
-    for i, cell in enumerate(batch.cells):
+    for i, cell in enumerate(cells):
         names = _names(rt, cube, i, cell.elements)
         addr = address(names)
         if addr in seen:
@@ -244,7 +245,7 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
     rt = ws.runtime(model)
     # validated under the write lock, so no structure or rule change slips in before the commit
     with rt.write_lock:
-        changes = validate(rt, cube, batch)
+        changes = validate(rt, cube, batch.cells)
         result = commit_changes(
             ws,
             rt,

@@ -14,7 +14,7 @@ import numpy as np
 from server.errors import AlreadyExists, InvalidModel, PlancubeError
 from server.modeldef import ModelDef, build_hierarchy
 from server.services import cubes as cube_service
-from server.services.cells import CellWrite, Source, WriteBatch, commit_changes, validate
+from server.services.cells import CellWrite, Source, commit_changes, validate
 from server.storage import CellChange
 from server.workspace import ModelRuntime, Workspace
 
@@ -111,7 +111,7 @@ def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange
         if not cells:
             continue
         try:
-            changes[cube_name] = validate(rt, cube_name, WriteBatch(cells=cells))
+            changes[cube_name] = validate(rt, cube_name, cells)  # no batch cap: a whole model
         except PlancubeError as exc:
             raise InvalidModel(
                 f"data of cube {cube_name!r}: {exc.message}", cube=cube_name, **exc.details

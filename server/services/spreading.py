@@ -40,11 +40,20 @@ def _names(rt: ModelRuntime, cube: str, coord: tuple[int, ...]) -> list[str]:
     return [h.names[p] for h, p in zip(hs, coord, strict=True)]
 
 
-def holds(ws: Workspace, rt: ModelRuntime, cube: str, author: str) -> list[tuple[int, ...]]:
-    """The user's holds on a cube that still name existing elements."""
+def holds(
+    ws: Workspace, rt: ModelRuntime, cube: str, author: str, fresh: bool = True
+) -> list[tuple[int, ...]]:
+    """The user's holds on a cube that still name existing elements.
+
+    ``fresh`` reads the store (spreading must honour a hold set through another process); views
+    pass False and use what this process last read or set, saving a query per view.
+    """
     out = []
     hs = rt.engine.cube(cube).hierarchies
-    for addr in ws.store.list_holds(rt.name, cube, author):
+    stored = None if fresh else rt.holds.get((cube, author))
+    if stored is None:
+        stored = rt.holds[(cube, author)] = ws.store.list_holds(rt.name, cube, author)
+    for addr in stored:
         names = elements_of(addr)
         if len(names) == len(hs) and all(n in h.index for h, n in zip(hs, names, strict=True)):
             out.append(tuple(h.index[n] for h, n in zip(hs, names, strict=True)))
@@ -63,6 +72,7 @@ def set_hold(
     rt = ws.runtime(model)
     coord = rt.coord(cube, elements)
     ws.store.set_hold(model, cube, author, address(_names(rt, cube, coord)), held)
+    rt.holds.pop((cube, author), None)
 
 
 def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -> dict[str, Any]:

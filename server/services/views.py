@@ -288,7 +288,7 @@ def _held(ws: Workspace, rt: ModelRuntime, view: ResolvedView, author: str) -> n
 
     out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
     hierarchies = rt.engine.cube(view.cube).hierarchies
-    for hold in holds(ws, rt, view.cube, author):
+    for hold in holds(ws, rt, view.cube, author, fresh=False):
         inside = np.ones_like(out)
         for d, h, pos, p in zip(view.dims, hierarchies, view.positions, hold, strict=True):
             below = [r.element for r in h.tree(p)]
