@@ -305,8 +305,12 @@ def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> tuple[np.ndarray, np.nd
         if rule.cube != view.cube:
             continue
         inside = np.ones_like(leaf)
-        for d, pos, area in zip(view.dims, view.positions, rule.area, strict=True):
-            inside &= view.broadcast(d, np.isin(np.asarray(pos, dtype=np.int64), area))
+        for a, (d, pos, leaf_mask) in enumerate(
+            zip(view.dims, view.positions, rule.leaf_masks, strict=True)
+        ):
+            in_area = rule.area_mask(a, len(leaf_mask))[np.asarray(pos, dtype=np.int64)]
+            if not in_area.all():
+                inside &= view.broadcast(d, in_area)
         if rule.consolidated:
             total |= inside
         else:
