@@ -16,11 +16,13 @@ and the two values read back are checked by the caller against
 :func:`benchmarks.pnl.reference.write_readings`. The worker entry point::
 
     python -m benchmarks.pnl.http_api --size S [--sparse] --workdir DIR --out FILE
-        [--samples 30] [--budget-s 120]
+        [--samples 30] [--budget-s 120] [--stores duckdb,postgres] [--postgres-url URL]
 
 prints progress on stderr and writes the raw result: ``http_write_ms`` (one per sample, the whole
 round trip), ``http_write_readings`` (EBIT total and RevYTD per sample), ``write_only_ms``,
-``read_ms`` (both view requests of a sample), ``load_s``, ``load_via``, ``note``.
+``read_ms`` (both view requests of a sample), ``load_s``, ``load_via``, ``note`` — for the
+embedded default (DuckDB) — and the same under ``postgres`` for a server on PostgreSQL (a fresh
+schema, dropped afterwards), or ``{"skipped": reason}`` when it cannot be reached.
 """
 
 from __future__ import annotations
@@ -39,7 +41,14 @@ from typing import Any
 import httpx
 import orjson
 
-from benchmarks.api_latency import JSON_HEADERS, ok, timed_post
+from benchmarks.api_latency import (
+    DEFAULT_POSTGRES_URL,
+    JSON_HEADERS,
+    ok,
+    postgres_problem,
+    postgres_schema,
+    timed_post,
+)
 from benchmarks.pnl.harness import MIN_SAMPLES
 from benchmarks.pnl.model import (
     MEASURES,
@@ -66,8 +75,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL = "pnl"
 CUBE = "PnL"
 TOTAL_PRODUCT, TOTAL_REGION, FY = "Total Product", "Total Region", "FY"
-# Dense XL's 2.4 M input cells do not go into one import (the server takes at most 1 M data
-# rows per cube and answers 500 beyond), and in batches of POST .../cells they took ~150 s.
+# Dense XL's 2.4 M input cells make a ~200 MB model file whose import holds every row as a
+# validated object (gigabytes), and in batches of POST .../cells they took ~150 s.
 HTTP_SIZES = ("S", "M", "L")
 
 
@@ -175,8 +184,9 @@ def measure_http(
     budget_s: float,
     workdir: Path,
     log: Callable[[str], None] = lambda _msg: None,
+    store_url: str | None = None,
 ) -> dict[str, Any]:
-    """Start a server on a fresh DuckDB file, load the model, time the writes; the raw result."""
+    """Start a server (a fresh DuckDB file, or ``store_url``), load the model, time the writes."""
     out: dict[str, Any] = {"note": ""}
     notes: list[str] = []
     body = orjson.dumps(model_def(model).model_dump(mode="json"))
@@ -184,7 +194,9 @@ def measure_http(
     server_log = workdir / f"{model.label}-plancube-http-server.log"
     try:
         with (
-            launched(["serve", "--db", str(tmp / "pnl.duckdb")], server_log, cwd=ROOT) as srv,
+            launched(
+                ["serve", "--db", store_url or str(tmp / "pnl.duckdb")], server_log, cwd=ROOT
+            ) as srv,
             httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as client,
         ):
             log(f"server at {srv.url}; importing {len(body) / 1e6:.1f} MB of model file …")
@@ -239,7 +251,7 @@ def measure_http(
         raise RuntimeError(f"{exc}\nserver log (tail):\n{tail}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out["store"] = "duckdb"
+    out["store"] = "postgres" if store_url else "duckdb"
     out["http_write_ms"] = total_ms
     out["write_only_ms"] = write_only
     out["read_ms"] = read_ms
@@ -256,16 +268,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--budget-s", type=float, default=120.0)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--stores", default="duckdb,postgres", help="comma list of duckdb, postgres")
+    ap.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     args = ap.parse_args(argv)
+    stores = set(args.stores.split(","))
 
     def log(msg: str) -> None:
         print(f"[plancube http] {msg}", file=sys.stderr, flush=True)
 
     model = build_model(args.size, args.sparse)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    raw = measure_http(
-        model, write_plan(model, args.samples), args.samples, args.budget_s, args.workdir, log
-    )
+    plan = write_plan(model, args.samples)
+    raw: dict[str, Any] = {"skipped": "not asked for (--stores)"}
+    if "duckdb" in stores:
+        raw = measure_http(model, plan, args.samples, args.budget_s, args.workdir, log)
+    if "postgres" in stores:
+        problem = postgres_problem(args.postgres_url)
+        if problem:
+            raw["postgres"] = {"skipped": f"PostgreSQL at {args.postgres_url}: {problem}"}
+        else:
+            with postgres_schema(args.postgres_url) as url:
+                log("again on PostgreSQL (a fresh schema)")
+                raw["postgres"] = measure_http(
+                    model, plan, args.samples, args.budget_s, args.workdir, log, store_url=url
+                )
     args.out.write_text(json.dumps(raw))
     return 0
 

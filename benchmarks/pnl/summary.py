@@ -81,13 +81,14 @@ def verify(raw: dict[str, Any], model: PnlModel, refs: References) -> dict[str, 
         "report_bulk": check(_block(raw.get("report_bulk"), model), refs.bulk_report),
     }
     http = raw.get("http") or {}
-    if "http_write_ms" in http:
-        k = len(http.get("http_write_readings", []))
-        checks["http_writes"] = (
-            check(http["http_write_readings"], refs.writes[:k])
-            if k
-            else Check(False, float("inf"), "no HTTP writes")
-        )
+    for name, run in (("http_writes", http), ("http_writes_postgres", http.get("postgres") or {})):
+        if "http_write_ms" in run:
+            k = len(run.get("http_write_readings", []))
+            checks[name] = (
+                check(run["http_write_readings"], refs.writes[:k])
+                if k
+                else Check(False, float("inf"), "no HTTP writes")
+            )
     return checks
 
 
@@ -125,6 +126,20 @@ def _http(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str
             "http_reads_p50_ms": _p(http.get("read_ms"), 50),
             "http_reads_p95_ms": _p(http.get("read_ms"), 95),
         }
+    pg = http.get("postgres") or {}
+    if pg.get("skipped") or pg.get("error"):
+        notes.append(f"HTTP on PostgreSQL: {pg.get('skipped') or pg.get('error')}")
+    if "http_write_ms" in pg:  # the same requests against a server on PostgreSQL
+        detail.update(
+            {
+                "http_postgres_p50_ms": _p(pg["http_write_ms"], 50),
+                "http_postgres_p95_ms": _p(pg["http_write_ms"], 95),
+                "http_postgres_write_only_p50_ms": _p(pg.get("write_only_ms"), 50),
+                "http_postgres_write_only_p95_ms": _p(pg.get("write_only_ms"), 95),
+                "http_postgres_reads_p50_ms": _p(pg.get("read_ms"), 50),
+                "http_postgres_load_s": pg.get("load_s"),
+            }
+        )
     return metrics, detail, notes
 
 
@@ -231,6 +246,14 @@ def table(engines: dict[str, dict[str, Any]]) -> str:
     lines += ["", "time ÷ LibreOffice's (×li) and ÷ numpy's (×nu), same run:", *_grid(rrows)]
     if any(e.get("http_write_p50_ms") is not None for e in engines.values()):
         lines += ["", f"http p50/p95: {HTTP_METHOD}."]
+        for name, e in engines.items():
+            d = e.get("detail") or {}
+            if d.get("http_postgres_p50_ms") is not None:
+                lines.append(
+                    f"{name} on PostgreSQL, same requests: http p50 "
+                    f"{_fmt(d['http_postgres_p50_ms'])} ms, p95 "
+                    f"{_fmt(d['http_postgres_p95_ms'])} ms (DuckDB above)."
+                )
     notes = [f"  {n}: {e['note']}" for n, e in engines.items() if e.get("note")]
     if notes:
         lines += ["", "notes:", *notes]
