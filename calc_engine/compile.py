@@ -28,6 +28,7 @@ reference is also recorded as a ``Dependency``, from which ``graph`` orders the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -136,7 +137,7 @@ class CompiledRule:
             masks[axis][self.area[axis]] = True
         return masks[axis]
 
-    @property
+    @functools.cached_property
     def recursive(self) -> bool:
         """Reads its own target in earlier periods (like opening = previous closing)."""
         return any(

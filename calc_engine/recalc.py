@@ -87,6 +87,8 @@ def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | Non
 def _runs(cube: CubeArray, box: Box, time_axis: int) -> list[Box]:
     """``box`` cut where its periods skip a leaf period: each run is consecutive in time."""
     ranks = _ranks(cube, time_axis)[box[time_axis]]
+    if int(ranks[-1]) - int(ranks[0]) == len(ranks) - 1:  # ordered: consecutive already
+        return [box]
     cuts = np.flatnonzero(np.diff(ranks) != 1) + 1
     if not len(cuts):
         return [box]
@@ -194,7 +196,11 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
     hits = np.nonzero(changed)
     coords = np.stack([b[h] for b, h in zip(box, hits, strict=True)], axis=1)
     cube.write(coords, after[hits], unique=True)
-    return [_unique(b[h]) for b, h in zip(box, hits, strict=True)]
+    ndim = len(box)
+    return [  # per axis, the positions with some changed cell (ordered, as the box was)
+        b if len(b) == 1 else b[changed.any(axis=tuple(x for x in range(ndim) if x != a))]
+        for a, b in enumerate(box)
+    ]
 
 
 def _moved(before: np.ndarray | None, after: np.ndarray | None) -> bool:
@@ -219,10 +225,6 @@ def _update_cell(rule: CompiledRule, cube: CubeArray, box: Box) -> Box | None:
         return None
     cube.set_cell(cell, after)
     return box
-
-
-def _unique(a: np.ndarray) -> np.ndarray:
-    return a if len(a) == 1 else np.unique(a)
 
 
 def reach(
