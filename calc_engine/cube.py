@@ -28,21 +28,21 @@ Coords = np.ndarray  # (n, ndim) int64 element positions
 _RECOMPUTE_SHARE = 0.05
 
 
-def box_index(box: Sequence[np.ndarray], ordered: bool = True) -> tuple[slice | np.ndarray, ...]:
+def box_index(box: Sequence[np.ndarray]) -> tuple[slice | np.ndarray, ...]:
     """An index for the cells of a box (one position array per axis).
 
     Where every axis is a run of consecutive positions the index is all slices — a view, no
     copy — which is the common case of a rule's whole area; otherwise each axis is reshaped to
-    broadcast against the others (what ``np.ix_`` does, without its per-call checks). The
-    engine's boxes are ``ordered`` (sorted, no repeats), so a run is told by its two ends alone;
-    other position lists (a view's) are checked in full.
+    broadcast against the others (what ``np.ix_`` does, without its per-call checks). A run is
+    checked in full: a kernel may pass repeats (a period clamped at the calendar's edge) whose
+    ends alone look like a run.
     """
     slices: list[slice] = []
     for b in box:
         n = len(b)
         if n == 0 or int(b[-1]) - int(b[0]) != n - 1:
             break
-        if not ordered and n > 2 and not (np.diff(b) == 1).all():
+        if n > 2 and not (np.diff(b) == 1).all():
             break
         slices.append(slice(int(b[0]), int(b[0]) + n))
     else:
@@ -277,7 +277,7 @@ class CubeArray:
 
     def read(self, positions: Sequence[Sequence[int]]) -> np.ndarray:
         """The block of cells at the cross product of one position list per axis."""
-        index = box_index([np.asarray(p, dtype=np.int64) for p in positions], ordered=False)
+        index = box_index([np.asarray(p, dtype=np.int64) for p in positions])
         return self.values[index].copy()
 
     def leaf_cells(self) -> tuple[Coords, np.ndarray]:

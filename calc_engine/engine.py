@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from calc_engine.compile import CubeInfo, RuleDef
-from calc_engine.cube import CubeArray
+from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import (
     NotALeafError,
     RuleCellError,
@@ -102,8 +102,19 @@ class Engine:
         self.rules.compile(rules, {c: self.cube_info(c) for c in self.cubes})
 
     def set_rules(self, rules: dict[str, list[RuleDef]]) -> None:
-        """Replace every rule (cube -> rules) and recalculate; nothing changes if one is bad."""
+        """Replace every rule (cube -> rules) and recalculate; nothing changes if one is bad.
+
+        Cells the old rules computed are emptied first (with their errors), so a cell that is no
+        longer a rule cell reads as an empty input, as it would in a model built afresh.
+        """
+        old = [r for r in self.rules.compiled if r.cube in self.cubes]
         self.rules.set(rules, {c: self.cube_info(c) for c in self.cubes})
+        for r in old:
+            if not r.consolidated:
+                self.cubes[r.cube].values[box_index(r.area)] = 0.0
+        for name in {r.cube for r in old}:
+            self.cubes[name].errors.clear()
+            self.cubes[name].recompute()
         self.rules.full_recalc(self.cubes, self.time_axes)
 
     def recalc(self) -> None:

@@ -24,6 +24,8 @@ class RuleBook:
         self.compiled: list[CompiledRule] = []
         # (cube, leaf measure position or -1) -> (rule index, dependency) reading those cells
         self._readers: dict[tuple[str, int], list[tuple[int, Dependency, bool]]] = {}
+        # per cube: its recompute count when consolidated rules last set its totals
+        self._totals_at: dict[str, int] = {}
 
     def compile(
         self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]
@@ -70,6 +72,7 @@ class RuleBook:
             cubes[cube].recompute()
         for r in self.compiled[len(leaf) :]:
             evaluate(r, cubes[r.cube], r.area, time_axes[r.cube])
+        self._totals_at = {r.cube: cubes[r.cube].recomputes for r in self.compiled}
 
     def after_write(
         self,
@@ -103,7 +106,6 @@ class RuleBook:
                         pending.setdefault(i, []).append(box)
 
         log = _changes(cube, coords, measure_axes[cube])
-        recomputes = {name: c.recomputes for name, c in cubes.items()}
         for c in log:
             changed(c, -1)
         while pending:
@@ -118,7 +120,10 @@ class RuleBook:
                 changed(change, i)
         for r in self.compiled:
             if r.consolidated:
-                self._redo_totals(r, log, cubes, recomputes[r.cube], time_axes[r.cube])
+                self._redo_totals(r, log, cubes, self._totals_at.get(r.cube, -1), time_axes[r.cube])
+        for r in self.compiled:
+            if r.consolidated:
+                self._totals_at[r.cube] = cubes[r.cube].recomputes
 
     def _redo_totals(
         self,
@@ -130,8 +135,9 @@ class RuleBook:
     ) -> None:
         """Evaluate a consolidated rule again over the totals above the cells that changed.
 
-        Writes move totals by deltas (or recompute them all), which overwrites the rule's cells
-        there; the rule then sets them again. Cells of other cubes it reads send it over its
+        Writes move totals by deltas (or recompute them all — the input batch itself, or an
+        error — which the cube's recompute count tells), which overwrites the rule's cells there;
+        the rule then sets them again. Cells of other cubes it reads send it over its
         whole area, which is rare and still one array operation.
         """
         cube = cubes[r.cube]
