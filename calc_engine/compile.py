@@ -31,12 +31,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleSyntaxError
-from calc_engine.functions import FUNCTIONS, OPERATORS, ErrorCode, Val, call, negate, percent
+from calc_engine.functions import (
+    FUNCTIONS,
+    OPERATORS,
+    ErrorCode,
+    Val,
+    call,
+    first_error,
+    negate,
+    percent,
+)
 from calc_engine.hierarchy import Hierarchy
 from calc_engine.parser import Binary, Call, Name, Node, Number, Text, Unary, parse
 
@@ -246,7 +256,8 @@ class _Compiler:
         def read(box: Box) -> Val:
             index = list(box)
             index[axis] = only
-            return Val(values.values[box_index(index)])
+            at = box_index(index)
+            return _with_errors(values, at, values.values[at])
 
         return read
 
@@ -405,11 +416,12 @@ class _Compiler:
                 index[t] = np.maximum(found, 0)
                 gone = found < 0
                 missing = gone if missing is None else missing | gone
-            out = np.broadcast_to(source.values[tuple(index)], tuple(shape))
+            at = tuple(index)
+            got = _with_errors(source, at, np.broadcast_to(source.values[at], tuple(shape)))
             if missing is None or not missing.any():
-                return Val(out)
-            na = np.where(np.broadcast_to(missing, out.shape), np.int8(ErrorCode.NA), np.int8(0))
-            return Val(np.where(na != 0, 0.0, out), na)
+                return got
+            na = np.where(np.broadcast_to(missing, got.v.shape), np.int8(ErrorCode.NA), np.int8(0))
+            return Val(np.where(na != 0, 0.0, got.v), first_error(na, got.e))
 
         return read
 
@@ -475,6 +487,16 @@ def _literal(n: Node) -> float | None:
     if isinstance(n, Unary) and n.op == "-" and isinstance(n.operand, Number):
         return -n.operand.value
     return None
+
+
+def _with_errors(cube: CubeArray, at: tuple[Any, ...], v: np.ndarray) -> Val:
+    """Values read from ``cube`` with the error codes of their cells, so an error read by a rule
+    stays the error it is (``#DIV/0!`` in, ``#DIV/0!`` out), as a cell reference does in Excel."""
+    codes = cube.errors.codes
+    if codes is None or not cube.errors:
+        return Val(v)
+    e = np.broadcast_to(codes[at], v.shape)
+    return Val(v, e) if e.any() else Val(v)
 
 
 def _shifted(inner: Kernel, axis: int, time: Hierarchy, steps: int) -> Kernel:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calc_engine.compile import Box, CompiledRule, Dependency, Kernel
+from calc_engine.compile import Box, CompiledRule, CubeInfo, Dependency, Kernel
 from calc_engine.cube import CubeArray, box_index
 from calc_engine.errors import RuleCycleError
 from calc_engine.functions import Val
@@ -41,30 +41,58 @@ class Change:
     box: Box
 
 
-def order(rules: list[CompiledRule], covers: MeasureCover) -> list[CompiledRule]:
+def order(
+    rules: list[CompiledRule], covers: MeasureCover, cubes: dict[str, CubeInfo]
+) -> list[CompiledRule]:
     """Rules in evaluation order; RuleCycleError names the rules of a loop.
 
     A rule depends on every rule whose target it reads — directly, or inside a consolidated
-    measure it reads (``covers`` gives the leaf measures of a measure position).
+    measure it reads (``covers`` gives the leaf measures of a measure position). Reading its own
+    target in earlier periods is no loop; it orders the rule after the *other* rules on that
+    target whose cells those earlier periods are (the opening a running sum starts from).
     """
     by_target: dict[tuple[str, int], list[int]] = {}
     for i, r in enumerate(rules):
         by_target.setdefault((r.cube, r.target), []).append(i)
     sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
     for i, r in enumerate(rules):
-        needs = {
-            j
-            for d in r.dependencies
-            if not (d.cube == r.cube and d.measure == r.target and d.shift < 0)
-            for m in covers(d.cube, d.measure)
-            for j in by_target.get((d.cube, m), [])
-        }
+        needs: set[int] = set()
+        for d in r.dependencies:
+            for m in covers(d.cube, d.measure):
+                back = d.cube == r.cube and m == r.target and d.shift < 0  # own earlier cells
+                needs.update(
+                    j
+                    for j in by_target.get((d.cube, m), [])
+                    if not back or (j != i and _reads_earlier(r, rules[j], d, cubes[r.cube]))
+                )
         sorter.add(i, *needs)
     try:
         indices = list(sorter.static_order())
     except graphlib.CycleError as exc:
         raise RuleCycleError([rules[i].rule.name for i in exc.args[1]]) from None
     return [rules[i] for i in indices]
+
+
+def _reads_earlier(r: CompiledRule, other: CompiledRule, d: Dependency, info: CubeInfo) -> bool:
+    """Does ``r`` read cells of ``other`` (same cube and target) through ``d``, a read of the
+    target ``d.shift`` periods back? Per axis, the cells read meet the other rule's area."""
+    hierarchies, time_axis = info.array.hierarchies, info.time_axis
+    fixed = dict(d.fixed)
+    for a, (mine, theirs) in enumerate(zip(r.area_masks(), other.area_masks(), strict=True)):
+        if a == r.measure_axis:
+            continue
+        if a in fixed:
+            read = hierarchies[a].covers(fixed[a])
+        elif a == time_axis:
+            h = hierarchies[a]
+            ranks = h.leaf_rank[r.area[a]] + d.shift
+            read = np.zeros(h.size, dtype=bool)
+            read[h.leaves[ranks[(ranks >= 0) & (ranks < len(h.leaves))]]] = True
+        else:
+            read = mine
+        if not (read & theirs).any():
+            return False
+    return True
 
 
 def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> None:
@@ -245,17 +273,24 @@ def reach(
         box[a] = changed[rule.area_mask(a, target.hierarchies[a].size)[changed]]
     for t, a, table in dep.lookups:
         box[a] = _looked_up(source.hierarchies[t], change.box[t], table, box[a])
-    if dep.shift and time_axis is not None:
-        source_axis = next((t for t, a in dep.mapped if a == time_axis), None)
-        if source_axis is not None:
-            box[time_axis] = _shift_positions(
-                rule, target, time_axis, change.box[source_axis], -dep.shift
-            )
-    if (rule.recursive or dep.cumulative) and time_axis is not None and len(box[time_axis]):
+    source_axis = next((t for t, a in dep.mapped if a == time_axis), None)
+    if time_axis is not None and source_axis is not None:
+        # the periods that read a changed one: shifted, then (YTD) every later one of the area;
+        # cut to the area only after that, as an edit before the area still reaches into it
+        h = target.hierarchies[time_axis]
+        ranks = h.leaf_rank[change.box[source_axis]] - dep.shift
+        ranks = ranks[(ranks >= 0) & (ranks < len(h.leaves))]
+        area = rule.area[time_axis]
+        if dep.cumulative and len(ranks):
+            box[time_axis] = area[h.leaf_rank[area] >= ranks.min()]
+        elif dep.shift:
+            moved = np.unique(h.leaves[ranks])
+            box[time_axis] = moved[rule.area_mask(time_axis, h.size)[moved]]
+    if rule.recursive and time_axis is not None and len(box[time_axis]):
+        # the rule's own later periods read the ones it is about to change
         ranks = _ranks(target, time_axis)
         first = ranks[box[time_axis]].min()
-        later = rule.area[time_axis][ranks[rule.area[time_axis]] >= first]
-        box[time_axis] = later
+        box[time_axis] = rule.area[time_axis][ranks[rule.area[time_axis]] >= first]
     return None if any(len(b) == 0 for b in box) else box
 
 
@@ -274,16 +309,6 @@ def _looked_up(
 
 def _ranks(cube: CubeArray, time_axis: int) -> np.ndarray:
     return cube.hierarchies[time_axis].leaf_rank
-
-
-def _shift_positions(
-    rule: CompiledRule, cube: CubeArray, time_axis: int, positions: np.ndarray, steps: int
-) -> np.ndarray:
-    h = cube.hierarchies[time_axis]
-    ranks = _ranks(cube, time_axis)[positions] + steps
-    ranks = ranks[(ranks >= 0) & (ranks < len(h.leaves))]
-    moved = np.unique(h.leaves[ranks])
-    return moved[rule.area_mask(time_axis, h.size)[moved]]
 
 
 def merge(boxes: list[Box]) -> Box:

@@ -37,7 +37,7 @@ class RuleBook:
         totals = [r for r in compiled if r.consolidated]
         _check_leaf_reads(leaf, totals, cubes)
         # consolidated rules run after every leaf rule and the totals, in their own order
-        return order(leaf, _covers(cubes)) + order(totals, _covers(cubes))
+        return order(leaf, _covers(cubes), cubes) + order(totals, _covers(cubes), cubes)
 
     def set(self, defs: dict[str, list[RuleDef]], cubes: dict[str, CubeInfo]) -> None:
         compiled = self.compile(defs, cubes)
