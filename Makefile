@@ -43,7 +43,7 @@ bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_latency
 
 bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
-	apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
+	apt-get update -q && apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
 	cd benchmarks && npm ci --no-audit --no-fund
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 

@@ -51,6 +51,32 @@ def test_methods_across_two_dimensions(
         assert c.read([[2], [0]])[0, 0] == pytest.approx(value)
 
 
+@pytest.mark.parametrize(
+    ("method", "value", "expected"),
+    [
+        (
+            Method.proportional,
+            200.0,
+            {(3, 2): 30 * 190 / 90, (4, 1): 20 * 190 / 90, (4, 2): 40 * 190 / 90},
+        ),
+        (Method.equal, 200.0, {(3, 2): 190 / 3, (4, 1): 190 / 3, (4, 2): 190 / 3}),
+        (Method.repeat, 7.0, {(3, 2): 7, (4, 1): 7, (4, 2): 7}),
+        (Method.percent, 10.0, {(3, 2): 33, (4, 1): 22, (4, 2): 44}),
+        (Method.clear, 0.0, {(3, 2): 0, (4, 1): 0, (4, 2): 0}),
+    ],
+)
+def test_every_method_leaves_a_held_leaf_alone(
+    method: Method, value: float, expected: dict[tuple[int, int], float]
+) -> None:
+    """Sal/Jan (10) is held: no method writes it, and the totals methods still reach the value."""
+    c = cube()
+    got = apply(c, *spread(c, COST_Q1, value, method, holds=[(3, 1)]))
+    assert got == pytest.approx(expected)
+    assert c.read([[3], [1]])[0, 0] == 10.0
+    if method in (Method.proportional, Method.equal):
+        assert c.read([[2], [0]])[0, 0] == pytest.approx(value)
+
+
 def test_holds_on_a_leaf_and_on_a_consolidation() -> None:
     c = cube()
     got = apply(c, *spread(c, COST_Q1, 200.0, Method.proportional, holds=[(3, 1)]))
