@@ -174,6 +174,8 @@ class CubeArray:
         self.recomputes += 1
         leaf = self.values[np.ix_(*(h.leaves for h in self.hierarchies))]
         for axis, h in enumerate(self.hierarchies):
+            if len(h.leaves) == h.size:  # no totals on this axis (a flat measure list)
+                continue
             moved = np.moveaxis(leaf, axis, 0)
             flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
             out = np.asarray(h.rollup @ flat)
