@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: setup demo serve test check lint format typecheck pytest bench clean
-.PHONY: web-test web-build web-check bench-web bench-peers bench-pnl
+.PHONY: web-test web-build web-check bench-web bench-peers bench-pnl bench-pnl-all
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "plancube needs Python 3.11 or newer (set PYTHON=...)")'
@@ -49,6 +49,10 @@ bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), 
 
 bench-pnl: setup  ## the driver-based P&L at size L: plancube beside numpy and the peers installed
 	$(BIN)/python -m benchmarks.pnl --size L
+
+bench-pnl-all: setup  ## the P&L at S, M, L, XL and the sparse XL, one after the other (~20 min)
+	set -e; for size in S M L XL; do $(BIN)/python -m benchmarks.pnl --size $$size; done
+	$(BIN)/python -m benchmarks.pnl --size XL --sparse
 
 # -- web grid (issue 4): the front-end in server/web, built by Node; only these targets need Node.
 WEB := server/web
