@@ -257,7 +257,7 @@ class _Compiler:
             index = list(box)
             index[axis] = only
             at = box_index(index)
-            return _with_errors(values, at, values.values[at])
+            return _with_errors(values, at, values.values[at], _broadcast(index))
 
         return read
 
@@ -345,7 +345,9 @@ class _Compiler:
                 out_v.append(np.where(take, v, 0.0).sum(axis=axis, keepdims=True))
                 if got.e is not None:
                     e = np.broadcast_to(got.e, v.shape)
-                    out_e.append(np.where(take, e, 0).max(axis=axis, keepdims=True))
+                    masked = np.where(take, e, 0)  # the first error of the year so far
+                    first = np.argmax(masked != 0, axis=axis, keepdims=True)
+                    out_e.append(np.take_along_axis(masked, first, axis=axis))
             values = np.concatenate(out_v, axis=axis)
             errors = np.concatenate(out_e, axis=axis).astype(np.int8) if out_e else None
             return Val(values, errors)
@@ -417,7 +419,7 @@ class _Compiler:
                 gone = found < 0
                 missing = gone if missing is None else missing | gone
             at = tuple(index)
-            got = _with_errors(source, at, np.broadcast_to(source.values[at], tuple(shape)))
+            got = _with_errors(source, at, np.broadcast_to(source.values[at], tuple(shape)), index)
             if missing is None or not missing.any():
                 return got
             na = np.where(np.broadcast_to(missing, got.v.shape), np.int8(ErrorCode.NA), np.int8(0))
@@ -489,13 +491,46 @@ def _literal(n: Node) -> float | None:
     return None
 
 
-def _with_errors(cube: CubeArray, at: tuple[Any, ...], v: np.ndarray) -> Val:
+def _broadcast(box: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One position array per axis, shaped to broadcast against the others (as ``np.ix_``)."""
+    n = len(box)
+    return [
+        np.asarray(b).reshape([-1 if a == i else 1 for i in range(n)]) for a, b in enumerate(box)
+    ]
+
+
+# totals over error leaves looked up one by one in a read; beyond this many, #VALUE! stands in
+_MAX_TOTAL_ERRORS = 10_000
+
+
+def _with_errors(
+    cube: CubeArray, at: tuple[Any, ...], v: np.ndarray, positions: Sequence[np.ndarray]
+) -> Val:
     """Values read from ``cube`` with the error codes of their cells, so an error read by a rule
-    stays the error it is (``#DIV/0!`` in, ``#DIV/0!`` out), as a cell reference does in Excel."""
+    stays the error it is (``#DIV/0!`` in, ``#DIV/0!`` out), as a cell reference does in Excel.
+
+    Codes are kept for leaves; a total over an error leaf reads as NaN without one and gets the
+    first error among its leaves (``first_below``), as Excel's SUM over a range does.
+    ``positions`` are the cells' coordinates in ``cube``, one array per axis broadcasting to
+    ``v``'s shape (only looked at when such totals are read).
+    """
     codes = cube.errors.codes
     if codes is None or not cube.errors:
         return Val(v)
     e = np.broadcast_to(codes[at], v.shape)
+    holes = np.isnan(v) & (e == 0)
+    if holes.any():
+        e = e.copy()
+        axes = [np.broadcast_to(p, v.shape) for p in positions]
+        found: dict[tuple[int, ...], int] = {}
+        for n, cell in enumerate(map(tuple, np.argwhere(holes))):
+            source = tuple(int(a[cell]) for a in axes)
+            if source not in found:
+                code = None
+                if n < _MAX_TOTAL_ERRORS:
+                    code = cube.errors.first_below(source, cube.hierarchies)
+                found[source] = code or ErrorCode.VALUE
+            e[cell] = found[source]
     return Val(v, e) if e.any() else Val(v)
 
 
@@ -547,6 +582,16 @@ def _compile(rule: RuleDef, cube: CubeInfo, cubes: dict[str, CubeInfo]) -> Compi
         raise RuleSyntaxError(
             rule.formula, 0, "PREV, NEXT, PERIOD and YTD read leaf periods: use them in leaf rules"
         )
+    hierarchies = cube.array.hierarchies
+    for d in compiler.deps:
+        back = d.cube == cube.name and d.measure == target and d.shift < 0
+        if back and any(a != axis and not hierarchies[a].is_leaf[p] for a, p in d.fixed):
+            raise RuleSyntaxError(
+                rule.formula,
+                0,
+                f"reads {rule.target!r} at a total in an earlier period: a rule may read its "
+                "own target back in time only at leaves (totals are summed after the rule)",
+            )
     area = _area(rule, cube, axis, target)
     compiled = CompiledRule(rule, cube.name, axis, target, area, kernel, compiler.deps)
     compiled.recurrence = _recurrence(tree, rule, cube, cubes, target)

@@ -107,7 +107,12 @@ class Engine:
         Cells the old rules computed are emptied first (with their errors), so a cell that is no
         longer a rule cell reads as an empty input, as it would in a model built afresh.
         """
-        old = [r for r in self.rules.compiled if r.cube in self.cubes]
+        # cubes rebuilt since (a dimension change) kept no rule cells and have other positions
+        old = [
+            r
+            for r in self.rules.compiled
+            if self.rules.arrays.get(r.cube) is self.cubes.get(r.cube)
+        ]
         self.rules.set(rules, {c: self.cube_info(c) for c in self.cubes})
         for r in old:
             if not r.consolidated:

@@ -59,7 +59,7 @@ def order(
         needs: set[int] = set()
         for d in r.dependencies:
             for m in covers(d.cube, d.measure):
-                back = d.cube == r.cube and m == r.target and d.shift < 0  # own earlier cells
+                back = d.cube == r.cube and d.measure == r.target and d.shift < 0  # own past
                 needs.update(
                     j
                     for j in by_target.get((d.cube, m), [])
@@ -86,6 +86,8 @@ def _reads_earlier(r: CompiledRule, other: CompiledRule, d: Dependency, info: Cu
         elif a == time_axis:
             h = hierarchies[a]
             ranks = h.leaf_rank[r.area[a]] + d.shift
+            if d.cumulative:  # YTD: every period of the year up to there
+                ranks = np.arange(0, ranks.max() + 1) if len(ranks) else ranks
             read = np.zeros(h.size, dtype=bool)
             read[h.leaves[ranks[(ranks >= 0) & (ranks < len(h.leaves))]]] = True
         else:
@@ -279,6 +281,8 @@ def reach(
         # cut to the area only after that, as an edit before the area still reaches into it
         h = target.hierarchies[time_axis]
         ranks = h.leaf_rank[change.box[source_axis]] - dep.shift
+        if dep.cumulative:  # a year to date read later (NEXT(YTD(x))) starts before the edit
+            ranks = np.maximum(ranks, 0)
         ranks = ranks[(ranks >= 0) & (ranks < len(h.leaves))]
         area = rule.area[time_axis]
         if dep.cumulative and len(ranks):

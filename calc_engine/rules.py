@@ -22,8 +22,11 @@ class RuleBook:
     def __init__(self) -> None:
         self.defs: dict[str, list[RuleDef]] = {}
         self.compiled: list[CompiledRule] = []
-        # (cube, leaf measure position or -1) -> (rule index, dependency) reading those cells
-        self._readers: dict[tuple[str, int], list[tuple[int, Dependency, bool]]] = {}
+        # (cube, leaf measure position or -1) -> (rule index, dependency, reads the same cell,
+        # reads its own target back in time at other cells) for the readers of those cells
+        self._readers: dict[tuple[str, int], list[tuple[int, Dependency, bool, bool]]] = {}
+        # per cube: the array the rules were compiled against
+        self.arrays: dict[str, CubeArray] = {}
         # per cube: its recompute count when consolidated rules last set its totals
         self._totals_at: dict[str, int] = {}
 
@@ -43,13 +46,14 @@ class RuleBook:
         compiled = self.compile(defs, cubes)
         self.defs = {c: list(rs) for c, rs in defs.items() if rs}
         self.compiled = compiled
+        self.arrays = {c: info.array for c, info in cubes.items()}
         covers = _covers(cubes)
-        readers: dict[tuple[str, int], list[tuple[int, Dependency, bool]]] = {}
+        readers: dict[tuple[str, int], list[tuple[int, Dependency, bool, bool]]] = {}
         for i, r in enumerate(compiled):
             for d in r.dependencies:
-                same = _same_cell(r, d)
+                same, across = _same_cell(r, d), _back_across(r, d)
                 for m in covers(d.cube, d.measure):
-                    readers.setdefault((d.cube, m), []).append((i, d, same))
+                    readers.setdefault((d.cube, m), []).append((i, d, same, across))
         self._readers = readers
 
     def full_recalc(self, cubes: dict[str, CubeArray], time_axes: dict[str, int | None]) -> None:
@@ -90,8 +94,10 @@ class RuleBook:
         def changed(change: Change, after: int) -> None:
             """Queue the boxes of later rules that read cells of ``change``."""
             one = all(len(b) == 1 for b in change.box)
-            for i, d, same in self._readers.get((change.cube, change.measure), ()):
-                if i > after:
+            for i, d, same, across in self._readers.get((change.cube, change.measure), ()):
+                # a rule's own later periods follow from its box; other cells reading it back in
+                # time (another version's opening) make it evaluate again, until nothing changes
+                if i > after or (across and i == after):
                     r = self.compiled[i]
                     box: Box | None
                     if one and same:  # the same cell's other measure: no mapping to work out
@@ -137,18 +143,23 @@ class RuleBook:
 
         Writes move totals by deltas (or recompute them all — the input batch itself, or an
         error — which the cube's recompute count tells), which overwrites the rule's cells there;
-        the rule then sets them again. Cells of other cubes it reads send it over its
-        whole area, which is rare and still one array operation.
+        the rule then sets them again. Cells of other cubes it reads — or cells of its own cube
+        at fixed elements (a share of the grand total) — send it over its whole area, which is
+        rare and still one array operation.
         """
         cube = cubes[r.cube]
         read = {d.cube for d in r.dependencies}
+        fixed = any(
+            d.cube == r.cube and any(a != r.measure_axis for a, _ in d.fixed)
+            for d in r.dependencies
+        )
         boxes: list[Box] = []
         if cube.recomputes != recomputes:
             boxes.append(r.area)
         else:
             for c in log:
                 if c.cube == r.cube:
-                    boxes.append(_above(cube, c.box, r))
+                    boxes.append(r.area if fixed else _above(cube, c.box, r))
                 elif c.cube in read:
                     boxes.append(r.area)
         boxes = [b for b in boxes if all(len(x) for x in b)]
@@ -222,6 +233,19 @@ def _same_cell(r: CompiledRule, d: Dependency) -> bool:
         and not r.consolidated
         and d.fixed == ((r.measure_axis, d.measure),)
         and d.mapped == tuple((a, a) for a in range(ndim) if a != r.measure_axis)
+    )
+
+
+def _back_across(r: CompiledRule, d: Dependency) -> bool:
+    """Does ``d`` read the rule's own target in earlier periods at *other* cells (a fixed
+    element, a lookup), which the rule's forward widening along time does not cover?"""
+    if not (d.cube == r.cube and d.measure == r.target and d.shift < 0):
+        return False
+    ndim = len(r.area)
+    return bool(
+        d.lookups
+        or d.fixed != ((r.measure_axis, d.measure),)
+        or d.mapped != tuple((a, a) for a in range(ndim) if a != r.measure_axis)
     )
 
 

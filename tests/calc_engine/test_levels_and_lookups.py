@@ -277,3 +277,19 @@ def test_bad_lookups_name_the_problem(formula: str, message: str) -> None:
 def test_an_attribute_naming_unknown_elements_is_refused_with_examples() -> None:
     with pytest.raises(RuleSyntaxError, match="'CHF'"):
         fx({**CURRENCY, "Nowhere": "CHF"})
+
+
+def test_a_share_of_the_grand_total_follows_an_edit_in_another_family() -> None:
+    """A consolidated rule reading its own cube at a fixed total is redone over its whole area:
+    an edit under F1 moves the grand total, so F2's share changes too."""
+    share = RuleDef(
+        "share", "Margin %", '=Units / DB("Sales", "All", "Units")', level="consolidated"
+    )
+    e = priced([*LEAF_RULES, share])
+    v = e.cube("Sales").values
+    put(e, "Sales", (3, 1, 0), 500.0)  # p0 in m0, under F1
+    f2 = v[2, 1, 0] / v[0, 1, 0]
+    assert v[2, 1, 4] == pytest.approx(f2)
+    incremental = v.copy()
+    e.recalc()
+    np.testing.assert_allclose(e.cube("Sales").values, incremental, rtol=1e-12)

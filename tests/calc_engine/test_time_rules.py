@@ -8,7 +8,7 @@ import pytest
 
 from calc_engine import Edge, Engine, Hierarchy
 from calc_engine.compile import RuleDef
-from calc_engine.errors import RuleCycleError
+from calc_engine.errors import RuleCycleError, RuleSyntaxError
 from calc_engine.functions import ErrorCode
 
 MONTHS = ["m0", "m1", "m2", "m3"]
@@ -116,3 +116,88 @@ def test_a_running_sum_keeps_its_error_after_an_edit_past_it() -> None:
     assert dict(errors.items()) == full
     put(e, (0, 1, 1), 4.0)  # the first flow heals: the sum is numbers again
     assert not errors and cash_row(e) == [3.0, 9.0, 11.0, 14.0]
+
+
+def test_a_rule_reading_its_target_through_a_total_of_measures_is_a_loop() -> None:
+    """PREV of a consolidated measure holding the target is not a plain running sum: refused."""
+    e = Engine()
+    e.set_dimension(Hierarchy("Month", MONTHS))
+    e.set_dimension(
+        Hierarchy("Measure", ["In", "Cash", "Tot"], [Edge("Tot", "In"), Edge("Tot", "Cash")])
+    )
+    e.add_cube("C", ["Month", "Measure"], measure="Measure", time="Month")
+    with pytest.raises(RuleCycleError):
+        e.set_rules({"C": [RuleDef("r", "Cash", "=PREV(Tot) + 1")]})
+
+
+def test_a_year_to_date_of_earlier_periods_runs_after_their_rule() -> None:
+    late = RuleDef("late", "Cash", "=YTD(PREV(Cash)) + Flow", where={"Month": ["m2", "m3"]})
+    e = cash([late, OPENING])
+    assert cash_row(e) == [100.0, 0.0, 103.0, 207.0]
+    put(e, (0, 1, 0), 10.0)
+    assert cash_row(e) == [10.0, 0.0, 13.0, 27.0]
+
+
+def test_a_later_year_to_date_follows_an_edit_of_the_first_period() -> None:
+    e = cash([RuleDef("ahead", "Ratio", "=NEXT(YTD(Flow))")])
+    v = e.cube("C").values
+    assert v[0, 1:, 3].tolist() == [3.0, 6.0, 10.0, 0.0]
+    put(e, (0, 1, 1), 100.0)
+    assert v[0, 1:, 3].tolist() == [102.0, 105.0, 109.0, 0.0]
+
+
+def test_a_total_over_error_leaves_reads_as_the_first_error() -> None:
+    """Excel's SUM over a range with #DIV/0! is #DIV/0!; IFERROR catches it."""
+    rules = [
+        RuleDef("ratio", "Ratio", "=Flow / In"),  # In is empty after m0: #DIV/0!
+        RuleDef("fy", "Cash", '=DB("C", "FY", "Ratio") + 1', where={"Month": ["m0", "m1"]}),
+        RuleDef(
+            "caught", "Cash", '=IFERROR(DB("C", "FY", "Ratio"), -1)', where={"Month": ["m2", "m3"]}
+        ),
+    ]
+    e = cash(rules)
+    errors = e.cube("C").errors
+    assert errors.get((0, 1, 2)) == ErrorCode.DIV0 and errors.get((0, 2, 2)) == ErrorCode.DIV0
+    assert cash_row(e)[2:] == [-1.0, -1.0]
+    for m in (2, 3, 4):
+        put(e, (0, m, 0), 1.0)  # every In set: the total is a number again
+    assert not errors
+    assert cash_row(e) == pytest.approx([1 + 0.01 + 9, 1 + 0.01 + 9, 0.01 + 9, 0.01 + 9])
+
+
+def test_year_to_date_keeps_the_first_error_of_the_year() -> None:
+    rules = [
+        RuleDef("ratio", "Ratio", "=IF(Flow = 1, 1 / 0, (-8) ^ (1 / 3))"),  # #DIV/0!, then #NUM!
+        RuleDef("ytd", "Cash", "=YTD(Ratio)"),
+    ]
+    e = cash(rules)
+    errors = e.cube("C").errors
+    assert [errors.get((0, m, 3)) for m in (1, 2)] == [ErrorCode.DIV0, ErrorCode.NUM]
+    assert [errors.get((0, m, 2)) for m in (1, 2, 3, 4)] == [ErrorCode.DIV0] * 4
+
+
+def test_a_dimension_change_keeps_the_inputs_of_a_model_with_rules() -> None:
+    e = cash([OPENING, CARRY])
+    e.set_dimension(Hierarchy("Measure", ["New", "In", "Flow", "Cash", "Ratio"]))
+    v = e.cube("C").values
+    assert v[0, 1:, 2].tolist() == [1.0, 2.0, 3.0, 4.0]  # Flow, now at position 2
+    assert v[0, 1:, 3].tolist() == [100.0, 102.0, 105.0, 109.0]
+    carry = cash([CARRY])  # where m1, m2, m3: positions that move when m0 goes
+    carry.set_dimension(
+        Hierarchy("Month", ["FY", *MONTHS[1:]], [Edge("FY", m) for m in MONTHS[1:]])
+    )
+    v = carry.cube("C").values
+    assert v[0, 1:, 1].tolist() == [2.0, 3.0, 4.0]  # Flow kept by name
+    assert v[0, 1:, 2].tolist() == [2.0, 5.0, 9.0]  # Cash from an empty opening
+
+
+def test_reading_the_own_target_at_a_total_back_in_time_is_refused() -> None:
+    """Totals are summed after a rule runs, so one read back inside it would be stale."""
+    e = cash([], versions=("A", "B"))
+    with pytest.raises(RuleSyntaxError, match="at a total in an earlier period"):
+        e.set_rules({"C": [RuleDef("r", "Cash", '=PREV(DB("C", "FY", "Cash")) + Flow')]})
+    e.set_rules({"C": [RuleDef("r", "Cash", '=PREV(DB("C", "A", "Cash")) + Flow')]})  # a leaf
+    assert cash_row(e, 0) == cash_row(e, 1) == [1.0, 3.0, 6.0, 10.0]
+    put(e, (0, 1, 1), 5.0)  # Flow of A at m0: A's sum, and B's from m1 on (it reads A's)
+    assert cash_row(e, 0) == [5.0, 7.0, 10.0, 14.0]
+    assert cash_row(e, 1) == [1.0, 7.0, 10.0, 14.0]
