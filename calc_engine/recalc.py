@@ -47,9 +47,12 @@ def order(
     """Rules in evaluation order; RuleCycleError names the rules of a loop.
 
     A rule depends on every rule whose target it reads — directly, or inside a consolidated
-    measure it reads (``covers`` gives the leaf measures of a measure position). Reading its own
-    target in earlier periods is no loop; it orders the rule after the *other* rules on that
-    target whose cells those earlier periods are (the opening a running sum starts from).
+    measure it reads (``covers`` gives the leaf measures of a measure position). Where it reads
+    its own target, only the rules on that target whose area the cells read meet count: Plan =
+    Actual * 1.1 (same measure, another version) depends on the rule of the Actual cells, not on
+    itself. Reading its own cells in earlier periods is no loop either (a running sum, evaluated
+    period by period); it orders the rule after the other rules on that target whose cells those
+    periods are (the opening a running sum starts from).
     """
     by_target: dict[tuple[str, int], list[int]] = {}
     for i, r in enumerate(rules):
@@ -57,13 +60,15 @@ def order(
     sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
     for i, r in enumerate(rules):
         needs: set[int] = set()
+        info = cubes[r.cube]
         for d in r.dependencies:
+            own = d.cube == r.cube and d.measure == r.target
+            back = own and d.shift < 0 and info.time_axis not in dict(d.fixed)
             for m in covers(d.cube, d.measure):
-                back = d.cube == r.cube and d.measure == r.target and d.shift < 0  # own past
                 needs.update(
                     j
                     for j in by_target.get((d.cube, m), [])
-                    if not back or (j != i and _reads_earlier(r, rules[j], d, cubes[r.cube]))
+                    if not own or (not (back and j == i) and _reads_area(r, rules[j], d, info))
                 )
         sorter.add(i, *needs)
     try:
@@ -73,17 +78,19 @@ def order(
     return [rules[i] for i in indices]
 
 
-def _reads_earlier(r: CompiledRule, other: CompiledRule, d: Dependency, info: CubeInfo) -> bool:
-    """Does ``r`` read cells of ``other`` (same cube and target) through ``d``, a read of the
-    target ``d.shift`` periods back? Per axis, the cells read meet the other rule's area."""
+def _reads_area(r: CompiledRule, other: CompiledRule, d: Dependency, info: CubeInfo) -> bool:
+    """Does ``r`` read cells of ``other`` (same cube and target, maybe ``r`` itself) through
+    ``d``? Per axis, the positions read (fixed, shifted in time, looked up, or the rule's own)
+    meet the other rule's area."""
     hierarchies, time_axis = info.array.hierarchies, info.time_axis
     fixed = dict(d.fixed)
+    looked_up = {a for _, a, _ in d.lookups}
     for a, (mine, theirs) in enumerate(zip(r.area_masks(), other.area_masks(), strict=True)):
-        if a == r.measure_axis:
+        if a == r.measure_axis or a in looked_up:  # a lookup may name any element: it may meet
             continue
         if a in fixed:
             read = hierarchies[a].covers(fixed[a])
-        elif a == time_axis:
+        elif a == time_axis and (d.shift or d.cumulative):
             h = hierarchies[a]
             ranks = h.leaf_rank[r.area[a]] + d.shift
             if d.cumulative:  # YTD: every period of the year up to there

@@ -201,3 +201,37 @@ def test_reading_the_own_target_at_a_total_back_in_time_is_refused() -> None:
     put(e, (0, 1, 1), 5.0)  # Flow of A at m0: A's sum, and B's from m1 on (it reads A's)
     assert cash_row(e, 0) == [5.0, 7.0, 10.0, 14.0]
     assert cash_row(e, 1) == [1.0, 7.0, 10.0, 14.0]
+
+
+# -- one target, several areas: a plan from the actuals ------------------------------------------
+
+PLAN = RuleDef("plan", "Cash", '=DB("C", "Actual", "Cash") * 1.5', where={"Version": ["Plan"]})
+
+
+def test_a_rule_may_read_its_own_target_in_another_area() -> None:
+    """Plan = Actual * 1.5 on the same measure is no loop: it reads cells outside its area."""
+    e = cash([PLAN], versions=("Actual", "Plan"))
+    put(e, (0, 2, 2), 10.0)  # Cash Actual m1 is an input
+    assert cash_row(e, 1) == [0.0, 15.0, 0.0, 0.0]
+    put(e, (0, 2, 2), 20.0)
+    assert cash_row(e, 1) == [0.0, 30.0, 0.0, 0.0]
+
+
+def test_a_plan_from_actuals_a_rule_computes_runs_after_that_rule() -> None:
+    actual = RuleDef("actual", "Cash", "=PREV(Cash) + Flow", where={"Version": ["Actual"]})
+    e = cash([PLAN, actual], versions=("Actual", "Plan"))
+    assert cash_row(e, 0) == [1.0, 3.0, 6.0, 10.0]
+    assert cash_row(e, 1) == [1.5, 4.5, 9.0, 15.0]
+    put(e, (0, 2, 1), 12.0)  # Flow of Actual at m1
+    assert cash_row(e, 1) == [1.5, 19.5, 24.0, 30.0]
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ['=DB("C", "Plan", "Cash") + 1', "=NEXT(Cash)", '=PREV(DB("C", "m2", "Cash"))'],
+)
+def test_a_rule_reading_its_own_cells_is_a_loop(formula: str) -> None:
+    e = cash([], versions=("Actual", "Plan"))
+    with pytest.raises(RuleCycleError) as exc:
+        e.set_rules({"C": [RuleDef("self", "Cash", formula, where={"Version": ["Plan"]})]})
+    assert set(exc.value.rules) == {"self"}

@@ -161,6 +161,32 @@ def test_rules_api_crud_and_bad_rules(drv: Any) -> None:
     assert grid(view(drv, "Margin"))[("A", "Jan")] == 0.0
 
 
+def test_a_rule_on_one_product_from_another_products_cells_of_the_same_measure(
+    drv: Any,
+) -> None:
+    """Units of B = Units of A * 0.5: the same measure, another area, so no loop; B's cells
+    become rule cells, A's stay inputs, and an edit of A reaches B."""
+    base = "/api/models/drv/cubes/Sales/rules"
+    rule = {
+        "name": "b from a",
+        "target": "Units",
+        "formula": '=DB("Sales", "A", "Units") * 0.5',
+        "where": {"Product": ["B"]},
+    }
+    assert drv.post(base, json=rule).status_code == 201
+    assert grid(view(drv, "Units"))[("B", "Feb")] == 5.0
+    assert write(drv, [(["A", "Feb", "Units"], 30.0)]).status_code == 200
+    g = grid(view(drv, "Units"))
+    assert (g[("B", "Feb")], g[("All", "Feb")]) == (15.0, 45.0)
+    error(write(drv, [(["B", "Feb", "Units"], 1.0)]), 422, "cell_not_writable")
+    err = error(
+        drv.put(f"{base}/b from a", json={**rule, "formula": '=DB("Sales", "All", "Units")'}),
+        422,
+        "rule_cycle",
+    )
+    assert err["details"]["rules"][0] == "b from a"
+
+
 def test_errors_are_cell_values(drv: Any) -> None:
     base = "/api/models/drv/cubes/Sales/rules"
     r = drv.post(base, json={"name": "m", "target": "Margin", "formula": "=Revenue / (Units - 10)"})
