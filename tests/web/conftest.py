@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import unavailable
 from tests.web.demo_server import demo_server
 from tests.web.grid_page import GridPage
+
+# A save or a feed update takes milliseconds, but a 2-core CI machine under load can hold a
+# browser step for seconds: wait up to 15 s (Playwright's default is 5) before calling it failed.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
