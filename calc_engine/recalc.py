@@ -282,7 +282,8 @@ def reach(
         box[a] = changed[rule.area_mask(a, target.hierarchies[a].size)[changed]]
     for t, a, table in dep.lookups:
         box[a] = _looked_up(source.hierarchies[t], change.box[t], table, box[a])
-    source_axis = next((t for t, a in dep.mapped if a == time_axis), None)
+    moves = time_axis is not None and (dep.shift or dep.cumulative)
+    source_axis = next((t for t, a in dep.mapped if a == time_axis), None) if moves else None
     if time_axis is not None and source_axis is not None:
         # the periods that read a changed one: shifted, then (YTD) every later one of the area;
         # cut to the area only after that, as an edit before the area still reaches into it
