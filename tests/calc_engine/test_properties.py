@@ -5,9 +5,12 @@
    writes, small batches (delta path) and large batches (recompute path). The reference walks
    the edges by recursion, never through ``Hierarchy.rollup``.
 2. Incremental recalculation after writes equals a full recalculation, on random models and
-   random acyclic rule sets: arithmetic, comparisons, Excel functions, time offsets, YTD, running
-   sums on their own target, DB() into an assumption cube (mapped, at a fixed total, through a
-   text attribute), ATTR() number attributes, ``where`` areas and consolidated-level rules.
+   random acyclic rule sets: arithmetic, comparisons, Excel functions, time offsets, YTD (also
+   under and over offsets), running sums on their own target, DB() into an assumption cube
+   (mapped, at a fixed total, through a text attribute), DB() into the rule's own cube at a fixed
+   element (other measures, and the rule's own target outside its area or at another leaf in an
+   earlier period), ATTR() number attributes, ``where`` areas and consolidated-level rules, listed
+   in any order. Rules on one target that read each other's cells are generated without loops.
 3. Replacing the rule set (a new dependency graph) gives what a fresh engine built with that
    rule set gives, and later writes keep agreeing.
 
@@ -27,6 +30,7 @@ The section REGRESSIONS at the end holds a minimal reproduction of each bug foun
 from __future__ import annotations
 
 import functools
+import graphlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -238,7 +242,8 @@ CURRENCIES = ["c0", "c1", "c2"]
 
 @dataclass(frozen=True)
 class Features:
-    """What the random models and rules may use; each flag is a feature a bug was found in."""
+    """What the random models and rules may use; each flag is a feature a bug was found in,
+    or (the later ones) a part of the rule language added since."""
 
     # level="consolidated" rules (a large batch leaves them unset on totals it recomputes)
     consolidated_rules: bool = True
@@ -252,6 +257,16 @@ class Features:
     cubes_losing_every_rule: bool = True
     # formula errors in the flow of a running sum (an edit reads the opening without its error)
     errors_in_running_sums: bool = True
+    # a rule reading its own target outside its area: DB("Main", "p0", "X") where Product is p1
+    own_target_outside_area: bool = True
+    # YTD under or over a shift (NEXT(YTD(x)), YTD(PREV(x)), ...) and =YTD(PREV(X)) + flow
+    shifts_around_ytd: bool = True
+    # a running sum on another leaf's previous period: =PREV(DB("Main", "p0", "X")) + flow
+    running_sums_from_another_leaf: bool = True
+    # the rules of a cube listed in any order (the engine orders them by what they read)
+    rules_in_any_order: bool = True
+    # other measures of the rule's own cube read at a fixed element: DB("Main", "p0", "calc1")
+    own_cube_at_elements: bool = True
 
 
 EVERY_FEATURE = Features()
@@ -456,6 +471,8 @@ class Grammar:
     ``clean`` asks for a value without noise: inside comparisons, ROUND, IF conditions,
     AND/OR/NOT, products, denominators and powers. Noisy values (totals of inexact values,
     powers, YTD of inexact values) only go where their last bits cannot change the outcome.
+    ``own`` atoms (the rule's own target at other cells) never go inside PREV, NEXT, PERIOD or
+    YTD: read in another period they could meet the rule's own cells (a loop).
     """
 
     def __init__(
@@ -468,14 +485,20 @@ class Grammar:
         periods: int = 1,
         ytd: bool = True,
         errors: bool = True,
+        shifted_ytd: bool = False,
+        own: Sequence[Ex] = (),
     ) -> None:
         self.draw, self.time, self.cap, self.periods = draw, time, cap, periods
-        self.use_ytd, self.errors = ytd, errors
+        self.use_ytd, self.errors, self.use_shifted_ytd = ytd, errors, shifted_ytd
         # without errors: no division, no power and no lookup that may find nothing (#N/A)
         self.atoms = [a for a in atoms if a.mag <= cap and (errors or "Rates" not in a.text)]
+        self.own = [a for a in own if a.mag <= cap and (errors or "Rates" not in a.text)]
+        self.in_time = 0  # inside how many PREV, NEXT, PERIOD and YTD
 
     def atom(self, clean: bool) -> Ex:
-        pool = [a for a in self.atoms if not (clean and a.noisy)]
+        pool = [
+            a for a in self.atoms + ([] if self.in_time else self.own) if not (clean and a.noisy)
+        ]
         if pool and self.draw(st.integers(0, 3)):
             return self.draw(st.sampled_from(pool))
         return self.draw(st.sampled_from(LITERALS))
@@ -498,6 +521,7 @@ class Grammar:
         ]  # fmt: skip
         if self.time:
             kinds += ["shift", "shift", *(["ytd"] if self.use_ytd else [])]
+            kinds += ["shifted_ytd"] if self.use_ytd and self.use_shifted_ytd else []
         if not self.errors:
             kinds = [k for k in kinds if k not in ("div", "pow")]
         kind = self.draw(st.sampled_from(kinds))
@@ -579,8 +603,16 @@ class Grammar:
         args = [self.expr(d, clean) for _ in range(self.draw(st.integers(1, 3)))]
         return summed([(a, Fraction(1)) for a in args], f"SUM({', '.join(a.text for a in args)})")
 
+    def timed(self, d: int, clean: bool) -> Ex:
+        """An expression read in another period or summed over periods."""
+        self.in_time += 1
+        try:
+            return self.expr(d, clean)
+        finally:
+            self.in_time -= 1
+
     def shift(self, d: int, clean: bool) -> Ex:
-        a = self.expr(d, clean)
+        a = self.timed(d, clean)
         fn = self.draw(st.sampled_from(["PREV", "NEXT", "PERIOD"]))
         if fn == "PERIOD":
             n = self.draw(st.sampled_from([-2, -1, 1, 2, 3]))
@@ -588,8 +620,27 @@ class Grammar:
         return Ex(f"{fn}({a.text})", a.mag, a.frac, a.noisy)
 
     def ytd(self, d: int, clean: bool) -> Ex:
-        a = self.expr(d, clean)
+        a = self.timed(d, clean)
         total = summed([(a, Fraction(self.periods))], f"YTD({a.text})")
+        return total if not (clean and total.noisy) else self.atom(clean)
+
+    def shifted_ytd(self, d: int, clean: bool) -> Ex:
+        """A year to date read in another period, or of another period's values."""
+        a = self.timed(d, clean)
+        n = self.draw(st.sampled_from([-2, -1, 1, 2, 3]))
+        text = self.draw(
+            st.sampled_from(
+                [
+                    f"NEXT(YTD({a.text}))",
+                    f"PREV(YTD({a.text}))",
+                    f"PERIOD(YTD({a.text}), {n})",
+                    f"YTD(PREV({a.text}))",
+                    f"YTD(NEXT({a.text}))",
+                    f"YTD(PERIOD({a.text}, {n}))",
+                ]
+            )
+        )
+        total = summed([(a, Fraction(self.periods))], text)
         return total if not (clean and total.noisy) else self.atom(clean)
 
 
@@ -678,6 +729,159 @@ class RuleGenerator:
             return None
         return {dim: [self.draw(st.sampled_from(free))]}
 
+    def split(self, cube_dims: list[str]) -> list[dict[str, list[str]]]:
+        """Two rules' areas on one dimension (the second may not fit: one)."""
+        across = [d for d in cube_dims if d != "Time"]  # where a rule reads another's cells
+        dim = self.draw(st.sampled_from(cube_dims + across))
+        names = self.m.dag(dim).names
+        first = {dim: self.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2))}
+        second = self.disjoint(first)
+        return [first] if second is None else [first, second]
+
+    @property
+    def own_reads(self) -> bool:
+        f = self.features
+        return f.own_target_outside_area or f.running_sums_from_another_leaf or f.shifts_around_ytd
+
+    def area(self, where: dict[str, list[str]]) -> dict[str, set[str]]:
+        """The leaves a leaf rule with ``where`` computes, per dimension of Main but Measure."""
+        out = {}
+        for dim in self.m.axes:
+            if dim != "Measure":
+                dag, names = self.m.dag(dim), where.get(dim)
+                below = [dag.leaves_below(n) for n in names or []]
+                out[dim] = set().union(*below) if below else set(dag.leaves)
+        return out
+
+    def meets(self, mine: dict[str, set[str]], read: OwnRead, theirs: dict[str, set[str]]) -> bool:
+        """Does the rule with area ``mine`` read, through ``read``, cells of area ``theirs``?
+        As the engine orders rules (``recalc._reads_area``): a year to date reads every period
+        from the first of the calendar."""
+        fixed = dict(read.fixed)
+        for dim, leaves in mine.items():
+            if dim in fixed:
+                cells = self.m.dag(dim).leaves_below(fixed[dim])
+            elif dim == "Time" and (read.shift or read.cumulative):
+                order = self.m.time.leaves
+                ranks = [order.index(t) + read.shift for t in leaves]
+                if read.cumulative and ranks:
+                    ranks = list(range(max(ranks) + 1))
+                cells = {order[r] for r in ranks if 0 <= r < len(order)}
+            else:
+                cells = leaves
+            if not cells & theirs[dim]:
+                return False
+        return True
+
+    def allowed(
+        self, areas: list[dict[str, set[str]]], k: int, met: list[set[int]], read: OwnRead
+    ) -> set[int] | None:
+        """The other rules on the target whose cells rule ``k`` reads through ``read``, or None
+        where that is a loop: its own cells other than back in time, or a rule reading it."""
+        back = read.shift < 0 and "Time" not in dict(read.fixed)
+        hits = set()
+        for j, theirs in enumerate(areas):
+            if not self.meets(areas[k], read, theirs):
+                continue
+            if j == k and not back:
+                return None
+            if j != k:
+                if reaches(met, j, k):
+                    return None
+                hits.add(j)
+        return hits
+
+    def take(
+        self, areas: list[dict[str, set[str]]], k: int, met: list[set[int]], read: OwnRead
+    ) -> bool:
+        """Record ``read`` for rule ``k`` if it makes no loop."""
+        hits = self.allowed(areas, k, met, read)
+        if hits is None:
+            return False
+        met[k] |= hits
+        return True
+
+    def at_elements(
+        self,
+        areas: list[dict[str, set[str]]],
+        k: int,
+        met: list[set[int]],
+        *,
+        shift: int,
+        totals: bool,
+    ) -> tuple[tuple[str, str], ...] | None:
+        """Elements of Product (or Region) at which rule ``k`` may read its own target: those
+        holding another rule's cells, its own (back in time) or inputs, each kind as likely."""
+        dims = [d for d in self.m.axes if d not in ("Measure", "Time")]
+        kinds: dict[str, list[tuple[str, str]]] = {}
+        for d in dims:
+            dag = self.m.dag(d)
+            for e in dag.names:
+                read = OwnRead(((d, e),), shift)
+                hits = self.allowed(areas, k, met, read) if totals or not dag.kids[e] else None
+                if hits is not None:
+                    kind = (
+                        "other" if hits else "own" if self.meets(areas[k], read, areas[k]) else ""
+                    )
+                    kinds.setdefault(kind, []).append((d, e))
+        if not kinds:
+            return None
+        options = kinds[self.draw(st.sampled_from(sorted(kinds)))]
+        at_totals = [(d, e) for d, e in options if self.m.dag(d).kids[e]]
+        if at_totals and self.draw(st.booleans()):  # a total (if it may): summed before it runs
+            options = at_totals
+        fixed = [self.draw(st.sampled_from(options))]
+        others = [d for d in dims if d != fixed[0][0]]
+        if others and self.draw(st.booleans()):  # fixed on a second dimension too
+            dag = self.m.dag(others[0])
+            names = [e for e in dag.names if totals or not dag.kids[e]]
+            fixed.append((others[0], self.draw(st.sampled_from(names))))
+        read = OwnRead(tuple(fixed), shift)
+        return read.fixed if self.take(areas, k, met, read) else None
+
+    def plan(
+        self,
+        areas: list[dict[str, set[str]]],
+        k: int,
+        met: list[set[int]],
+        *,
+        running: bool,
+        ytd: bool,
+        totals: bool,
+    ) -> Plan:
+        """The form of rule ``k`` on a target (areas: of every rule on it) and what it reads of
+        the target; ``totals``: it may read the target at totals of Product or Region."""
+        draw, f = self.draw, self.features
+        forms = ["plain", "plain", "plain", "running"]
+        forms += ["outside", "outside"] if f.own_target_outside_area else []
+        forms += ["from_leaf"] if f.running_sums_from_another_leaf else []
+        forms += ["ytd_back"] if f.shifts_around_ytd and ytd else []
+        form = draw(st.sampled_from(forms))
+        if form == "running" and running:
+            variant = draw(st.sampled_from(RUNNING_VARIANTS))
+            if not self.take(areas, k, met, OwnRead((), -2 if variant == "period2" else -1)):
+                return Plan("plain")
+            fixed = None
+            if f.own_target_outside_area and draw(st.booleans()):  # its flow reads it elsewhere
+                fixed = self.at_elements(areas, k, met, shift=0, totals=totals)
+            return Plan("running", variant, fixed or ())
+        if form == "outside":
+            fixed = self.at_elements(areas, k, met, shift=0, totals=totals)
+            return Plan("plain") if fixed is None else Plan("outside", fixed=fixed)
+        if form == "from_leaf":
+            variant = draw(st.sampled_from(["+prev", "period+", "period2", "prev+"]))
+            shift = -2 if variant == "period2" else -1
+            fixed = self.at_elements(areas, k, met, shift=shift, totals=False)
+            return Plan("plain") if fixed is None else Plan("from_leaf", variant, fixed)
+        if form == "ytd_back":
+            variant = draw(
+                st.sampled_from(["period2(ytd)", "prev(ytd)", "ytd(period2)", "ytd(prev)"])
+            )
+            shift = -2 if "2" in variant else -1
+            ok = self.take(areas, k, met, OwnRead((), shift, True))
+            return Plan("ytd_back", variant) if ok else Plan("plain")
+        return Plan("plain")
+
     def rule_set(self, template: RuleSet | None = None, a2: bool | None = None) -> RuleSet:
         """A random rule set; with ``template``, new formulas over the template's areas.
 
@@ -720,10 +924,19 @@ class RuleGenerator:
         base = self.assump_atoms(a2_value, False) + self.attr_atoms()
         if "Tot" in m.measure.names:
             base.append(Ex(reference_to("Tot", draw), *astuple(self.measure_total("Tot", leaf_ex))))
+        # targets a leaf rule reads at a total of Product or Region (no consolidated rule there:
+        # it would set those totals after the leaf rules), and those a consolidated rule keeps
+        read_at_totals: set[str] = set()
+        cons_fixed = {t for _, t, _, lv in (template.slots if template else []) if lv != "leaf"}
         for j, target in enumerate(m.calcs):
             atoms = list(base)
             for name in m.calcs[:j] + m.inputs:
                 atoms.append(Ex(reference_to(name, draw), *astuple(leaf_ex[name])))
+            if self.features.own_cube_at_elements:  # DB("Main", "p0", "calc1"): other rows
+                readable = [(n, leaf_ex[n]) for n in m.calcs[:j] + m.inputs]
+                got, at_totals = self.own_cube_atoms(readable, cons_fixed)
+                atoms += got
+                read_at_totals |= at_totals
             if "Mix" in m.measure.names and all(
                 leaf not in m.calcs[j:] for leaf in m.measure.leaves_below("Mix")
             ):
@@ -736,24 +949,47 @@ class RuleGenerator:
                     second = self.disjoint(wheres[0])
                     if second is not None:
                         wheres.append(second)
-            known: list[Ex] = []
-            f = self.features
-            running = f.running_sums_beside_other_rules or len(wheres or []) < 2
+                elif not wheres[0] and self.own_reads and draw(st.integers(0, 2)):
+                    wheres = self.split(other_dims)  # areas for rules reading each other's cells
+            feat = self.features
+            running = feat.running_sums_beside_other_rules or len(wheres or []) < 2
+            areas = [self.area(w) for w in wheres or []]
+            met: list[set[int]] = [set() for _ in areas]  # rule k reads cells of rules met[k]
+            plans = []
             for k, w in enumerate(wheres or []):
-                ytd = f.ytd_in_time_areas or "Time" not in w
-                formula, value = self.leaf_formula(atoms, target, running=running, ytd=ytd)
-                rules["Main"].append(RuleDef(f"{target} rule{k}", target, formula, w))
+                ytd = feat.ytd_in_time_areas or "Time" not in w
+                totals = target not in cons_fixed  # its totals may be read: no consolidated rule
+                plans.append(self.plan(areas, k, met, running=running, ytd=ytd, totals=totals))
+            values: dict[int, Ex] = {}
+            formulas: dict[int, str] = {}
+            for k in graphlib.TopologicalSorter(dict(enumerate(met))).static_order():
+                w = (wheres or [])[k]
+                ytd = feat.ytd_in_time_areas or "Time" not in w
+                # the cells of the target it reads outside its own area: inputs or those rules'
+                opening = merged(inp, *(values[i] for i in met[k]))
+                formulas[k], values[k] = self.leaf_formula(
+                    atoms, target, plans[k], opening, ytd=ytd
+                )
+                if any(e not in m.dag(d).leaves for d, e in plans[k].fixed):
+                    read_at_totals.add(target)
+            known: list[Ex] = []
+            for k, w in enumerate(wheres or []):
+                rules["Main"].append(RuleDef(f"{target} rule{k}", target, formulas[k], w))
                 slots.append(("Main", target, w, "leaf"))
-                known.append(value)
+                known.append(values[k])
             if not wheres or any(wheres):
                 known.append(inp)  # cells outside the areas stay inputs
             leaf_ex[target] = merged(*known)
 
         # consolidated rules: each reads measures no later consolidated rule computes
-        leaves = [n for n in m.measure.leaves]
+        leaves = [n for n in m.measure.leaves if n not in read_at_totals]
         if template is None:
             most = 2 if self.features.consolidated_rules else 0
-            targets = draw(st.lists(st.sampled_from(leaves), max_size=most, unique=True))
+            targets = (
+                draw(st.lists(st.sampled_from(leaves), max_size=most, unique=True))
+                if leaves
+                else []
+            )
             cons = [(t, self.where(other_dims) if draw(st.booleans()) else {}) for t in targets]
         else:
             cons = [(t, w) for c, t, w, lv in template.slots if lv == "consolidated"]
@@ -761,6 +997,7 @@ class RuleGenerator:
         for k, (target, w) in enumerate(cons):
             later = {t for t, _ in cons[k:]}
             atoms = self.attr_atoms() + self.assump_atoms(a2_value, True)
+            readable = []
             for name in m.measure.names:
                 if m.measure.leaves_below(name) & later:
                     continue
@@ -770,50 +1007,205 @@ class RuleGenerator:
                     total = self.at_totals(self.measure_total(name, leaf_ex), other_dims)
                 value = merged(total, *cons_ex.get(name, []))
                 atoms.append(Ex(reference_to(name, draw), *astuple(value)))
+                readable.append((name, value))
+            if self.features.own_cube_at_elements:  # shares of a total and the like
+                atoms += self.own_cube_atoms(readable, set(), at_totals=False)[0]
             f = Grammar(draw, atoms, time=False, cap=1e5).expr(3, False)
             rules["Main"].append(
                 RuleDef(f"{target} total", target, "=" + f.text, w, "consolidated")
             )
             slots.append(("Main", target, w, "consolidated"))
             cons_ex.setdefault(target, []).append(f)
+        if self.features.rules_in_any_order:
+            rules = {c: list(draw(st.permutations(rs))) for c, rs in rules.items()}
         return RuleSet({c: rs for c, rs in rules.items() if rs}, slots)
 
     def leaf_formula(
-        self, atoms: list[Ex], target: str, *, running: bool, ytd: bool
+        self, atoms: list[Ex], target: str, plan: Plan, opening: Ex, *, ytd: bool
     ) -> tuple[str, Ex]:
-        """A plain formula, or (``running``) one that reads its own target in earlier periods."""
-        draw, n = self.draw, self.m.leaves_per_year
-        grammar = Grammar(draw, atoms, time=True, cap=1e4, periods=n, ytd=ytd)
-        form = draw(st.sampled_from(["plain", "plain", "plain", "running"]))
-        if form == "plain" or not running:
-            f = grammar.expr(3, False)
-            return "=" + f.text, f
+        """The formula of a planned rule; ``opening`` is what is known of the target's cells it
+        reads outside its own area (inputs, or the cells of the rules it reads)."""
+        draw, n, f = self.draw, self.m.leaves_per_year, self.features
+        shifted = f.shifts_around_ytd
+        local: list[Ex] = []
+        if plan.form != "plain" and (plan.form != "running" or plan.fixed):
+            # new forms read Main's own measures more often: an edit then reaches some rows only
+            local = [a for a in atoms if not a.text.startswith(("DB(", "ATTR("))]
+            atoms = atoms + local + local
+        if plan.form in ("plain", "outside"):
+            own = [self.own_atom(target, plan.fixed, opening)] if plan.fixed else []
+            grammar = Grammar(
+                draw, atoms, time=True, cap=1e4, periods=n, ytd=ytd, shifted_ytd=shifted, own=own
+            )
+            body = grammar.expr(3, False)
+            if not own or own[0].mag > 1e4:
+                return "=" + body.text, body
+            body = self.plus(body, local, 1e4)
+            k = draw(st.sampled_from([2, 1, 0.5]))
+            text = f"{own[0].text} * {k} + {body.text}"
+            return "=" + text, summed([(own[0], Fraction(k)), (body, Fraction(1))], text)
         cap = 1e4 / (2 * n + 2)
-        errors = self.features.errors_in_running_sums
-        flows = Grammar(draw, atoms, time=True, cap=cap, periods=n, ytd=ytd, errors=errors)
-        flow = flows.expr(2, False)
+        own = [self.own_atom(target, plan.fixed, opening)] if plan.form == "running" else []
+        flows = Grammar(
+            draw,
+            atoms,
+            time=True,
+            cap=cap,
+            periods=n,
+            ytd=ytd,
+            errors=f.errors_in_running_sums,
+            shifted_ytd=shifted,
+            own=own if plan.fixed else [],
+        )
+        flow = self.plus(flows.expr(2, False), local, cap)
+        frac = None if flow.frac is None or opening.frac is None else max(flow.frac, opening.frac)
+        noisy = flow.noisy or opening.noisy
+        if plan.form == "running":
+            me = reference_to(target, draw)
+            cond = self.draw(st.sampled_from(self.m.inputs)).replace(" ", "_")
+            variants = {
+                "prev+": (f"=PREV({me}) + {flow.text}", n),
+                "+prev": (f"={flow.text} + PREV({me})", n),
+                "period+": (f"=PERIOD({me}, -1) + {flow.text}", n),
+                "period2": (f"=PERIOD({me}, -2) + {flow.text}", n),
+                "half": (f"=PREV({me}) * 0.5 + {flow.text}", 2),
+                "max": (f"=MAX(PREV({me}), {flow.text})", 1),
+                "if": (f"=IF({cond} > 0, PREV({me}), 0) + {flow.text}", n),
+            }
+            formula, growth = variants[plan.variant]
+            if frac is not None and plan.variant == "half":
+                frac += n
+            value = ex("", flow.mag * growth + opening.mag, frac, noisy)
+            return formula, Ex("", value.mag, value.frac, value.noisy)
+        if plan.form == "from_leaf":  # row e: a running sum (or inputs); others: e's + a flow
+            db = self.db_text(target, plan.fixed)
+            formula = {
+                "prev+": f"=PREV({db}) + {flow.text}",
+                "+prev": f"={flow.text} + PREV({db})",
+                "period+": f"=PERIOD({db}, -1) + {flow.text}",
+                "period2": f"=PERIOD({db}, -2) + {flow.text}",
+            }[plan.variant]
+            value = ex("", opening.mag + (n + 1) * flow.mag, frac, noisy)
+            return formula, Ex("", value.mag, value.frac, value.noisy)
+        # ytd_back: x[t] = (sum of x over earlier periods) + flow may double every period
         me = reference_to(target, draw)
-        cond = self.draw(st.sampled_from(self.m.inputs)).replace(" ", "_")
-        variants = {
-            "prev+": (f"=PREV({me}) + {flow.text}", n),
-            "+prev": (f"={flow.text} + PREV({me})", n),
-            "period+": (f"=PERIOD({me}, -1) + {flow.text}", n),
-            "period2": (f"=PERIOD({me}, -2) + {flow.text}", n),
-            "half": (f"=PREV({me}) * 0.5 + {flow.text}", 2),
-            "max": (f"=MAX(PREV({me}), {flow.text})", 1),
-            "if": (f"=IF({cond} > 0, PREV({me}), 0) + {flow.text}", n),
-        }
-        variant = draw(st.sampled_from(sorted(variants)))
-        formula, growth = variants[variant]
-        frac = None
-        if flow.frac is not None:
-            frac = flow.frac + (n if variant == "half" else 0)
-        value = ex("", flow.mag * growth + INPUT_MAG, frac, flow.noisy)
-        return formula, Ex("", value.mag, value.frac, value.noisy)
+        inner = {
+            "ytd(prev)": f"YTD(PREV({me}))",
+            "prev(ytd)": f"PREV(YTD({me}))",
+            "ytd(period2)": f"YTD(PERIOD({me}, -2))",
+            "period2(ytd)": f"PERIOD(YTD({me}), -2)",
+        }[plan.variant]
+        bound = (opening.mag + flow.mag) * 2.0**n  # also bounds every partial sum
+        if frac is not None and not noisy and bound * 2.0**frac < 2.0**50:  # exact: no noise
+            text = draw(st.sampled_from([f"{inner} + {flow.text}", f"{flow.text} + {inner}"]))
+            out = ex("", bound, frac)
+            return "=" + text, Ex("", out.mag, out.frac)
+        # inexact: the sums may round differently per box shape; clamp to keep that noise small
+        # (noise read in would double every period: none then)
+        clamp = 100
+        sums = n * (clamp + flow.mag + opening.mag)  # partial sums of a year to date
+        if sums > 1e5 or noisy:
+            body = Grammar(draw, atoms, time=True, cap=1e4, periods=n, ytd=ytd).expr(3, False)
+            return "=" + body.text, body
+        text = f"MIN(MAX({inner}, -{clamp}), {clamp}) + {flow.text}"
+        exact = frac is not None and sums * 2.0**frac < 2.0**50
+        out = ex("", clamp + flow.mag, frac if exact else None)
+        return "=" + text, Ex("", out.mag, out.frac, True)
+
+    def plus(self, e: Ex, local: list[Ex], cap: float) -> Ex:
+        """``e`` plus one of ``local`` (a cell of the same row): added cell by cell, no noise."""
+        pool = [a for a in local if a.mag <= cap]
+        if not pool:
+            return e
+        a = self.draw(st.sampled_from(pool))
+        frac = None if a.frac is None or e.frac is None else max(a.frac, e.frac)
+        return ex(f"({a.text} + {e.text})", a.mag + e.mag, frac, a.noisy or e.noisy)
+
+    def own_atom(self, target: str, fixed: tuple[tuple[str, str], ...], opening: Ex) -> Ex:
+        """``DB("Main", ..., target)`` at fixed elements: ``opening`` summed over their leaves."""
+        text = self.db_text(target, fixed)
+        mag, frac, total = opening.mag, opening.frac, False
+        for dim, element in fixed:
+            spread, f = self.axis_spread(self.m.dag(dim), element)
+            mag, frac = mag * spread, None if frac is None else frac + f
+            total |= bool(self.m.dag(dim).kids[element])
+        out = ex(text, mag, frac)
+        return Ex(text, out.mag, out.frac, opening.noisy or (total and out.frac is None))
+
+    def own_cube_atoms(
+        self, readable: list[tuple[str, Ex]], no_totals: set[str], at_totals: bool = True
+    ) -> tuple[list[Ex], set[str]]:
+        """Up to two reads of Main's measures at a fixed element of Product or Region; the
+        measures read at a total (none of ``no_totals``). ``at_totals``: ``readable`` values
+        are of leaf cells (scaled here); otherwise they bound every cell already."""
+        if not readable:
+            return [], set()
+        dims = [d for d in self.m.axes if d not in ("Measure", "Time")]
+        elements = [(d, e) for d in dims for e in self.m.dag(d).names]
+        picks = self.draw(
+            st.lists(st.tuples(st.sampled_from(readable), st.sampled_from(elements)), max_size=2)
+        )
+        out, totals = [], set()
+        for (name, value), (dim, element) in picks:
+            if self.m.dag(dim).kids[element]:
+                if name in no_totals:
+                    continue
+                totals.add(name)
+            if at_totals:
+                out.append(self.own_atom(name, ((dim, element),), value))
+            else:
+                text = self.db_text(name, ((dim, element),))
+                out.append(Ex(text, value.mag, value.frac, value.noisy))
+        return out, totals
+
+    def db_text(self, target: str, fixed: tuple[tuple[str, str], ...]) -> str:
+        args = self.draw(st.permutations([f'"{e}"' for _, e in fixed] + [f'"{target}"']))
+        return f'DB("Main", {", ".join(args)})'
+
+
+@dataclass(frozen=True)
+class OwnRead:
+    """A rule's read of its own target: at fixed elements (dimension, element), ``shift``
+    periods away, summed to date (``cumulative``)."""
+
+    fixed: tuple[tuple[str, str], ...] = ()
+    shift: int = 0
+    cumulative: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The form of a leaf rule, chosen (with the cells of its target it reads) before formulas.
+
+    plain: a formula of other measures; running: ``x = PREV(x) + flow`` and its variants;
+    outside: ``DB("Main", e, x) * k + ...``, reading its target at ``fixed`` (outside its area);
+    from_leaf: ``PREV(DB("Main", e, x)) + flow``; ytd_back: ``YTD(PREV(x)) + flow`` and the like.
+    ``fixed`` (running: optional) names the elements an own ``DB()`` read is fixed at.
+    """
+
+    form: str
+    variant: str = ""
+    fixed: tuple[tuple[str, str], ...] = ()
+
+
+RUNNING_VARIANTS = ["+prev", "half", "if", "max", "period+", "period2", "prev+"]
 
 
 def astuple(e: Ex) -> tuple[float, int | None, bool]:
     return e.mag, e.frac, e.noisy
+
+
+def reaches(met: list[set[int]], start: int, goal: int) -> bool:
+    """Does rule ``start`` read rule ``goal``'s cells, directly or through other rules?"""
+    todo, seen = [start], set()
+    while todo:
+        i = todo.pop()
+        if i == goal:
+            return True
+        if i not in seen:
+            seen.add(i)
+            todo.extend(met[i])
+    return False
 
 
 # -- building engines and comparing them ---------------------------------------------------------
