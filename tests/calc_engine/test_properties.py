@@ -22,8 +22,9 @@ inside comparisons, ROUND, denominators or powers). Leaf and rule cells are then
 rtol = atol = 1e-9; plain totals with atol scaled by the sum of the absolute leaf values below
 them (the error bound of any summation order).
 
-``Features`` names the parts of the rule language where the properties found bugs (all fixed):
-properties 2 and 3 run with every feature on; switching one off narrows a failing search down.
+``Features`` names the parts of the rule language where the properties found bugs (all fixed),
+and those added since: properties 2 and 3 run with every feature on; switching one off narrows a
+failing search down.
 The section REGRESSIONS at the end holds a minimal reproduction of each bug found.
 """
 
@@ -734,6 +735,11 @@ class RuleGenerator:
         across = [d for d in cube_dims if d != "Time"]  # where a rule reads another's cells
         dim = self.draw(st.sampled_from(cube_dims + across))
         names = self.m.dag(dim).names
+        periods = self.m.time.leaves
+        if dim == "Time" and len(periods) > 1 and self.draw(st.booleans()):
+            cut = self.draw(st.integers(1, len(periods) - 1))  # earlier and later periods
+            halves = [{dim: periods[:cut]}, {dim: periods[cut:]}]
+            return halves if self.draw(st.booleans()) else halves[::-1]
         first = {dim: self.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2))}
         second = self.disjoint(first)
         return [first] if second is None else [first, second]
