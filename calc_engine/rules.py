@@ -221,32 +221,34 @@ def _changes(cube: str, coords: np.ndarray, measure_axis: int | None) -> list[Ch
     return out
 
 
+def _follows_cell(r: CompiledRule, d: Dependency) -> bool:
+    """Does ``d`` read the rule's own cell's coordinates (only the measure fixed, every other
+    axis mapped to itself, no lookup)?"""
+    ndim = len(r.area)
+    return (
+        not d.lookups
+        and d.fixed == ((r.measure_axis, d.measure),)
+        and d.mapped == tuple((a, a) for a in range(ndim) if a != r.measure_axis)
+    )
+
+
 def _same_cell(r: CompiledRule, d: Dependency) -> bool:
     """Does ``d`` read the rule's own cell, in another measure (no shift, no mapping)?"""
-    ndim = len(r.area)
     return (
         d.cube == r.cube
         and not d.shift
         and not d.cumulative
-        and not d.lookups
         and not r.recursive
         and not r.consolidated
-        and d.fixed == ((r.measure_axis, d.measure),)
-        and d.mapped == tuple((a, a) for a in range(ndim) if a != r.measure_axis)
+        and _follows_cell(r, d)
     )
 
 
 def _back_across(r: CompiledRule, d: Dependency) -> bool:
     """Does ``d`` read the rule's own target in earlier periods at *other* cells (a fixed
     element, a lookup), which the rule's forward widening along time does not cover?"""
-    if not (d.cube == r.cube and d.measure == r.target and d.shift < 0):
-        return False
-    ndim = len(r.area)
-    return bool(
-        d.lookups
-        or d.fixed != ((r.measure_axis, d.measure),)
-        or d.mapped != tuple((a, a) for a in range(ndim) if a != r.measure_axis)
-    )
+    own_past = d.cube == r.cube and d.measure == r.target and d.shift < 0
+    return own_past and not _follows_cell(r, d)
 
 
 def _above(cube: CubeArray, box: Box, r: CompiledRule) -> Box:
