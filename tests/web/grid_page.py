@@ -8,6 +8,7 @@ truth, the test only checks that the grid shows it.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -118,11 +119,40 @@ class GridPage:
     def editor(self) -> Any:
         return self.page.locator("revogr-edit input")
 
-    def paste(self, row: str, column: str, block: list[list[str]]) -> None:
-        """Paste a tab-separated block, as Excel puts it on the clipboard, with Ctrl+V."""
-        text = "\n".join("\t".join(line) for line in block)
-        self.page.evaluate("text => navigator.clipboard.writeText(text)", text)
+    def select(self, row: str, column: str) -> None:
+        """Click a cell and wait until the grid has it focused (the side panel names it)."""
         self.cell(row, column).click()
+        expect(self.panel.locator("h2")).to_have_text(f"{row}, {column}")
+
+    def paste(
+        self,
+        row: str,
+        column: str,
+        block: list[list[str]],
+        ending: str = "\r\n",
+        with_html: bool = True,
+    ) -> None:
+        """Paste a block as a spreadsheet puts it on the clipboard: tab-separated, every row
+        ended by a line break (Excel on Windows: CRLF), the last one too; and beside it, unless
+        `with_html` is false, the block as an HTML table."""
+        text = "".join("\t".join(line) + ending for line in block)
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in line) + "</tr>" for line in block
+        )
+        self.paste_text(row, column, text, f"<table>{cells}</table>" if with_html else None)
+
+    def paste_text(self, row: str, column: str, text: str, html_text: str | None = None) -> None:
+        """Put exactly `text` (and `html_text`, if given) on the clipboard; Ctrl+V onto a cell."""
+        self.page.evaluate(
+            """([text, html]) => {
+                const items = {};
+                if (html !== null) items["text/html"] = new Blob([html], {type: "text/html"});
+                items["text/plain"] = new Blob([text], {type: "text/plain"});
+                return navigator.clipboard.write([new ClipboardItem(items)]);
+            }""",
+            [text, html_text],
+        )
+        self.select(row, column)
         self.page.keyboard.press("Control+V")
 
     @property
@@ -143,6 +173,29 @@ class GridPage:
             for i, r in enumerate(self.rows)
             for j, c in enumerate(self.columns)
         }
+
+    def write(self, cells: dict[tuple[str, str], float | None]) -> int:
+        """Set up cells of this view through the API (as another user); returns the commit."""
+        filters = self.spec["filters"]
+        body = {
+            "message": "test setup",
+            "cells": [
+                {
+                    "elements": [filters["Version"], filters["Department"], r, c, "Amount"],
+                    "value": v,
+                }
+                for (r, c), v in cells.items()
+            ],
+        }
+        r = httpx.post(
+            f"{self.base}/api/models/demo/cubes/PnL/cells",
+            json=body,
+            headers={"X-Plancube-User": "setup"},
+        )
+        r.raise_for_status()
+        commit = r.json()["head"]
+        expect(self.page.locator("#commit")).to_have_text(f"commit {commit}")
+        return int(commit)
 
     def head(self) -> int:
         return int(httpx.get(f"{self.base}/api/models/demo").json()["head"])

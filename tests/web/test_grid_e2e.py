@@ -67,17 +67,30 @@ def test_typing_into_a_leaf_updates_its_totals(open_grid: Any) -> None:
     expect(grid.panel.locator(".history tr").first).to_contain_text("ann")
 
 
-def test_subtotal_rows_are_read_only(open_grid: Any) -> None:
+def test_typing_into_a_total_says_why_and_changes_nothing(open_grid: Any) -> None:
     grid = open_grid("ann", department="Sales EMEA")
     head = grid.head()
     total = grid.cell("Revenue", "2027-02")
     expect(total).to_have_class(state("computed"))
-    total.click()
+    grid.select("Revenue", "2027-02")
     grid.page.keyboard.type("5")
+    expect(grid.message).to_have_text(
+        "Revenue, 2027-02 is a total, computed from the cells under it. Typing into a total "
+        "does not spread it yet: type into its leaves, or spread it with the API "
+        "(POST …/spread, see docs/api.md)."
+    )
     grid.page.keyboard.press("Enter")
     expect(grid.editor).to_have_count(0)
     expect(total).to_have_class(state("computed"))
     assert grid.head() == head
+    # A rule cell says what computes it.
+    rule = open_grid("ann", department="Sales EMEA", version="Budget")
+    rule.page.goto(rule.page.url.replace("Measure=Amount", "Measure=%25+of+Revenue"))
+    rule.page.wait_for_selector("[data-cell]")
+    rule.cell("Rent", "2027-02").dblclick()
+    expect(rule.message).to_have_text(
+        "Rent, 2027-02 is computed by a rule; change the cells it reads."
+    )
 
 
 def test_a_pasted_5_by_12_block_is_one_commit(open_grid: Any) -> None:
@@ -93,7 +106,8 @@ def test_a_pasted_5_by_12_block_is_one_commit(open_grid: Any) -> None:
     grid.paste(REVENUE[0], months[0], block)
     expect(grid.message).to_have_text(re.compile(r"^Saved 60 cells in commit \d+\.$"))
     commit = grid.last_commit()
-    assert grid.message.text_content() == f"Saved 60 cells in commit {commit['id']}."
+    # Wait on state that stays (the commit the grid shows), not on a message that fades.
+    expect(grid.page.locator("#commit")).to_have_text(f"commit {commit['id']}")
     assert (commit["cells"], commit["source"], commit["author"]) == (60, "web", "ann")
     now = grid.values()
     for r, account in enumerate(REVENUE):
@@ -160,17 +174,33 @@ def test_take_theirs_drops_the_planners_value(open_grid: Any) -> None:
     assert ann.values()["Utilities", "2027-01"] == 20
 
 
-def test_a_non_number_is_refused_and_never_sent(open_grid: Any) -> None:
+def test_a_non_number_is_refused_kept_for_correcting_and_never_sent(open_grid: Any) -> None:
     grid = open_grid("ann", department="Human Resources")
     head = grid.head()
     before = grid.cell("Rent", "2027-01").text_content()
     grid.type_into("Rent", "2027-01", "12abc")
-    expect(grid.message).to_have_text('"12abc" is not a number (Rent, 2027-01): nothing was saved.')
+    expect(grid.message).to_have_text(
+        '"12abc" is not a number (Rent, 2027-01): correct it, or Esc to cancel.'
+    )
     expect(grid.message).to_have_class("error")
+    # The typed text stays in the editor, on the same cell, for the planner to correct.
+    expect(grid.editor).to_have_value("12abc")
+    expect(grid.editor).to_be_focused()
+    assert grid.head() == head
+    grid.page.keyboard.press("Backspace")
+    grid.page.keyboard.press("Backspace")
+    grid.page.keyboard.press("Backspace")
+    expect(grid.editor).to_have_value("12")
+    grid.page.keyboard.press("Enter")
+    expect(grid.message).to_have_text(re.compile(r"^Saved 1 cell in commit \d+\.$"))
+    expect(grid.cell("Rent", "2027-01")).to_have_text("12")
+    assert grid.values()["Rent", "2027-01"] == 12
+    head = grid.head()
     grid.paste("Rent", "2027-01", [["5", "six"]])
     expect(grid.message).to_contain_text('"six" is not a number')
-    expect(grid.cell("Rent", "2027-01")).to_have_text(before or "")
+    expect(grid.cell("Rent", "2027-01")).to_have_text("12")
     assert grid.head() == head
+    assert before != "12"
 
 
 def test_collapse_and_expand_a_subtotal(open_grid: Any) -> None:

@@ -17,9 +17,10 @@ import type { Api, CommitInfo } from "./api";
 import { EditQueue, type SavedCell } from "./edits";
 import type { CellChange } from "./feed";
 import { LiveFeed } from "./feed";
-import type { CellEdit, CellRef, EditOrigin, GridAdapter, GridView } from "./grid/adapter";
+import type { CellEdit, CellRef, EditOrigin, GridAdapter, GridView, PasteLayout } from "./grid/adapter";
 import { formatValue, parseNumber } from "./numbers";
 import type { CellPanel } from "./panel";
+import { parseClipboard, planPaste } from "./paste";
 import type { Selection } from "./picker";
 import type { Status } from "./status";
 import {
@@ -48,6 +49,8 @@ export class GridApp {
   /** The commit each open editor was opened on. */
   private editBase = new Map<string, number>();
   private focused: CellRef | null = null;
+  /** What a paste skipped, by the key of its first cell: said when that cell is saved. */
+  private readonly notes = new Map<string, string>();
 
   constructor(
     private readonly api: Api,
@@ -62,7 +65,10 @@ export class GridApp {
     });
     grid.collectEdits({
       started: (cell) => this.editBase.set(this.keyOf(cell), this.commit),
-      edited: (edits, origin) => this.edited(edits, origin),
+      accepts: (edit) => this.accepts(edit),
+      edited: (edits, origin, note) => this.edited(edits, origin, note),
+      pasted: (text, layout) => this.pasted(text, layout),
+      refused: (cell) => this.refusedInput(cell),
     });
     grid.onFocus((cell) => {
       this.focused = cell;
@@ -156,7 +162,51 @@ export class GridApp {
 
   // -- from the planner ----------------------------------------------------------------------
 
-  private edited(edits: CellEdit[], origin: EditOrigin): void {
+  /** A typed text the grid may save: a number (or blank) for a numeric cell, any text else. */
+  private accepts(edit: CellEdit): boolean {
+    const view = this.view;
+    if (view === null) return true;
+    const state = baseState(view.flags[edit.row][edit.col], view.flag_bits);
+    if ((state & State.input) === 0 || state & State.text) return true;
+    const parsed = parseNumber(edit.text);
+    if (!parsed.ok) {
+      const where = this.describe(edit);
+      this.status.show("error", `${parsed.error} (${where}): correct it, or Esc to cancel.`);
+    }
+    return parsed.ok;
+  }
+
+  private pasted(text: string, layout: PasteLayout): void {
+    const view = this.view;
+    if (view === null) return;
+    const plan = planPaste(parseClipboard(text), {
+      rows: layout.rows,
+      cols: layout.cols,
+      input: (row, col) => (baseState(view.flags[row][col], view.flag_bits) & State.input) !== 0,
+      shown: (row, col) => this.shownValue({ row, col }),
+      rowLabel: (row) => view.rows[row].elements.join(" · "),
+      colLabel: (col) => view.columns[col].elements.join(" · "),
+    }, layout.range);
+    if (!plan.ok) this.status.show("error", plan.error);
+    else this.edited(plan.edits, "range", plan.note);
+  }
+
+  /** Typing into a total or a rule cell opens no editor; say why instead of doing nothing. */
+  private refusedInput(cell: CellRef): void {
+    const view = this.view;
+    if (view === null) return;
+    const flags = view.flags[cell.row][cell.col];
+    const has = (name: string) => (flags & (view.flag_bits[name] ?? 0)) !== 0;
+    const what = has("consolidated")
+      ? "is a total, computed from the cells under it. Typing into a total does not spread it " +
+        "yet: type into its leaves, or spread it with the API (POST …/spread, see docs/api.md)."
+      : has("rule")
+        ? "is computed by a rule; change the cells it reads."
+        : "is not open for input (a locked version or cell).";
+    this.status.show("info", `${this.describe(cell)} ${what}`);
+  }
+
+  private edited(edits: CellEdit[], origin: EditOrigin, note = ""): void {
     const view = this.view;
     const selection = this.selection;
     if (view === null || selection === null) return;
@@ -181,17 +231,19 @@ export class GridApp {
       return;
     }
     const changes = accepted.filter(({ cell, value }) => value !== this.shownValue(cell));
-    if (changes.length === 0) return;
-    this.queue.add(
-      changes.map(({ cell, value }) => {
-        const elements = cellElements(view, selection.dimensions, cell.row, cell.col);
-        const key = cellKey(elements);
-        const base = (origin === "typing" && this.editBase.get(key)) || this.commit;
-        this.editBase.delete(key);
-        return { elements, value, base };
-      }),
-      origin === "range",
-    );
+    if (changes.length === 0) {
+      if (note) this.status.show("info", `Nothing changed; ${note}.`);
+      return;
+    }
+    const queued = changes.map(({ cell, value }) => {
+      const elements = cellElements(view, selection.dimensions, cell.row, cell.col);
+      const key = cellKey(elements);
+      const base = (origin === "typing" && this.editBase.get(key)) || this.commit;
+      this.editBase.delete(key);
+      return { elements, value, base };
+    });
+    if (note) this.notes.set(cellKey(queued[0].elements), note);
+    this.queue.add(queued, origin === "range");
   }
 
   private toggle(row: number): void {
@@ -236,7 +288,13 @@ export class GridApp {
       }
     }
     const what = commit ? `in commit ${commit.id}` : "(no change)";
-    this.status.show("ok", `Saved ${cells.length} cell${cells.length === 1 ? "" : "s"} ${what}.`);
+    const notes = cells.flatMap((c) => {
+      const note = this.notes.get(c.key);
+      this.notes.delete(c.key);
+      return note ? [note] : [];
+    });
+    const note = notes.length > 0 ? `; ${notes.join("; ")}` : "";
+    this.status.show("ok", `Saved ${cells.length} cell${cells.length === 1 ? "" : "s"} ${what}${note}.`);
   }
 
   // -- cells ---------------------------------------------------------------------------------

@@ -56,10 +56,26 @@ export interface CellEdit extends CellRef {
 /** Typing edits one cell; a range edit (paste, fill, clearing a selection) many at once. */
 export type EditOrigin = "typing" | "range";
 
+/** Where a paste lands: rows and columns in display order (collapsed rows left out), and the
+ * selection as positions in those lists. */
+export interface PasteLayout {
+  rows: number[];
+  cols: number[];
+  range: { top: number; left: number; bottom: number; right: number };
+}
+
 export interface EditSink {
   /** The planner opened an editor on a cell: the edit is made on what the grid shows now. */
   started(cell: CellRef): void;
-  edited(edits: CellEdit[], origin: EditOrigin): void;
+  /** Whether a typed text can be taken; if not, the app says why and the editor stays open
+   * with the text, for the planner to correct. */
+  accepts(edit: CellEdit): boolean;
+  /** `note` says what a paste skipped, for the status line. */
+  edited(edits: CellEdit[], origin: EditOrigin, note?: string): void;
+  /** The clipboard's text, pasted onto the selection. */
+  pasted(text: string, layout: PasteLayout): void;
+  /** The planner tried to type into a cell that is not for input (a total, a rule cell). */
+  refused(cell: CellRef): void;
 }
 
 export interface GridAdapter {

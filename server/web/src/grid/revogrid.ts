@@ -30,6 +30,7 @@ import type {
   EditSink,
   GridAdapter,
   GridView,
+  PasteLayout,
 } from "./adapter";
 
 defineCustomElements();
@@ -56,6 +57,18 @@ const LABEL_WIDTH = 280;
 const VALUE_WIDTH = 108;
 const INDENT = 16;
 
+/** The view column a row model's property holds (`c12` → 12), null for the label. */
+function columnIndex(prop: string | number): number | null {
+  const text = String(prop);
+  return /^c\d+$/.test(text) ? Number(text.slice(1)) : null;
+}
+
+/** A key that would type a character (or open the editor, F2), as opposed to moving around. */
+function isTyping(event: KeyboardEvent): boolean {
+  if (event.ctrlKey || event.metaKey || event.altKey) return false;
+  return event.key.length === 1 || event.key === "F2" || event.key === "Backspace" || event.key === "Delete";
+}
+
 export function createRevoGrid(host: HTMLElement): GridAdapter {
   return new RevoGridAdapter(host);
 }
@@ -72,6 +85,9 @@ class RevoGridAdapter implements GridAdapter {
   private refreshQueued = false;
   private toggle: (row: number) => void = () => {};
   private fillDown: (edits: CellEdit[]) => void = () => {};
+  private refused: (cell: CellRef) => void = () => {};
+  /** The row models shown, in order (RevoGrid's row indices count these). */
+  private visible: RowModel[] = [];
 
   constructor(host: HTMLElement) {
     this.grid = document.createElement("revo-grid");
@@ -87,6 +103,7 @@ class RevoGridAdapter implements GridAdapter {
     host.append(this.grid);
     const element: HTMLElement = this.grid;
     element.addEventListener("click", (e) => this.clicked(e));
+    element.addEventListener("dblclick", () => void this.typedIntoFocused());
     element.addEventListener("keydown", (e) => this.keyDown(e), true);
   }
 
@@ -108,6 +125,7 @@ class RevoGridAdapter implements GridAdapter {
     this.shown = [];
     const columns = [this.labelColumn(view), ...view.columnTree.map((n) => this.columnOf(n))];
     this.grid.trimmedRows = {};
+    this.visible = this.models;
     this.grid.columns = columns;
     this.grid.source = this.models;
   }
@@ -136,6 +154,7 @@ class RevoGridAdapter implements GridAdapter {
     const trimmed: Record<number, boolean> = {};
     for (const r of hidden) trimmed[r] = true;
     this.grid.trimmedRows = trimmed;
+    this.visible = this.models.filter((m) => !hidden.has(m._r));
     this.refresh();
   }
 
@@ -144,18 +163,43 @@ class RevoGridAdapter implements GridAdapter {
       const cell = this.cellOf(e.detail as BeforeSaveDataDetails);
       if (cell) sink.started(cell);
     });
+    // Enter in the editor: a text the app refuses keeps the editor open, with the text in it
+    // (RevoGrid leaves a cancelled edit's editor as it is and does not move the focus).
+    this.grid.addEventListener(
+      "celledit",
+      (e) => {
+        const detail = (e as CustomEvent<{ rgRow: number; prop: string; val: unknown }>).detail;
+        const model = this.visible[detail.rgRow];
+        const col = columnIndex(detail.prop);
+        if (model === undefined || col === null) return;
+        if (sink.accepts({ row: model._r, col, text: detail.val as CellValue })) return;
+        e.preventDefault();
+        // The editor blurs its input before it saves; give the focus back for the correction.
+        (e.target as HTMLElement).querySelector("input")?.focus();
+      },
+      true,
+    );
     this.grid.addEventListener("beforeedit", (e) => {
       e.preventDefault();
       const detail = e.detail as BeforeSaveDataDetails;
       const cell = this.cellOf(detail);
       if (cell) sink.edited([{ ...cell, text: detail.val as CellValue }], "typing");
     });
-    // Paste, the fill handle and Delete on a selection all arrive as one range edit.
+    // The fill handle and Delete on a selection arrive as one range edit.
     this.grid.addEventListener("beforerangeedit", (e) => {
       e.preventDefault();
       sink.edited(this.rangeEdits(e.detail as BeforeRangeSaveDataDetails), "range");
     });
+    // A paste is ours: RevoGrid would read a trailing line break as an empty row (and clear the
+    // cells under the block) and lay values over totals; paste.ts reads and places it.
+    this.grid.addEventListener("beforepaste", (e) => {
+      const detail = (e as CustomEvent<{ dataText: string; event: ClipboardEvent }>).detail;
+      e.preventDefault();
+      detail.event.preventDefault();
+      void this.pasteLayout().then((layout) => layout && sink.pasted(detail.dataText, layout));
+    });
     this.fillDown = (edits) => sink.edited(edits, "range");
+    this.refused = (cell) => sink.refused(cell);
   }
 
   onFocus(handler: (cell: CellRef) => void): void {
@@ -247,8 +291,8 @@ class RevoGridAdapter implements GridAdapter {
       const model = detail.models[Number(index)] as RowModel | undefined;
       if (model === undefined) continue;
       for (const [prop, text] of Object.entries(changes)) {
-        if (!prop.startsWith("c")) continue;
-        edits.push({ row: model._r, col: Number(prop.slice(1)), text: text as CellValue });
+        const col = columnIndex(prop);
+        if (col !== null) edits.push({ row: model._r, col, text: text as CellValue });
       }
     }
     return edits;
@@ -264,6 +308,8 @@ class RevoGridAdapter implements GridAdapter {
   }
 
   private keyDown(event: KeyboardEvent): void {
+    const editing = (event.target as HTMLElement | null)?.closest("revogr-edit") != null;
+    if (!editing && isTyping(event)) void this.typedIntoFocused();
     if (event.key === "Enter" || event.key === " ") {
       // On a read-only label RevoGrid does nothing with these keys; ask it where the focus is
       // now rather than trusting the last focus event, which may not have arrived yet.
@@ -273,6 +319,34 @@ class RevoGridAdapter implements GridAdapter {
       event.stopPropagation();
       void this.fillSelectionDown();
     }
+  }
+
+  /** Keys typed on a cell that is not for input open no editor: tell the app, which says why. */
+  private async typedIntoFocused(): Promise<void> {
+    const focus = await this.grid.getFocused();
+    const row = (focus?.model as RowModel | undefined)?._r;
+    const col = (focus?.column as Column | undefined)?.col;
+    if (row === undefined || col === undefined) return;
+    if ((this.stateAt(row, col) & State.input) === 0) this.refused({ row, col });
+  }
+
+  /** Where a paste lands: the selection (or the focused cell) over the rows and columns shown. */
+  private async pasteLayout(): Promise<PasteLayout | null> {
+    const range = await this.grid.getSelectedRange();
+    const focus = range === null ? await this.grid.getFocused() : null;
+    const area = range ?? (focus && { x: focus.cell.x, y: focus.cell.y, x1: focus.cell.x, y1: focus.cell.y });
+    const colType = range?.colType ?? focus?.colType;
+    if (area === null || colType !== "rgCol") return null;
+    return {
+      rows: this.visible.map((m) => m._r),
+      cols: this.shown,
+      range: {
+        top: Math.min(area.y, area.y1),
+        left: Math.min(area.x, area.x1),
+        bottom: Math.max(area.y, area.y1),
+        right: Math.max(area.x, area.x1),
+      },
+    };
   }
 
   private async toggleFocusedLabel(): Promise<void> {
