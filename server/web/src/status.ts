@@ -1,5 +1,6 @@
 /**
- * The status bar: the last message (a refused number, a conflict, a save), whether the live feed
+ * The status bar: the last message (a refused number, a conflict, a save — it stays until the
+ * next one, so what was skipped or refused can be read at leisure), whether the live feed
  * is connected, the commit the grid shows, how many edits are not saved yet, and a legend of the
  * cell states.
  */
@@ -13,7 +14,6 @@ export class Status {
   private readonly live = el("span", { id: "live", class: "off" }, "connecting…");
   private readonly commit = el("span", { id: "commit" });
   private readonly unsaved = el("span", { id: "unsaved" });
-  private fade: ReturnType<typeof setTimeout> | null = null;
 
   constructor(host: HTMLElement) {
     const legend = el(
@@ -35,8 +35,6 @@ export class Status {
     this.message.textContent = text;
     this.message.className = tone;
     this.message.setAttribute("role", tone === "error" ? "alert" : "status");
-    if (this.fade !== null) clearTimeout(this.fade);
-    this.fade = tone === "error" ? null : setTimeout(() => this.show("info", ""), 6000);
   }
 
   connected(live: boolean): void {
