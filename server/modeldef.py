@@ -20,8 +20,9 @@ A model file (YAML or JSON) holds a whole planning model so it can live in git::
     data:                                  # optional: leaf cells, elements in cube order
       PnL: [[Revenue, Amount, 1200.0]]
 
-Element names are case-sensitive, non-empty, at most 255 characters, without control characters
-(the tab is the separator of stored cell addresses). Only elements of a ``measure`` dimension may
+Names are case-sensitive, normalized (NFC, spaces of any width as one, trimmed), at most 255
+characters, without control or invisible characters (``server/names.py``); names of models,
+dimensions, cubes and rules also without ``/``. Only elements of a ``measure`` dimension may
 have ``type: text``; a cell whose measure element is text holds text.
 """
 
@@ -30,17 +31,16 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calc_engine import Edge, Hierarchy, HierarchyCycleError
 from server.errors import InvalidModel
+from server.names import Name, PathName, normalize, problem
 
 FORMAT_VERSION = 1
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=_NAME_PATTERN)]
 
 
 class Role(StrEnum):
@@ -82,6 +82,12 @@ class ElementDef(_Strict):
             return [{"name": c} if isinstance(c, str) else c for c in v]
         return v
 
+    @field_validator("attributes")
+    @classmethod
+    def _normalized_text(cls, v: dict[str, str | float | None]) -> dict[str, str | float | None]:
+        # an alias is a name too; other text is compared by planners all the same
+        return {k: normalize(x) if isinstance(x, str) else x for k, x in v.items()}
+
 
 def _element_shorthand(v: Any) -> Any:
     if isinstance(v, list):
@@ -90,7 +96,7 @@ def _element_shorthand(v: Any) -> Any:
 
 
 class DimensionDef(_Strict):
-    name: Name
+    name: PathName
     role: Role | None = None
     description: str = ""
     attributes: dict[Name, AttributeType] = {}
@@ -102,7 +108,7 @@ class DimensionDef(_Strict):
 class RuleSpec(_Strict):
     """A rule: an Excel formula computing one measure element over the cube's leaves (or totals)."""
 
-    name: Name
+    name: PathName
     target: Name = Field(description="the measure element the rule computes")
     formula: str = Field(
         min_length=1, max_length=10_000, description="Excel syntax, e.g. =Units*Price"
@@ -119,15 +125,15 @@ class RuleSpec(_Strict):
 
 
 class CubeDef(_Strict):
-    name: Name
-    dimensions: list[Name] = Field(min_length=1)
+    name: PathName
+    dimensions: list[PathName] = Field(min_length=1)
     description: str = ""
     rules: list[RuleSpec] = []
 
 
 class ModelDef(_Strict):
     plancube: int = FORMAT_VERSION
-    name: Name
+    name: PathName
     description: str = ""
     dimensions: list[DimensionDef] = []
     cubes: list[CubeDef] = []
@@ -225,6 +231,14 @@ def _check_aliases(dim: DimensionDef, names: set[str]) -> None:
             alias = e.attributes.get(attr)
             if not isinstance(alias, str) or alias == e.name:
                 continue
+            reason = problem(alias)
+            if reason is not None:
+                raise InvalidModel(
+                    f"alias {alias!r} of element {e.name!r} ({attr}): {reason}",
+                    dimension=dim.name,
+                    element=e.name,
+                    attribute=attr,
+                )
             owner = taken.get(alias) or (alias if alias in names else None)
             if owner is not None:
                 raise InvalidModel(

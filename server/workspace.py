@@ -35,6 +35,7 @@ from server.errors import (
 )
 from server.events import Feed
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
+from server.names import normalize
 from server.storage import CellChange, Store, elements_of
 
 
@@ -79,6 +80,10 @@ class ModelRuntime:
         """An element's position by name or alias (ElementNotFound names both)."""
         h = self.hierarchy(dimension)
         i = h.index.get(name)
+        if i is None:
+            # the name as it is stored: "Café" typed as C-a-f-e-U+0301, a trailing space
+            name = normalize(name)
+            i = h.index.get(name)
         if i is None:
             real = self.aliases.get(dimension, {}).get(name)
             if real is None:

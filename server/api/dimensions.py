@@ -61,6 +61,6 @@ def upsert_elements(
     return service.upsert_elements(ws, model, dimension, body)
 
 
-@router.delete("/{dimension}/elements/{element}", summary="Delete an element")
+@router.delete("/{dimension}/elements/{element:path}", summary="Delete an element")
 def delete_element(ws: WorkspaceDep, model: str, dimension: str, element: str) -> dict[str, Any]:
     return service.delete_element(ws, model, dimension, element)

@@ -11,14 +11,15 @@ from pydantic import BaseModel, Field
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.errors import BadRequest
-from server.modeldef import Name, dump_model, parse_model
+from server.modeldef import dump_model, parse_model
+from server.names import PathName
 from server.services import models as service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
 
 class ModelCreate(BaseModel):
-    name: Name
+    name: PathName
     description: str = Field(default="", max_length=2000)
 
 

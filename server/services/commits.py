@@ -12,13 +12,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNotFound
+from server.names import PathName
 from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
 from server.storage import CellChange, CommitInfo
 from server.workspace import Workspace
 
 
 class SnapshotCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=255)
+    name: PathName
     commit: int | None = Field(
         default=None, ge=0, le=2**62, description="default: the model's head commit"
     )

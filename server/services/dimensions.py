@@ -165,7 +165,7 @@ def upsert_elements(
 
 def delete_element(ws: Workspace, model: str, name: str, element: str) -> dict[str, Any]:
     rt = ws.runtime(model)
-    rt.position(name, element)
+    element = rt.hierarchy(name).names[rt.position(name, element)]  # by alias, or not NFC
     dim = rt.dimension(name).model_copy(deep=True)
     dim.elements = [e for e in dim.elements if e.name != element]
     for e in dim.elements:
