@@ -45,3 +45,34 @@ def test_pnl_benchmark_runs_and_plancube_is_correct(tmp_path: Path) -> None:
     assert plancube["detail"]["http_write_samples"] == 5
     assert "DuckDB" in plancube["detail"]["http_method"]
     assert numpy["http_write_p50_ms"] is None and numpy["http_write_p95_ms"] is None
+
+
+def test_load_benchmark_runs_and_checks_every_acknowledged_write(tmp_path: Path) -> None:
+    """25 planners (so some share a department and conflict) and live subscribers, briefly."""
+    out = tmp_path / "load.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.load",
+            "--stores",
+            "duckdb",
+            "--planners",
+            "25",
+            "--seconds",
+            "3",
+            "--subscribers",
+            "5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["correct"] is True, result
+    assert result["writes_acked"] > 0 and result["write_ms"]["n"] >= result["writes_acked"]
+    assert result["view_ms"]["p95"] >= result["view_ms"]["p50"] > 0
+    assert result["feed_messages"] > 0  # the subscribers heard the writes
