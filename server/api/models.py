@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.errors import BadRequest
-from server.modeldef import Name, dump_model, parse_model
+from server.modeldef import ModelDef, Name, dump_model, parse_model
 from server.services import models as service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_extra by $ref
 
 
 class ModelCreate(BaseModel):
