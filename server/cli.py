@@ -29,7 +29,8 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
     from server.app import create_app
 
     app = create_app(db)
-    print(f"{banner} running at http://{host}:{port}/  (API docs: http://{host}:{port}/docs and /redoc)")
+    url = f"http://{host}:{port}"
+    print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
     print(f"store: {db}   stop with Ctrl+C", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
