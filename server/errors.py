@@ -90,6 +90,12 @@ class Unprocessable(PlancubeError):
     code = "invalid"
 
 
+class BaseCommitAhead(Unprocessable):
+    """A base commit after the model's head: the client claims to have seen the future."""
+
+    code = "base_commit_ahead"
+
+
 class InvalidValue(Unprocessable):
     code = "invalid_value"
 
