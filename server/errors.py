@@ -68,6 +68,12 @@ class SnapshotNotFound(NotFound):
     code = "snapshot_not_found"
 
 
+class StoreNotFound(NotFound):
+    """A command that only reads was pointed at a database file that does not exist."""
+
+    code = "store_not_found"
+
+
 class AlreadyExists(PlancubeError):
     status = 409
     code = "already_exists"
@@ -78,6 +84,13 @@ class InUse(PlancubeError):
 
     status = 409
     code = "in_use"
+
+
+class StoreInUse(PlancubeError):
+    """Another process (a server, usually) holds the DuckDB file."""
+
+    status = 409
+    code = "store_in_use"
 
 
 class WriteConflict(PlancubeError):
