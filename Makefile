@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed  ## create .venv and install plancube with its dev tools
 
-demo: setup  ## load the demo company plan into data/demo.duckdb and serve it
+demo: setup  ## load the demo company plan into data/plancube.duckdb (or $$PLANCUBE_DB) and serve it
 	$(BIN)/plancube demo
 
 serve: setup  ## serve data/plancube.duckdb (or $$PLANCUBE_DB)

@@ -1,7 +1,8 @@
 """The application factory: one FastAPI app over one workspace (store + engines).
 
 ``create_app(db)`` opens the store, rebuilds every model's engine from it, and mounts the routers.
-The API documentation is served from a bundled Swagger UI, never from a CDN.
+The API documentation (Swagger UI at ``/docs``, ReDoc at ``/redoc``) is served locally, never from a
+CDN (see ``server.docs_pages``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
-from server import __version__, web  # web: the grid (issue 4)
+from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, feed, models, rules
 from server.errors import install_handlers
 from server.responses import Json
@@ -55,18 +52,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):
         app.include_router(module.router)
-    app.mount("/static/swagger", StaticFiles(directory=Path(str(swagger_ui_path))), "swagger")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="plancube API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
-        )
-
+    docs_pages.mount(app, schemas=models.SCHEMAS)
     web.mount(app)  # web grid (issue 4): the built front-end at "/", its assets at "/assets"
 
     @app.get("/api/health", tags=["server"], summary="Liveness and the store in use")

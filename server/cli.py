@@ -1,7 +1,10 @@
 """The ``plancube`` command: serve, run the demo, load and export model files.
 
 ``--db`` takes a DuckDB file path (the embedded default) or a ``postgresql://`` URL; without it the
-``PLANCUBE_DB`` environment variable is used, else ``data/plancube.duckdb``.
+``PLANCUBE_DB`` environment variable is used, else ``data/plancube.duckdb`` — one default for every
+command, so ``plancube demo`` and then ``plancube model export demo`` meet in the same file.
+``model export`` only reads: it never creates a database. A DuckDB file that a server holds is
+reported in one line naming the server, its API and how to stop it (``server.storage.holder``).
 """
 
 from __future__ import annotations
@@ -9,18 +12,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from server import __version__
-from server.errors import PlancubeError
+from server.errors import ModelNotFound, PlancubeError, StoreNotFound
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 DEFAULT_DB = "data/plancube.duckdb"
-DEMO_DB = "data/demo.duckdb"
 
 
-def _db(value: str | None, default: str = DEFAULT_DB) -> str:
-    return value or os.environ.get("PLANCUBE_DB") or default
+def _db(value: str | None) -> str:
+    return value or os.environ.get("PLANCUBE_DB") or DEFAULT_DB
 
 
 def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
@@ -29,9 +36,35 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
     from server.app import create_app
 
     app = create_app(db)
-    print(f"{banner} running at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    url = f"http://{host}:{port}"
+    _announce(app, url)
+    print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
     print(f"store: {db}   stop with Ctrl+C", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _announce(app: FastAPI, url: str) -> None:
+    """While the app serves a DuckDB file, leave a note naming it (``server.storage.holder``)."""
+    from server.storage import holder
+    from server.storage.duckdb_store import DuckDBStore
+
+    store = app.state.workspace.store
+    if not isinstance(store, DuckDBStore):
+        return
+    serving = app.router.lifespan_context
+
+    # withdrawn at shutdown, not after uvicorn.run: on SIGTERM uvicorn re-raises the signal
+    # once shut down, and the process ends there
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        holder.announce(store.path, url)
+        try:
+            async with serving(app) as state:
+                yield state
+        finally:
+            holder.withdraw(store.path)
+
+    app.router.lifespan_context = lifespan
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -45,10 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server.workspace import Workspace
     from templates import demo_company
 
-    db = _db(args.db, DEMO_DB)
-    if args.reset and not db.startswith("postgres") and Path(db).exists():
-        Path(db).unlink()
-        Path(db + ".wal").unlink(missing_ok=True)
+    db = _db(args.db)
     ws = Workspace(open_store(db))
     try:
         ws.start()
@@ -88,9 +118,23 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     from server.storage import open_store
     from server.workspace import Workspace
 
-    ws = Workspace(open_store(_db(args.db)))
+    db = _db(args.db)
+    try:
+        store = open_store(db, create=False)
+    except StoreNotFound:
+        raise StoreNotFound(
+            f"no database at {db}: `plancube demo` loads the demo plan there and `plancube "
+            "model load FILE` a model file (or name another database with --db or $PLANCUBE_DB)",
+            path=db,
+        ) from None
+    ws = Workspace(store)
     try:
         ws.start()
+        if args.name not in ws.model_names():
+            there = ", ".join(ws.model_names()) or "none"
+            raise ModelNotFound(
+                f"no model {args.name!r} in {db} (models there: {there})", model=args.name
+            )
         text = dump_model(models.export(ws, args.name, with_data=args.data), args.format)
     finally:
         ws.close()
@@ -110,10 +154,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"plancube {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def db_option(sp: argparse.ArgumentParser, default: str = DEFAULT_DB) -> None:
+    def db_option(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--db",
-            help=f"DuckDB file path or postgresql:// URL (default: $PLANCUBE_DB or {default})",
+            help=f"DuckDB file path or postgresql:// URL (default: $PLANCUBE_DB or {DEFAULT_DB})",
         )
 
     def net_options(sp: argparse.ArgumentParser) -> None:
@@ -125,10 +169,16 @@ def parser() -> argparse.ArgumentParser:
     net_options(serve)
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="load the demo company plan (once) and serve it")
-    db_option(demo, DEMO_DB)
+    demo = sub.add_parser(
+        "demo", help="load the demo company plan as model 'demo' (once) and serve it"
+    )
+    db_option(demo)
     net_options(demo)
-    demo.add_argument("--reset", action="store_true", help="rebuild the demo from scratch")
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="load the demo model afresh (other models in the database are kept)",
+    )
     demo.add_argument("--no-serve", action="store_true", help="load the demo, do not serve")
     demo.set_defaults(func=cmd_demo)
 
@@ -140,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--author", default=os.environ.get("USER", "cli"), help="commit author")
     db_option(load)
     load.set_defaults(func=cmd_model_load)
-    export = msub.add_parser("export", help="write a model file")
+    export = msub.add_parser(
+        "export", help="write a model file (only reads: never creates a database)"
+    )
     export.add_argument("name", help="model name")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     export.add_argument("--format", choices=["yaml", "json"], default="yaml")

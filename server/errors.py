@@ -68,6 +68,12 @@ class SnapshotNotFound(NotFound):
     code = "snapshot_not_found"
 
 
+class StoreNotFound(NotFound):
+    """A command that only reads was pointed at a database file that does not exist."""
+
+    code = "store_not_found"
+
+
 class AlreadyExists(PlancubeError):
     status = 409
     code = "already_exists"
@@ -80,6 +86,13 @@ class InUse(PlancubeError):
     code = "in_use"
 
 
+class StoreInUse(PlancubeError):
+    """Another process (a server, usually) holds the DuckDB file."""
+
+    status = 409
+    code = "store_in_use"
+
+
 class WriteConflict(PlancubeError):
     status = 409
     code = "write_conflict"
@@ -88,6 +101,12 @@ class WriteConflict(PlancubeError):
 class Unprocessable(PlancubeError):
     status = 422
     code = "invalid"
+
+
+class BaseCommitAhead(Unprocessable):
+    """A base commit after the model's head: the client claims to have seen the future."""
+
+    code = "base_commit_ahead"
 
 
 class InvalidValue(Unprocessable):

@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.errors import BadRequest
-from server.modeldef import dump_model, parse_model
+from server.modeldef import ModelDef, dump_model, parse_model
 from server.names import PathName
 from server.services import models as service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_extra by $ref
 
 
 class ModelCreate(BaseModel):

@@ -19,12 +19,19 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import NotALeafError
-from server.errors import ElementNotFound, InvalidValue, NotWritable, WriteConflict
+from server.errors import (
+    BaseCommitAhead,
+    ElementNotFound,
+    InvalidValue,
+    NotWritable,
+    WriteConflict,
+)
 from server.storage import (
     CellChange,
     CommitInfo,
     CommitResult,
     HistoryRow,
+    StoreBaseAhead,
     StoreConflict,
     address,
     elements_of,
@@ -56,8 +63,10 @@ class WriteBatch(BaseModel):
     cells: list[CellWrite] = Field(min_length=1, max_length=MAX_BATCH)
     base_commit: int | None = Field(
         default=None,
+        ge=0,
         description="the commit the client last saw; cells changed by someone else since "
-        "then make the write fail with 409 (omit for a last-writer-wins write)",
+        "then make the write fail with 409 (omit for a last-writer-wins write); one after the "
+        "model's head is refused with 422 `base_commit_ahead`",
     )
     message: str = ""
     source: Source = Source.api
@@ -212,6 +221,15 @@ def commit_changes(
                 conflicts_exempt_author=exempt_author,
                 reverts=reverts,
             )
+        except StoreBaseAhead as exc:
+            raise BaseCommitAhead(
+                f"base_commit {exc.base} is after the head of model {rt.name!r}: its head is "
+                f"commit {exc.head}; send the commit you last read (a view's `commit`, a "
+                "write's `head`); nothing was written",
+                model=rt.name,
+                base_commit=exc.base,
+                head=exc.head,
+            ) from None
         except StoreConflict as exc:
             raise WriteConflict(
                 f"{len(exc.cells)} cell(s) changed since commit {base}; nothing was written",

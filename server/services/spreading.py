@@ -27,7 +27,12 @@ class SpreadRequest(BaseModel):
         description="the new value of the cell (percent for method percent)",
     )
     method: Method = Method.proportional
-    base_commit: int | None = None
+    base_commit: int | None = Field(
+        default=None,
+        ge=0,
+        description="the commit the client last saw: leaves changed by someone else since "
+        "make it a 409; one after the model's head is refused with 422 `base_commit_ahead`",
+    )
     message: str = ""
 
 

@@ -13,14 +13,19 @@ from server.storage.base import (
     ModelRow,
     SnapshotRow,
     Store,
+    StoreBaseAhead,
     StoreConflict,
     address,
     elements_of,
 )
 
 
-def open_store(url: str | Path) -> Store:
-    """``postgresql://...`` opens PostgreSQL; anything else is a DuckDB file path."""
+def open_store(url: str | Path, *, create: bool = True) -> Store:
+    """``postgresql://...`` opens PostgreSQL; anything else is a DuckDB file path.
+
+    ``create=False`` is for commands that only read: a DuckDB file that does not exist is then
+    ``StoreNotFound`` instead of a new, empty database.
+    """
     text = str(url)
     if text.startswith(("postgresql://", "postgres://")):
         from server.storage.postgres_store import PostgresStore
@@ -28,7 +33,7 @@ def open_store(url: str | Path) -> Store:
         return PostgresStore(text)
     from server.storage.duckdb_store import DuckDBStore
 
-    return DuckDBStore(text.removeprefix("duckdb://"))
+    return DuckDBStore(text.removeprefix("duckdb://"), create=create)
 
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "ModelRow",
     "SnapshotRow",
     "Store",
+    "StoreBaseAhead",
     "StoreConflict",
     "address",
     "elements_of",

@@ -112,6 +112,15 @@ class StoreConflict(Exception):
         self.cells = cells
 
 
+class StoreBaseAhead(Exception):
+    """The writer's base commit is after the model's head: no client can have seen it."""
+
+    def __init__(self, base: int, head: int) -> None:
+        super().__init__(f"base commit {base} is after the head commit {head}")
+        self.base = base
+        self.head = head
+
+
 class Store(Protocol):
     """Durable models, cells, commits and snapshots."""
 
@@ -146,7 +155,15 @@ class Store(Protocol):
         base: int | None = None,
         conflicts_exempt_author: str | None = None,
         reverts: int | None = None,
-    ) -> CommitResult: ...
+    ) -> CommitResult:
+        """One commit of the changes that change something (None when none does).
+
+        With ``base``: StoreBaseAhead if ``base`` is after the model's head, StoreConflict if
+        an author other than ``conflicts_exempt_author`` changed a target cell after it; both
+        are checked under the model's write lock, and nothing is written.
+        """
+        ...
+
     def list_commits(
         self, model: str, limit: int = 50, before: int | None = None
     ) -> list[CommitInfo]: ...

@@ -1,8 +1,10 @@
 """The embedded default: one DuckDB file, one server process.
 
-DuckDB allows one writing process per file, so writes are serialized by a process lock and each
+DuckDB allows one process per file, so writes are serialized by a process lock and each
 operation runs on its own cursor (a cheap connection to the same database instance). Batches are
-staged as Arrow tables registered as views, which DuckDB scans without copying.
+staged as Arrow tables registered as views, which DuckDB scans without copying. A file another
+process holds is a one-line ``StoreInUse`` naming that process (``holder``); with
+``create=False`` a missing file is ``StoreNotFound`` and nothing is created.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from server.errors import StoreNotFound
+from server.storage import holder
 from server.storage.sql import Columns, SqlStore
 
 _ARROW = {"text": pa.string(), "float": pa.float64(), "int": pa.int64()}
@@ -25,11 +29,18 @@ _ARROW = {"text": pa.string(), "float": pa.float64(), "int": pa.int64()}
 class DuckDBStore(SqlStore):
     shared = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        if not create and not self.path.exists():
+            raise StoreNotFound(f"no database at {self.path}", path=str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = duckdb.connect(str(self.path))
+        try:
+            self._db = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc):
+                raise
+            raise holder.in_use(self.path, str(exc)) from None
         self._write_lock = threading.RLock()
         self._names = itertools.count()
         self._create_schema()

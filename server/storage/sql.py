@@ -33,6 +33,7 @@ from server.storage.base import (
     HistoryRow,
     ModelRow,
     SnapshotRow,
+    StoreBaseAhead,
     StoreConflict,
 )
 
@@ -379,9 +380,14 @@ class SqlStore(ABC):
     ) -> CommitResult:
         with self._transaction(model) as cur:
             previous = None
-            if self.shared:
+            if self.shared or base is not None:
                 row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
-                previous = int(row.fetchone()[0])
+                head = int(row.fetchone()[0])
+                previous = head if self.shared else None
+                # commit ids come from one sequence shared by all models, so a base may name
+                # another model's commit; only one after this model's head cannot have been seen
+                if base is not None and base > head:
+                    raise StoreBaseAhead(base, head)
             current = self._current(cur, model, changes)
             if base is not None:
                 self._check_base(cur, changes, current, base, conflicts_exempt_author)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.helpers import cell, error, load_small, view, write
+from tests.server.helpers import SMALL_MODEL, cell, error, load_small, view, write
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 FEB = ["Actual", "Rev", "Feb", "Amount"]
@@ -126,6 +126,39 @@ def test_conflict_answers_409_with_the_cells_and_writes_nothing(small: Any) -> N
     # an edit to another cell with the same stale base goes through
     assert write(small, [(FEB, 4)], user="ann", base=base).status_code == 200
     assert cell(view(small), "Rev", "Feb") == 4.0
+
+
+def test_a_base_commit_after_the_head_is_refused_and_writes_nothing(small: Any) -> None:
+    top = write(small, [(JAN, 1)]).json()["head"]
+    for base in (top + 1, 99_999):
+        err = error(write(small, [(JAN, 5)], base=base), 422, "base_commit_ahead")
+        assert err["details"] == {"model": "small", "base_commit": base, "head": top}
+        assert f"head is commit {top}" in err["message"]
+    # refused even when the cells hold the values already (no commit either way)
+    error(write(small, [(JAN, 1)], base=top + 1), 422, "base_commit_ahead")
+    assert head(small) == top and cell(view(small), "Rev", "Jan") == 1.0
+    assert write(small, [(JAN, 5)], base=top).status_code == 200
+
+
+def test_a_negative_base_commit_is_refused(small: Any) -> None:
+    err = error(write(small, [(JAN, 5)], base=-1), 422, "invalid")
+    assert err["details"]["problems"][0]["location"][-1] == "base_commit"
+    assert head(small) == 0
+
+
+def test_base_commits_follow_the_sequence_shared_by_models(small: Any) -> None:
+    """Commit ids rise across models: a base past this model's head is refused, one between
+    this model's commits (another model's commit id) is a point in time and accepted."""
+    small_head = write(small, [(JAN, 1)]).json()["head"]
+    data = {"PnL": [["Actual", "Rev", "Jan", "Amount", 7]]}
+    other = {**SMALL_MODEL, "name": "other", "data": data}
+    other_head = small.post("/api/models/import", json=other).json()["head"]
+    assert other_head > small_head
+    err = error(write(small, [(JAN, 2)], base=other_head), 422, "base_commit_ahead")
+    assert err["details"]["head"] == small_head
+    later = write(small, [(FEB, 1)]).json()["head"]
+    assert later > other_head
+    assert write(small, [(JAN, 2)], base=other_head).status_code == 200
 
 
 def test_cell_history(small: Any) -> None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from server.cli import main, parser
+from server.cli import DEFAULT_DB, main, parser
+from server.launch import launched
 from tests.server.helpers import SMALL_MODEL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory like a fresh clone's: no data/, no $PLANCUBE_DB."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PLANCUBE_DB", raising=False)
+    return tmp_path
 
 
 def test_model_load_and_export_round_trip(
@@ -48,7 +61,116 @@ def test_demo_loads_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "loaded model" not in capsys.readouterr().out  # kept, not reloaded
 
 
+def test_demo_and_export_use_one_default_database(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--no-serve"]) == 0
+    assert "loaded model 'demo'" in capsys.readouterr().out
+    assert (fresh_dir / DEFAULT_DB).exists()
+    assert main(["model", "export", "demo"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["name"] == "demo"
+
+
+def test_demo_reset_reloads_the_demo_and_keeps_other_models(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = fresh_dir / "small.yaml"
+    src.write_text(yaml.safe_dump(SMALL_MODEL))
+    assert main(["model", "load", str(src)]) == 0
+    assert main(["demo", "--no-serve", "--reset"]) == 0
+    assert "loaded model 'demo'" in capsys.readouterr().out
+    assert main(["model", "export", "small"]) == 0  # the same file, and still there
+
+
+def test_export_never_creates_a_database(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["model", "export", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and DEFAULT_DB in err and "plancube demo" in err
+    assert not (fresh_dir / "data").exists()
+    assert main(["model", "export", "demo", "--db", "elsewhere/x.duckdb"]) == 2
+    assert not (fresh_dir / "elsewhere").exists()
+
+
+def test_export_of_a_missing_model_names_the_database_and_its_models(
+    fresh_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--no-serve"]) == 0
+    capsys.readouterr()
+    assert main(["model", "export", "budget"]) == 2
+    err = capsys.readouterr().err
+    assert "'budget'" in err and DEFAULT_DB in err and "demo" in err
+
+
 def test_help_lists_every_command() -> None:
     text = parser().format_help()
     for command in ("serve", "demo", "model"):
         assert command in text
+
+
+def test_help_names_the_one_default_database() -> None:
+    p = parser()
+    sub = next(a for a in p._actions if a.dest == "command").choices  # type: ignore[attr-defined]
+    model = next(a for a in sub["model"]._actions if a.dest == "model_command").choices
+    for command in (sub["serve"], sub["demo"], model["load"], model["export"]):
+        assert f"$PLANCUBE_DB or {DEFAULT_DB}" in " ".join(command.format_help().split())
+
+
+def plancube(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_a_second_process_on_a_served_file_gets_one_clear_line(tmp_path: Path) -> None:
+    db = str(tmp_path / "served.duckdb")
+    src = tmp_path / "small.yaml"
+    src.write_text(yaml.safe_dump(SMALL_MODEL))
+    assert main(["model", "load", str(src), "--db", db]) == 0
+    with launched(["serve", "--db", db], tmp_path / "server.log") as server:
+        for args in (
+            ["model", "export", "small", "--db", db],
+            ["model", "load", str(src), "--replace", "--db", db],
+            ["demo", "--no-serve", "--db", db],
+            ["serve", "--db", db, "--port", "9"],
+        ):
+            r = plancube(*args)
+            assert r.returncode == 2, (args, r.stdout, r.stderr)
+            assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+            assert f"PID {server.process.pid}" in r.stderr and db in r.stderr
+            assert f"{server.url}/api" in r.stderr and "stop" in r.stderr
+    # stopped: the file is free again, and the note naming the server went with it
+    assert main(["model", "export", "small", "--db", db]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("served")) == [
+        "served.duckdb"
+    ]
+
+
+@pytest.mark.slow
+def test_a_file_held_by_another_program_is_named_with_its_pid(tmp_path: Path) -> None:
+    db = str(tmp_path / "other.duckdb")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({db!r}); print('ready', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        r = plancube("model", "export", "small", "--db", db)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and f"PID {holder.pid}" in r.stderr, r.stderr
+        assert "stop" in r.stderr
+    finally:
+        holder.communicate("", timeout=30)

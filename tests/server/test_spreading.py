@@ -110,3 +110,14 @@ def test_spread_conflicts_and_errors(small: Any) -> None:
     small.post("/api/models/small/cubes/PnL/holds", json={"elements": COST_Q1})
     err = error(spread(small, COST_Q1, 1.0, user="anonymous"), 422, "cell_not_writable")
     assert "held" in err["message"]
+
+
+def test_spread_refuses_a_base_commit_after_the_head_or_below_zero(small: Any) -> None:
+    top = view(small)["commit"]
+    err = error(spread(small, COST_Q1, 500.0, base_commit=top + 1), 422, "base_commit_ahead")
+    assert err["details"] == {"model": "small", "base_commit": top + 1, "head": top}
+    err = error(spread(small, COST_Q1, 500.0, base_commit=-3), 422, "invalid")
+    assert err["details"]["problems"][0]["location"][-1] == "base_commit"
+    after = view(small)
+    assert after["commit"] == top and cell(after, "Cost", "Q1") == 100.0  # nothing was written
+    assert spread(small, COST_Q1, 500.0, base_commit=top).status_code == 200

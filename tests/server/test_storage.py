@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from server.modeldef import CubeDef, DimensionDef
-from server.storage import CellChange, Store, StoreConflict, open_store
+from server.storage import CellChange, Store, StoreBaseAhead, StoreConflict, open_store
 
 
 @pytest.fixture
@@ -134,6 +134,19 @@ def test_conflict_names_cells_and_writes_nothing(store: Store) -> None:
         commit(store, CellChange("C", "b", 4.0), base=cleared - 1)
     # the writer's own later change is not a conflict with itself
     commit(store, CellChange("C", "b", 5.0), base=base, author="bob", exempt="bob")
+
+
+def test_a_base_after_the_head_is_refused_and_writes_nothing(store: Store) -> None:
+    top = commit(store, CellChange("C", "a", 1.0))
+    store.create_model("n", "another model")
+    other = store.commit("n", [CellChange("C", "a", 9.0)], author="ann", message="", source="api")
+    assert other.head > top  # one commit sequence for every model
+    for base in (top + 1, other.head):
+        with pytest.raises(StoreBaseAhead) as exc:
+            commit(store, CellChange("C", "a", 2.0), base=base)
+        assert (exc.value.base, exc.value.head) == (base, top)
+    assert cells(store.load_cells("m", "C")) == {"a": 1.0} and store.head("m") == top
+    assert commit(store, CellChange("C", "a", 2.0), base=top) > other.head
 
 
 def test_snapshots(store: Store) -> None:
