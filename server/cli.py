@@ -19,15 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 from server import __version__
 from server.errors import ModelNotFound, PlancubeError, StoreNotFound
+from server.storage import location
+from server.storage.location import DEFAULT_DB
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-DEFAULT_DB = "data/plancube.duckdb"
 
-
-def _db(value: str | None) -> str:
-    return value or os.environ.get("PLANCUBE_DB") or DEFAULT_DB
+def _db(args: argparse.Namespace) -> str:
+    if args.db and location.has_password(args.db):
+        print(
+            "warning: the password in --db can be read by every user of this machine (ps); "
+            "pass the URL in $PLANCUBE_DB or in a file (--db-file, $PLANCUBE_DB_FILE)",
+            file=sys.stderr,
+        )
+    return location.resolve(args.db, args.db_file)
 
 
 def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
@@ -39,7 +45,7 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
     url = f"http://{host}:{port}"
     _announce(app, url)
     print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
-    print(f"store: {db}   stop with Ctrl+C", flush=True)
+    print(f"store: {location.redact(db)}   stop with Ctrl+C", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -68,7 +74,7 @@ def _announce(app: FastAPI, url: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _serve(_db(args.db), args.host, args.port)
+    _serve(_db(args), args.host, args.port)
     return 0
 
 
@@ -78,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from server.workspace import Workspace
     from templates import demo_company
 
-    db = _db(args.db)
+    db = _db(args)
     ws = Workspace(open_store(db))
     try:
         ws.start()
@@ -102,7 +108,7 @@ def cmd_model_load(args: argparse.Namespace) -> int:
     from server.workspace import Workspace
 
     model = read_model_file(Path(args.file))
-    ws = Workspace(open_store(_db(args.db)))
+    ws = Workspace(open_store(_db(args)))
     try:
         ws.start()
         summary = models.load(ws, model, author=args.author, replace=args.replace)
@@ -118,7 +124,7 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     from server.storage import open_store
     from server.workspace import Workspace
 
-    db = _db(args.db)
+    db = _db(args)
     try:
         store = open_store(db, create=False)
     except StoreNotFound:
@@ -133,7 +139,8 @@ def cmd_model_export(args: argparse.Namespace) -> int:
         if args.name not in ws.model_names():
             there = ", ".join(ws.model_names()) or "none"
             raise ModelNotFound(
-                f"no model {args.name!r} in {db} (models there: {there})", model=args.name
+                f"no model {args.name!r} in {location.redact(db)} (models there: {there})",
+                model=args.name,
             )
         text = dump_model(models.export(ws, args.name, with_data=args.data), args.format)
     finally:
@@ -158,6 +165,12 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--db",
             help=f"DuckDB file path or postgresql:// URL (default: $PLANCUBE_DB or {DEFAULT_DB})",
+        )
+        sp.add_argument(
+            "--db-file",
+            metavar="FILE",
+            help="read the DuckDB path or postgresql:// URL from FILE, so a password stays out "
+            "of the command line (default: $PLANCUBE_DB_FILE)",
         )
 
     def net_options(sp: argparse.ArgumentParser) -> None:
