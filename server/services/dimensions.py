@@ -149,6 +149,9 @@ def upsert_elements(
                 e.attributes[attr] = value
         if item.children is not None:
             e.children = list(item.children)
+    # each parent's child names as a set, made on first use: looking an edge up in the list
+    # instead made adding N elements under one parent quadratic
+    kids: dict[str, set[str]] = {}
     for item in items:
         for p in item.parents:
             parent = by_name.get(p.name)
@@ -158,7 +161,11 @@ def upsert_elements(
                     dimension=name,
                     element=p.name,
                 )
-            if all(c.name != item.name for c in parent.children):
+            known = kids.get(p.name)
+            if known is None:
+                known = kids[p.name] = {c.name for c in parent.children}
+            if item.name not in known:
+                known.add(item.name)
                 parent.children.append(ChildRef(name=item.name, weight=p.weight))
     return replace(ws, model, dim)
 
