@@ -133,6 +133,12 @@ class RuleCycle(Unprocessable):
     code = "rule_cycle"
 
 
+class CubeTooLarge(Unprocessable):
+    """A structure change would give a cube more cell addresses than the limit allows."""
+
+    code = "cube_too_large"
+
+
 def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
     """The server error a client should see for an engine exception."""
     if isinstance(exc, engine_errors.UnknownElementError):

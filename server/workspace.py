@@ -34,6 +34,7 @@ from server.errors import (
     ModelNotFound,
 )
 from server.events import Feed
+from server.limits import Limits
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
 from server.names import normalize
 from server.storage import CellChange, Store, elements_of
@@ -44,6 +45,7 @@ class ModelRuntime:
     """One model as the server holds it: definitions, engine and locks."""
 
     name: str
+    limits: Limits = field(default_factory=Limits.from_env)
     engine: Engine = field(default_factory=Engine)
     dimensions: dict[str, DimensionDef] = field(default_factory=dict)
     cubes: dict[str, CubeDef] = field(default_factory=dict)
@@ -114,6 +116,24 @@ class ModelRuntime:
                 return (axis, mask) if mask.any() else None
         return None
 
+    # -- costs (before anything is stored or allocated) -----------------------------------------
+    def check_cube(self, cube: CubeDef, changed: Hierarchy | None = None) -> None:
+        """Refuse (``cube_too_large``) a cube whose arrays would pass the limit.
+
+        ``changed`` is a new version of one of its dimensions, not applied yet.
+        """
+        sizes = {
+            d: (changed if changed is not None and changed.name == d else self.hierarchy(d)).size
+            for d in cube.dimensions
+        }
+        self.limits.check_cube(cube.name, sizes)
+
+    def check_dimension(self, hierarchy: Hierarchy) -> None:
+        """Refuse a new version of a dimension that would make a cube over it too large."""
+        for cube in self.cubes.values():
+            if hierarchy.name in cube.dimensions:
+                self.check_cube(cube, hierarchy)
+
     # -- changes -----------------------------------------------------------------------------
     def set_dimension(self, dim: DimensionDef, hierarchy: Hierarchy) -> None:
         with self.lock:
@@ -125,8 +145,9 @@ class ModelRuntime:
 
     def add_cube(self, cube: CubeDef, engine: Engine | None = None) -> CubeArray:
         """Add a cube to the engine (or to ``engine``), naming its measure and time dimensions."""
-        roles = {self.dimensions[d].role: d for d in cube.dimensions if self.dimensions[d].role}
         target = engine or self.engine
+        self.limits.check_cube(cube.name, {d: target.dimension(d).size for d in cube.dimensions})
+        roles = {self.dimensions[d].role: d for d in cube.dimensions if self.dimensions[d].role}
         with self.lock:
             if engine is None:
                 self.cubes[cube.name] = cube
@@ -240,8 +261,9 @@ def _aliases(dim: DimensionDef) -> dict[str, str]:
 class Workspace:
     """Every model of one store, each with its engine replica."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, limits: Limits | None = None) -> None:
         self.store = store
+        self.limits = limits or Limits.from_env()
         self.feed = Feed()
         self._models: dict[str, ModelRuntime] = {}
         self._lock = threading.Lock()
@@ -256,7 +278,7 @@ class Workspace:
 
     def build(self, model: str) -> ModelRuntime:
         """A runtime from storage: structure, then every cube's cells."""
-        rt = ModelRuntime(model)
+        rt = ModelRuntime(model, limits=self.limits)
         rt.engine.head = self.store.head(model)
         dims, cubes = self.store.load_structure(model)
         for dim in dims:

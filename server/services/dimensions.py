@@ -77,6 +77,7 @@ def replace(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
 def _save(ws: Workspace, rt: ModelRuntime, dim: DimensionDef) -> dict[str, Any]:
     hierarchy = build_hierarchy(dim)
     with rt.write_lock:
+        rt.check_dimension(hierarchy)  # the cubes over it, resized, before anything is allocated
         if dim.name in rt.dimensions:
             _check_no_hidden_cells(rt, rt.hierarchy(dim.name), hierarchy)
             _check_rules_still_compile(rt, dim, hierarchy)
