@@ -93,6 +93,13 @@ class StoreInUse(PlancubeError):
     code = "store_in_use"
 
 
+class ModelUnavailable(PlancubeError):
+    """The model is stored but could not be loaded at start-up; delete it or import it again."""
+
+    status = 409
+    code = "model_unavailable"
+
+
 class WriteConflict(PlancubeError):
     status = 409
     code = "write_conflict"

@@ -48,7 +48,8 @@ def create(ws: Workspace, name: str, description: str = "") -> dict[str, Any]:
 
 
 def delete(ws: Workspace, model: str) -> None:
-    ws.runtime(model)
+    if not ws.is_unavailable(model):  # a model that failed to load can still be deleted
+        ws.runtime(model)
     ws.store.delete_model(model)
     ws.drop(model)
 
