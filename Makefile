@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: setup demo serve test check lint format typecheck pytest bench clean
-.PHONY: web-test web-build web-check bench-web bench-peers bench-pnl bench-pnl-all
+.PHONY: web-test web-build web-check bench-web bench-peers bench-pnl bench-pnl-all bench-structure
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "plancube needs Python 3.11 or newer (set PYTHON=...)")'
@@ -41,6 +41,9 @@ pytest: setup
 
 bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_latency
+
+bench-structure: setup  ## adding 5k/20k/60k elements through parents and children, both stores
+	$(BIN)/python -m benchmarks.structure
 
 bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
 	apt-get update -q && apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno

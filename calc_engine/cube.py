@@ -24,6 +24,8 @@ import numpy as np
 from calc_engine.hierarchy import Hierarchy
 
 Coords = np.ndarray  # (n, ndim) int64 element positions
+# Bytes per cell address: the float64 value and, once a rule errs, an int8 error code.
+BYTES_PER_ADDRESS = 9
 # A batch touching more than this share of the cube recomputes instead of applying deltas.
 _RECOMPUTE_SHARE = 0.05
 
@@ -51,6 +53,18 @@ def box_index(box: Sequence[np.ndarray]) -> tuple[slice | np.ndarray, ...]:
     return tuple(
         np.asarray(b).reshape((1,) * a + (-1,) + (1,) * (ndim - a - 1)) for a, b in enumerate(box)
     )
+
+
+def dense_cost(sizes: Sequence[int]) -> tuple[int, int]:
+    """(addresses, bytes) a ``CubeArray`` over dimensions of these sizes holds.
+
+    Every address of the cross product — leaf or consolidated, populated or empty — has a value
+    and (after a rule errs) an error code, so the cost follows the sizes alone and is known
+    before anything is allocated. A recalculation briefly needs a working copy or two more. This
+    is the one place that says what a cube costs; a sparse leaf store will answer differently.
+    """
+    addresses = math.prod(int(n) for n in sizes)
+    return addresses, addresses * BYTES_PER_ADDRESS
 
 
 class ErrorCells:

@@ -55,8 +55,22 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     docs_pages.mount(app, schemas=models.SCHEMAS)
     web.mount(app)  # web grid (issue 4): the built front-end at "/", its assets at "/assets"
 
-    @app.get("/api/health", tags=["server"], summary="Liveness and the store in use")
+    @app.get(
+        "/api/health",
+        tags=["server"],
+        summary="Liveness, the store in use, and models that failed to load",
+        description="`status` is `ok`, or `degraded` while a stored model could not be loaded "
+        "at start-up: `unavailable` lists each with the reason. The others are served; the "
+        "broken one answers 409 `model_unavailable` until it is deleted or imported again "
+        "with `replace`.",
+    )
     def health() -> dict[str, object]:
-        return {"status": "ok", "store": type(ws.store).__name__, "models": ws.model_names()}
+        unavailable = ws.unavailable()
+        return {
+            "status": "degraded" if unavailable else "ok",
+            "store": type(ws.store).__name__,
+            "models": ws.model_names(),
+            "unavailable": unavailable,
+        }
 
     return app

@@ -93,6 +93,13 @@ class StoreInUse(PlancubeError):
     code = "store_in_use"
 
 
+class ModelUnavailable(PlancubeError):
+    """The model is stored but could not be loaded at start-up; delete it or import it again."""
+
+    status = 409
+    code = "model_unavailable"
+
+
 class WriteConflict(PlancubeError):
     status = 409
     code = "write_conflict"
@@ -131,6 +138,12 @@ class InvalidRule(Unprocessable):
 
 class RuleCycle(Unprocessable):
     code = "rule_cycle"
+
+
+class CubeTooLarge(Unprocessable):
+    """A structure change would give a cube more cell addresses than the limit allows."""
+
+    code = "cube_too_large"
 
 
 def from_engine(exc: engine_errors.EngineError) -> PlancubeError:

@@ -11,10 +11,16 @@ model keep that order honest:
 
 When the store is shared (PostgreSQL), other processes commit too; ``sync`` replays whatever the
 replica has not seen from the commit log before a write, and before a read.
+
+A model that cannot be rebuilt at start-up (its cubes past the size limit, a structure that no
+longer validates, an engine failure) is isolated: the other models are served, the broken one is
+logged and listed in ``/api/health`` with its reason, and answers ``model_unavailable`` until an
+admin deletes it or imports it again with ``replace``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from calc_engine import CubeArray, Engine, Hierarchy
+from calc_engine import CubeArray, Engine, EngineError, Hierarchy
 from calc_engine.compile import RuleDef
 from server.addressing import decode
 from server.errors import (
@@ -32,11 +38,17 @@ from server.errors import (
     ElementNotFound,
     InvalidValue,
     ModelNotFound,
+    ModelUnavailable,
+    PlancubeError,
+    from_engine,
 )
 from server.events import Feed
+from server.limits import Limits
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
 from server.names import normalize
 from server.storage import CellChange, Store, elements_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +56,7 @@ class ModelRuntime:
     """One model as the server holds it: definitions, engine and locks."""
 
     name: str
+    limits: Limits = field(default_factory=Limits.from_env)
     engine: Engine = field(default_factory=Engine)
     dimensions: dict[str, DimensionDef] = field(default_factory=dict)
     cubes: dict[str, CubeDef] = field(default_factory=dict)
@@ -114,6 +127,24 @@ class ModelRuntime:
                 return (axis, mask) if mask.any() else None
         return None
 
+    # -- costs (before anything is stored or allocated) -----------------------------------------
+    def check_cube(self, cube: CubeDef, changed: Hierarchy | None = None) -> None:
+        """Refuse (``cube_too_large``) a cube whose arrays would pass the limit.
+
+        ``changed`` is a new version of one of its dimensions, not applied yet.
+        """
+        sizes = {
+            d: (changed if changed is not None and changed.name == d else self.hierarchy(d)).size
+            for d in cube.dimensions
+        }
+        self.limits.check_cube(cube.name, sizes)
+
+    def check_dimension(self, hierarchy: Hierarchy) -> None:
+        """Refuse a new version of a dimension that would make a cube over it too large."""
+        for cube in self.cubes.values():
+            if hierarchy.name in cube.dimensions:
+                self.check_cube(cube, hierarchy)
+
     # -- changes -----------------------------------------------------------------------------
     def set_dimension(self, dim: DimensionDef, hierarchy: Hierarchy) -> None:
         with self.lock:
@@ -125,8 +156,9 @@ class ModelRuntime:
 
     def add_cube(self, cube: CubeDef, engine: Engine | None = None) -> CubeArray:
         """Add a cube to the engine (or to ``engine``), naming its measure and time dimensions."""
-        roles = {self.dimensions[d].role: d for d in cube.dimensions if self.dimensions[d].role}
         target = engine or self.engine
+        self.limits.check_cube(cube.name, {d: target.dimension(d).size for d in cube.dimensions})
+        roles = {self.dimensions[d].role: d for d in cube.dimensions if self.dimensions[d].role}
         with self.lock:
             if engine is None:
                 self.cubes[cube.name] = cube
@@ -240,23 +272,59 @@ def _aliases(dim: DimensionDef) -> dict[str, str]:
 class Workspace:
     """Every model of one store, each with its engine replica."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, limits: Limits | None = None) -> None:
         self.store = store
+        self.limits = limits or Limits.from_env()
         self.feed = Feed()
         self._models: dict[str, ModelRuntime] = {}
+        # models that failed to load: name -> (the reason, the model row's created_at)
+        self._broken: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._as_of: OrderedDict[tuple[str, str, int, int], CubeArray] = OrderedDict()
 
     def start(self) -> None:
         for row in self.store.list_models():
-            self._models[row.name] = self.build(row.name)
+            self._load(row.name, row.created_at)
+
+    def _load(self, model: str, created_at: str) -> ModelRuntime | None:
+        """Build a model, or isolate it: log why and keep it out of service (None)."""
+        with self._lock:
+            rt = self._models.get(model)
+            if rt is not None:
+                return rt
+            try:
+                rt = self.build(model)
+            except Exception as exc:  # whatever a stored model holds must not stop the others
+                known = from_engine(exc) if isinstance(exc, EngineError) else exc
+                if isinstance(known, PlancubeError):
+                    reason = f"{known.code}: {known.message}"
+                else:
+                    reason = f"{type(exc).__name__}: {exc}"
+                log.error(
+                    "model %r could not be loaded and is unavailable: %s",
+                    model,
+                    reason,
+                    exc_info=not isinstance(known, PlancubeError),  # a bug: keep the traceback
+                )
+                self._broken[model] = (reason, created_at)
+                return None
+            self._broken.pop(model, None)
+            self._models[model] = rt
+            return rt
+
+    def unavailable(self) -> list[dict[str, str]]:
+        """The models that failed to load, with the reason (for /api/health)."""
+        return [{"name": m, "reason": r} for m, (r, _) in sorted(self._broken.items())]
+
+    def is_unavailable(self, model: str) -> bool:
+        return model in self._broken
 
     def close(self) -> None:
         self.store.close()
 
     def build(self, model: str) -> ModelRuntime:
         """A runtime from storage: structure, then every cube's cells."""
-        rt = ModelRuntime(model)
+        rt = ModelRuntime(model, limits=self.limits)
         rt.engine.head = self.store.head(model)
         dims, cubes = self.store.load_structure(model)
         for dim in dims:
@@ -272,8 +340,22 @@ class Workspace:
 
     def runtime(self, model: str) -> ModelRuntime:
         rt = self._models.get(model)
-        if rt is None and self.store.shared and self.store.get_model(model) is not None:
-            rt = self.add(model)
+        if rt is None and self.store.shared:
+            # another process may have created the model, or repaired or deleted a broken one
+            row = self.store.get_model(model)
+            broken = self._broken.get(model)
+            if row is None:
+                self._broken.pop(model, None)
+            elif broken is None or broken[1] != row.created_at:
+                rt = self._load(model, row.created_at)
+        if rt is None and model in self._broken:
+            reason = self._broken[model][0]
+            raise ModelUnavailable(
+                f"model {model!r} could not be loaded: {reason}. Delete it, or import its "
+                "model file again with replace",
+                model=model,
+                reason=reason,
+            )
         if rt is None:
             raise ModelNotFound(f"no model {model!r}", model=model)
         return rt
@@ -282,11 +364,13 @@ class Workspace:
         with self._lock:
             rt = self._models.get(model) or self.build(model)
             self._models[model] = rt
+            self._broken.pop(model, None)
             return rt
 
     def drop(self, model: str) -> None:
         with self._lock:
             self._models.pop(model, None)
+            self._broken.pop(model, None)
 
     def sync(self, rt: ModelRuntime) -> None:
         """Catch the replica up with commits other processes made (shared stores only)."""

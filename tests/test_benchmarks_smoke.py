@@ -1,6 +1,7 @@
-"""Smoke run of the P&L benchmark at size S: plancube and the numpy floor agree with the reference.
+"""Smoke runs of the benchmarks: the P&L at size S (plancube and the numpy floor agree with the
+reference), the load briefly, and the structure benchmark at tiny sizes.
 
-Not a timing test: it only proves the benchmark runs and plancube's numbers are right, in the
+Not timing tests: they only prove the benchmarks run and plancube's answers are right, in the
 engine and through the HTTP API of a real server process (the writes read back and checked).
 """
 
@@ -76,3 +77,33 @@ def test_load_benchmark_runs_and_checks_every_acknowledged_write(tmp_path: Path)
     assert result["writes_acked"] > 0 and result["write_ms"]["n"] >= result["writes_acked"]
     assert result["view_ms"]["p95"] >= result["view_ms"]["p50"] > 0
     assert result["feed_messages"] > 0  # the subscribers heard the writes
+
+
+def test_structure_benchmark_runs_and_both_ways_agree(tmp_path: Path) -> None:
+    """Elements added through parents and through children, tiny sizes: the same dimension."""
+    out = tmp_path / "structure.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.structure",
+            "--sizes",
+            "50,200",
+            "--stores",
+            "duckdb",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads(out.read_text())["results"]
+    assert [(r["way"], r["elements"]) for r in results] == [
+        ("parents", 50),
+        ("children", 50),
+        ("parents", 200),
+        ("children", 200),
+    ]
+    assert all(r["correct"] and r["seconds"] > 0 for r in results)

@@ -54,6 +54,7 @@ def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
             f"model {model!r} already has a cube {cube.name!r}", model=model, cube=cube.name
         )
     check(cube, set(rt.dimensions))
+    rt.check_cube(cube)  # before it is stored: a cube too large to allocate must not brick start-up
     with rt.write_lock:
         ws.store.save_cube(model, cube)
         rt.add_cube(cube)

@@ -77,6 +77,7 @@ def replace(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
 def _save(ws: Workspace, rt: ModelRuntime, dim: DimensionDef) -> dict[str, Any]:
     hierarchy = build_hierarchy(dim)
     with rt.write_lock:
+        rt.check_dimension(hierarchy)  # the cubes over it, resized, before anything is allocated
         if dim.name in rt.dimensions:
             _check_no_hidden_cells(rt, rt.hierarchy(dim.name), hierarchy)
             _check_rules_still_compile(rt, dim, hierarchy)
@@ -149,6 +150,9 @@ def upsert_elements(
                 e.attributes[attr] = value
         if item.children is not None:
             e.children = list(item.children)
+    # each parent's child names as a set, made on first use: looking an edge up in the list
+    # instead made adding N elements under one parent quadratic
+    kids: dict[str, set[str]] = {}
     for item in items:
         for p in item.parents:
             parent = by_name.get(p.name)
@@ -158,7 +162,11 @@ def upsert_elements(
                     dimension=name,
                     element=p.name,
                 )
-            if all(c.name != item.name for c in parent.children):
+            known = kids.get(p.name)
+            if known is None:
+                known = kids[p.name] = {c.name for c in parent.children}
+            if item.name not in known:
+                known.add(item.name)
                 parent.children.append(ChildRef(name=item.name, weight=p.weight))
     return replace(ws, model, dim)
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from server.errors import AlreadyExists, InvalidModel, PlancubeError
+from server.limits import Limits
 from server.modeldef import ModelDef, build_hierarchy
 from server.services import cubes as cube_service
 from server.services.cells import CellWrite, Source, commit_changes, validate
@@ -47,7 +48,8 @@ def create(ws: Workspace, name: str, description: str = "") -> dict[str, Any]:
 
 
 def delete(ws: Workspace, model: str) -> None:
-    ws.runtime(model)
+    if not ws.is_unavailable(model):  # a model that failed to load can still be deleted
+        ws.runtime(model)
     ws.store.delete_model(model)
     ws.drop(model)
 
@@ -79,9 +81,13 @@ def export(ws: Workspace, model: str, with_data: bool = False) -> ModelDef:
     )
 
 
-def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange]]]:
-    """Check a whole model file in a throwaway runtime; return it and the data as changes."""
-    rt = ModelRuntime(model.name)
+def _validated(model: ModelDef, limits: Limits) -> tuple[ModelRuntime, dict[str, list[CellChange]]]:
+    """Check a whole model file in a throwaway runtime; return it and the data as changes.
+
+    Each cube is costed before its array is made (``cube_too_large``), so a model file cannot
+    allocate more here than the limits allow.
+    """
+    rt = ModelRuntime(model.name, limits=limits)
     for dim in model.dimensions:
         if dim.name in rt.dimensions:
             raise InvalidModel(f"dimension {dim.name!r} appears twice", dimension=dim.name)
@@ -120,7 +126,7 @@ def _validated(model: ModelDef) -> tuple[ModelRuntime, dict[str, list[CellChange
 
 
 def load(ws: Workspace, model: ModelDef, author: str, replace: bool = False) -> dict[str, Any]:
-    _, changes = _validated(model)
+    _, changes = _validated(model, ws.limits)
     exists = ws.store.get_model(model.name) is not None
     if exists and not replace:
         raise AlreadyExists(

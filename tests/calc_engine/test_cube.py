@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calc_engine import CubeArray, Edge, Hierarchy
+from calc_engine.cube import dense_cost
 
 
 def reference(cube: CubeArray) -> np.ndarray:
@@ -96,3 +97,18 @@ def test_leaf_cells_lists_only_non_empty_leaves() -> None:
     coords, values = cube.leaf_cells()
     assert coords.tolist() == [[1]]
     assert values.tolist() == [5.0]
+
+
+def test_dense_cost_is_what_a_cube_array_holds() -> None:
+    hs = [
+        Hierarchy("a", ["T", "x", "y"], [Edge("T", "x"), Edge("T", "y")]),
+        Hierarchy("b", ["p", "q", "r", "s"]),
+    ]
+    cube = CubeArray("c", hs)
+    cube.errors[(0, 0)] = 1  # the error codes, allocated with the first error
+    assert cube.errors.codes is not None
+    addresses, nbytes = dense_cost([h.size for h in hs])
+    assert addresses == cube.values.size == 12
+    assert nbytes == cube.values.nbytes + cube.errors.codes.nbytes
+    # costed without allocating: the 7.28 TiB cube of the issue is only arithmetic here
+    assert dense_cost([10_000, 10_000, 10_000]) == (10**12, 9 * 10**12)

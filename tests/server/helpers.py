@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from server.modeldef import ChildRef, CubeDef, DimensionDef, ElementDef, Role, RuleSpec
+from server.storage import Store, open_store
 
 # A tiny but complete model: weights of -1, an alternate parent, a text measure.
 #   Net = Rev - Cost ; Cost = Salaries + Rent ; Alt (alternate rollup) = Salaries + Travel
@@ -87,3 +91,49 @@ def error(r: Any, status: int, code: str) -> dict[str, Any]:
     err: dict[str, Any] = r.json()["error"]
     assert err["code"] == code, err
     return err
+
+
+# -- broken models: written into storage directly, past every check the API makes ----------
+
+
+def _too_large(store: Store) -> str:
+    """A cube over three dimensions of 10,000 elements (what the API used to store)."""
+    for name in ("X", "Y", "Z"):
+        elements = [ElementDef(name=f"{name}{i}") for i in range(10_000)]
+        store.save_dimension("broken", DimensionDef(name=name, elements=elements))
+    store.save_cube("broken", CubeDef(name="Big", dimensions=["X", "Y", "Z"]))
+    return "cube_too_large"
+
+
+def _ghost_child(store: Store) -> str:
+    """An edge to an element that is not there."""
+    total = ElementDef(name="Total", children=[ChildRef(name="Ghost")])
+    store.save_dimension("broken", DimensionDef(name="D", elements=[total]))
+    return "Ghost"
+
+
+def _bad_rule(store: Store) -> str:
+    """A rule naming a measure element the dimension does not have."""
+    store.save_dimension(
+        "broken", DimensionDef(name="M", role=Role.measure, elements=[ElementDef(name="A")])
+    )
+    rule = RuleSpec(name="r", target="A", formula="=Ghost*2")
+    store.save_cube("broken", CubeDef(name="C", dimensions=["M"], rules=[rule]))
+    return "invalid_rule"
+
+
+BREAKAGES: dict[str, Callable[[Store], str]] = {
+    "too_large": _too_large,
+    "ghost_child": _ghost_child,
+    "bad_rule": _bad_rule,
+}
+
+
+def store_broken_model(store_url: str, breakage: Callable[[Store], str]) -> str:
+    """Write model ``broken`` straight into storage; return a word its load failure names."""
+    store = open_store(store_url)
+    try:
+        store.create_model("broken", "written past the API")
+        return breakage(store)
+    finally:
+        store.close()

@@ -174,3 +174,14 @@ def test_api_request_example_is_accepted_by_the_demo(
         timeout=60,
     )
     assert r.status_code == 200, r.text
+
+
+def test_the_limits_and_their_errors_are_documented() -> None:
+    from server.errors import CubeTooLarge, ModelUnavailable
+    from server.limits import SETTING
+
+    api = (DOCS / "api.md").read_text()
+    codes = (DOCS / "architecture.md").read_text()
+    assert "## Limits" in api and SETTING in api
+    for error in (CubeTooLarge, ModelUnavailable):
+        assert f"`{error.code}`" in api and f"`{error.code}`" in codes

@@ -16,7 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from server.launch import launched
-from tests.server.helpers import SMALL_MODEL, VIEW
+from tests.server.helpers import BREAKAGES, SMALL_MODEL, VIEW, store_broken_model
 
 pytestmark = pytest.mark.slow
 JAN = ["Actual", "Rev", "Jan", "Amount"]
@@ -82,3 +82,18 @@ def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path) -> None: 
         assert got[("Net", "Q1")] == 10.0
         assert got[("Cost", "Jan")] == 2.0
         assert msg["commit"]["author"] == "other"
+
+
+def test_a_model_that_cannot_load_does_not_stop_the_server(store_url: str, tmp_path: Path) -> None:
+    with server(store_url) as (url, _):
+        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+    store_broken_model(store_url, BREAKAGES["too_large"])
+    log = tmp_path / "log"
+    with launched(["serve", "--db", store_url], log) as p:
+        health = httpx.get(f"{p.url}/api/health").json()
+        assert health["status"] == "degraded" and health["models"] == ["small"]
+        assert health["unavailable"][0]["name"] == "broken"
+        assert net_jan(p.url) == 0.0
+        assert httpx.delete(f"{p.url}/api/models/broken").status_code == 204
+    text = log.read_text()
+    assert "'broken' could not be loaded" in text and "cube_too_large" in text

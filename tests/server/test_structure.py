@@ -134,6 +134,55 @@ def test_element_upsert_adds_updates_and_links(client: Any) -> None:
     )
 
 
+def test_a_hierarchy_built_through_parents_equals_the_same_through_children(client: Any) -> None:
+    """The two ways of POST …/elements give one dimension: edges, weights, order, duplicates.
+
+    Parents: Total over a few thousand leaves, an alternate rollup over every third with weight
+    -1 (named twice: one edge), a parent whose children the same batch replaces, and an edge
+    that exists already. Children: the same as explicit child lists.
+    """
+    n = 1000
+    start = {
+        "name": "D",
+        "elements": [
+            {"name": "Total", "children": ["Old"]},
+            "Alt",
+            {"name": "Group", "children": ["Old"]},
+            "Old",
+        ],
+    }
+    leaves = [f"e{i}" for i in range(n)]
+    thirds = leaves[::3]
+    via_parents: list[dict[str, Any]] = [{"name": "Group", "children": []}]
+    for x in leaves:
+        parents = [{"name": "Total"}]
+        if x in thirds:
+            parents += [{"name": "Alt", "weight": -1}, {"name": "Alt", "weight": -1}]
+        if x == "e1":
+            parents.append({"name": "Group", "weight": 2})
+        via_parents.append({"name": x, "parents": parents})
+    via_parents.append({"name": "Old", "parents": [{"name": "Total"}]})  # already its child
+    via_children: list[dict[str, Any]] = [{"name": x} for x in leaves] + [
+        {"name": "Total", "children": [{"name": x} for x in ["Old", *leaves]]},
+        {"name": "Alt", "children": [{"name": x, "weight": -1} for x in thirds]},
+        {"name": "Group", "children": [{"name": "e1", "weight": 2}]},
+    ]
+    got = {}
+    for model, batch in (("p", via_parents), ("c", via_children)):
+        client.post("/api/models", json={"name": model})
+        assert client.post(f"/api/models/{model}/dimensions", json=start).status_code == 201
+        r = client.post(f"/api/models/{model}/dimensions/D/elements", json=batch)
+        assert r.status_code == 200, r.text
+        got[model] = client.get(f"/api/models/{model}/dimensions/D").json()
+    assert got["p"] == got["c"]
+    by_name = {e["name"]: e for e in got["p"]["elements"]}
+    assert [c["name"] for c in by_name["Total"]["children"]] == ["Old", *leaves]
+    assert {c["weight"] for c in by_name["Alt"]["children"]} == {-1.0}
+    assert len(by_name["Alt"]["children"]) == len(thirds)
+    assert by_name["e3"]["parents"] == ["Total", "Alt"]
+    assert by_name["Group"]["children"] == [{"name": "e1", "weight": 2.0}]
+
+
 def test_elements_holding_data_cannot_vanish(client: Any) -> None:
     load_small(client, [[*JAN, 100.0]])
     err = error(client.delete("/api/models/small/dimensions/Account/elements/Rev"), 409, "in_use")

@@ -1,0 +1,94 @@
+"""What one structure change may cost, checked before anything is stored or allocated.
+
+A cube is a dense array over every element of its dimensions (``calc_engine.cube.dense_cost``
+says what that costs), so an innocent-looking request — a cube over three dimensions of 10,000
+elements, or ten thousand elements added to a dimension under a big cube — can ask for terabytes.
+Allocating first and failing later leaves the structure stored and the server unable to start
+again. So every structure change is costed first, here, in one place: a cube create, a dimension
+create, replace or element upsert (for every cube over it), a model import, and the rebuild of
+each model at start-up (a cube stored under a higher limit is refused, not allocated). Rules
+compute inside their cube's array, so the cube's limit bounds them too.
+
+The limit is on cell *addresses* (the product of the dimension sizes, totals included):
+``PLANCUBE_MAX_CUBE_CELLS``, by default what keeps one cube's arrays within a sixteenth of the
+machine's memory. That leaves room: a full recalculation briefly holds about four more copies of
+the values, a dimension change builds the new array beside the old one, and the other cubes and
+models need memory too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from calc_engine.cube import BYTES_PER_ADDRESS, dense_cost
+from server.errors import CubeTooLarge
+
+SETTING = "PLANCUBE_MAX_CUBE_CELLS"
+_MEMORY_SHARE = 16  # one cube's arrays: at most 1/16 of the machine's memory by default
+_FALLBACK = 2**27  # when the memory cannot be read: 1.2 GB of arrays per cube
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory, or None where the platform does not tell."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def default_max_cube_cells() -> int:
+    memory = memory_bytes()
+    return _FALLBACK if not memory else max(1, memory // (_MEMORY_SHARE * BYTES_PER_ADDRESS))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_cube_cells: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """The limits set in the environment (``PLANCUBE_MAX_CUBE_CELLS``), else the defaults."""
+        raw = (os.environ if environ is None else environ).get(SETTING, "").strip()
+        if not raw:
+            return cls(default_max_cube_cells())
+        try:
+            value = int(raw)  # 1_000_000 reads too
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"{SETTING} must be a positive whole number of cells, got {raw!r}")
+        return cls(value)
+
+    def check_cube(self, cube: str, sizes: Mapping[str, int]) -> None:
+        """Refuse (422 ``cube_too_large``) a cube over dimensions of these sizes past the limit."""
+        addresses, nbytes = dense_cost(list(sizes.values()))
+        if addresses <= self.max_cube_cells:
+            return
+        shape = " x ".join(f"{n:,}" for n in sizes.values())
+        raise CubeTooLarge(
+            f"cube {cube!r} would have {addresses:,} cell addresses ({shape} elements, "
+            f"{_size(nbytes)} of arrays), more than the limit of {self.max_cube_cells:,} "
+            f"({SETTING}); use fewer or smaller dimensions",
+            cube=cube,
+            dimensions=dict(sizes),
+            addresses=_json_number(addresses),
+            bytes=_json_number(nbytes),
+            limit=self.max_cube_cells,
+            setting=SETTING,
+        )
+
+
+def _json_number(n: int) -> int | float:
+    """``n``, as a float past 64 bits (JSON encoders refuse larger integers; 20 dimensions of
+    10,000 elements make 10^80 addresses)."""
+    return n if n < 2**63 else float(n)
+
+
+def _size(nbytes: int) -> str:
+    """Bytes for a message: ``9.0 TB``, ``1.3 GB``, ``900 bytes``."""
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes} bytes"
