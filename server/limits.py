@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from calc_engine.cube import BYTES_PER_ADDRESS, dense_cost
-from server.errors import CubeTooLarge
+from server.errors import BadRequest, CubeTooLarge
 
 SETTING = "PLANCUBE_MAX_CUBE_CELLS"
 _MEMORY_SHARE = 16  # one cube's arrays: at most 1/16 of the machine's memory by default
@@ -58,7 +58,9 @@ class Limits:
         except ValueError:
             value = 0
         if value < 1:
-            raise ValueError(f"{SETTING} must be a positive whole number of cells, got {raw!r}")
+            raise BadRequest(
+                f"{SETTING} must be a positive whole number of cells, got {raw!r}", setting=SETTING
+            )
         return cls(value)
 
     def check_cube(self, cube: str, sizes: Mapping[str, int]) -> None:

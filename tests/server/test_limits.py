@@ -6,14 +6,19 @@ refused structure must not be there and the server must start as before.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from server.app import create_app
+from server.errors import BadRequest
 from server.limits import SETTING, Limits, default_max_cube_cells, memory_bytes
 from tests.server.helpers import error
 
@@ -124,8 +129,24 @@ def test_the_limit_comes_from_the_environment() -> None:
     assert Limits.from_env({SETTING: "5_000"}).max_cube_cells == 5000
     assert Limits.from_env({}).max_cube_cells == default_max_cube_cells()
     for bad in ("0", "-3", "lots", "1e9"):
-        with pytest.raises(ValueError, match=SETTING):
+        with pytest.raises(BadRequest, match=SETTING):
             Limits.from_env({SETTING: bad})
+
+
+def test_a_bad_limit_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, SETTING: "lots"}
+    db = str(tmp_path / "x.duckdb")
+    run = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--db", db, "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        f"error [bad_request]: {SETTING} must be a positive whole number of cells, got 'lots'"
+    )
 
 
 def test_the_default_keeps_a_cube_within_a_sixteenth_of_memory() -> None:
