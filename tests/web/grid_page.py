@@ -155,6 +155,10 @@ class GridPage:
         self.select(row, column)
         self.page.keyboard.press("Control+V")
 
+    def answer(self, label: str) -> None:
+        """Answer the status line's question (e.g. whether a paste's copy had its totals)."""
+        self.message.get_by_role("button", name=label).click()
+
     @property
     def message(self) -> Any:
         return self.page.locator("#message")

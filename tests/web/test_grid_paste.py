@@ -86,6 +86,10 @@ def test_a_column_pasted_across_a_subtotal_row_skips_it(open_grid: Any) -> None:
     grid = open_grid("ann", department="Data Science", columns=LEAVES_2027)
     column = [["1"], ["2"], ["3"], ["4"], ["5"], ["6"], ["7"], ["8"], ["9"]]
     grid.paste("Salaries & Wages", "2027-05", column, "\n")
+    expect(grid.message).to_contain_text(
+        "This paste crosses the computed row Facilities: was it in what you copied?"
+    )
+    grid.answer("No: skip it")
     expect(grid.message).to_have_text(saved(9, "; skipped the computed line Facilities"))
     now = grid.values()
     personnel = [
@@ -104,12 +108,31 @@ def test_months_pasted_across_a_quarter_column_skip_it_and_say_so(open_grid: Any
     grid = open_grid("ann", department="Quality Assurance")  # months with quarter totals
     head = grid.head()
     grid.paste("Utilities", "2027-02", [["2000", "3000", "4000"]])
+    expect(grid.message).to_contain_text(
+        "This paste crosses the computed column 2027-Q1: was it in what you copied?"
+    )
+    assert grid.head() == head  # nothing is saved before the planner answers
+    grid.answer("No: skip it")
     expect(grid.message).to_have_text(saved(3, "; skipped the computed line 2027-Q1"))
     commit = grid.last_commit()
     assert commit["id"] > head and commit["cells"] == 3
     now = grid.values()
     assert [now["Utilities", m] for m in ("2027-02", "2027-03", "2027-04")] == [2000, 3000, 4000]
     assert now["Utilities", "2027-Q1"] == (now["Utilities", "2027-01"] or 0) + 5000
+
+
+def test_a_copy_with_its_own_quarter_total_pastes_in_place(open_grid: Any) -> None:
+    # Jan, Feb, Mar, Q1 and Apr from a sheet laid out like the grid: the 600 is that sheet's Q1.
+    grid = open_grid("ann", department="Manufacturing")
+    grid.paste("Office Supplies", "2027-01", [["100", "200", "300", "600", "400"]])
+    expect(grid.message).to_contain_text("crosses the computed column 2027-Q1")
+    grid.answer("Yes: paste in place")
+    expect(grid.message).to_have_text(saved(4, "; left the computed line 2027-Q1 as computed"))
+    now = grid.values()
+    months = ("2027-01", "2027-02", "2027-03", "2027-04", "2027-05")
+    assert [now["Office Supplies", m] for m in months[:4]] == [100, 200, 300, 400]
+    assert now["Office Supplies", "2027-Q1"] == 600
+    expect(grid.cell("Office Supplies", "2027-Q1")).to_have_text("600")
 
 
 def test_a_paste_onto_a_total_or_past_the_edge_is_refused_with_the_reason(open_grid: Any) -> None:

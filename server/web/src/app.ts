@@ -20,7 +20,7 @@ import { LiveFeed } from "./feed";
 import type { CellEdit, CellRef, EditOrigin, GridAdapter, GridView, PasteLayout } from "./grid/adapter";
 import { formatValue, parseNumber } from "./numbers";
 import type { CellPanel } from "./panel";
-import { parseClipboard, planPaste } from "./paste";
+import { type PasteResult, parseClipboard, planPaste } from "./paste";
 import type { Selection } from "./picker";
 import type { Status } from "./status";
 import {
@@ -179,16 +179,34 @@ export class GridApp {
   private pasted(text: string, layout: PasteLayout): void {
     const view = this.view;
     if (view === null) return;
-    const plan = planPaste(parseClipboard(text), {
+    const grid = {
       rows: layout.rows,
       cols: layout.cols,
-      input: (row, col) => (baseState(view.flags[row][col], view.flag_bits) & State.input) !== 0,
-      shown: (row, col) => this.shownValue({ row, col }),
-      rowLabel: (row) => view.rows[row].elements.join(" · "),
-      colLabel: (col) => view.columns[col].elements.join(" · "),
-    }, layout.range);
-    if (!plan.ok) this.status.show("error", plan.error);
-    else this.edited(plan.edits, "range", plan.note);
+      input: (row: number, col: number) =>
+        (baseState(view.flags[row][col], view.flag_bits) & State.input) !== 0,
+      shown: (row: number, col: number) => this.shownValue({ row, col }),
+      rowLabel: (row: number) => view.rows[row].elements.join(" · "),
+      colLabel: (col: number) => view.columns[col].elements.join(" · "),
+    };
+    const plan = planPaste(parseClipboard(text), grid, layout.range);
+    if (plan.ok !== "ask") {
+      this.applyPaste(plan);
+      return;
+    }
+    // Only the planner knows whether the copied cells had the totals the block crosses.
+    const answer = (result: PasteResult) => () => {
+      if (this.view === view) this.applyPaste(result);
+      else this.status.show("error", "The view changed since the paste: paste again.");
+    };
+    this.status.ask(plan.question, [
+      { label: plan.inPlaceLabel, choose: answer(plan.inPlace) },
+      { label: plan.skippingLabel, choose: answer(plan.skipping) },
+    ]);
+  }
+
+  private applyPaste(result: PasteResult): void {
+    if (result.ok) this.edited(result.edits, "range", result.note);
+    else this.status.show("error", result.error);
   }
 
   /** Typing into a total or a rule cell opens no editor; say why instead of doing nothing. */
@@ -232,7 +250,10 @@ export class GridApp {
     }
     const changes = accepted.filter(({ cell, value }) => value !== this.shownValue(cell));
     if (changes.length === 0) {
-      if (note) this.status.show("info", `Nothing changed; ${note}.`);
+      if (origin === "range") {
+        const also = note ? `; ${note}` : "";
+        this.status.show("info", `Nothing to save: the cells already hold these values${also}.`);
+      }
       return;
     }
     const queued = changes.map(({ cell, value }) => {

@@ -24,6 +24,12 @@ describe("parseNumber accepts what Excel copies", () => {
     ["1,200 €", 1200],
     ["1.5E+3", 1500],
     ["-0", 0],
+    // Excel's accounting format, as it copies: sign before the parentheses, "-" for zero
+    [" $ (200.00) ", -200],
+    ["$ 1,200.00 ", 1200],
+    [" $ -   ", 0],
+    ["-", 0],
+    ["€ (1.5)", -1.5],
   ])("%j -> %d", (text, value) => {
     expect(parseNumber(text)).toEqual({ ok: true, value });
   });
@@ -49,6 +55,8 @@ describe("parseNumber refuses what is not a number", () => {
     "12,3456",
     "1.2.3",
     "--5",
+    "- -",
+    "$$5",
     "(-5)",
     "(5",
     "5)",

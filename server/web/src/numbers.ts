@@ -6,7 +6,8 @@
  * negative, "12.5%", "$1,200". parseNumber accepts those shapes and nothing looser: a
  * comma must separate thousands in groups of three ("1,5" is refused rather than guessed to be
  * 1.5 or 15), so a value is never sent that the planner did not mean. An empty text clears the
- * cell (null).
+ * cell (null); Excel's accounting format shows zero as "-" and puts the currency sign before
+ * the parentheses ("$ (200.00)"), and both read as it means them.
  */
 
 export type Parsed = { ok: true; value: number | null } | { ok: false; error: string };
@@ -33,6 +34,11 @@ export function parseNumber(input: string | number | null | undefined): Parsed {
   if (original === "") return { ok: true, value: null };
   // Unicode minus, and the non-breaking and thin spaces spreadsheets use between thousands.
   let text = original.replace(/\u2212/g, "-").replace(/[\u00a0\u202f\u2009]/g, " ");
+  // Excel's accounting format: the sign before the parentheses ("$ (200.00)"), "-" for zero.
+  const bare = stripCurrency(text);
+  const currencyFirst = bare !== text;
+  text = bare;
+  if (text === "-") return { ok: true, value: 0 };
   let negative = false;
   const parens = /^\((.*)\)$/.exec(text);
   if (parens) {
@@ -43,8 +49,7 @@ export function parseNumber(input: string | number | null | undefined): Parsed {
     negative = text.startsWith("-");
     text = text.slice(1).trim();
   }
-  if (text !== "" && CURRENCY.includes(text[0])) text = text.slice(1).trim();
-  else if (text !== "" && CURRENCY.includes(text[text.length - 1])) text = text.slice(0, -1).trim();
+  if (!currencyFirst) text = stripCurrency(text);
   let scale = 1;
   if (text.endsWith("%")) {
     scale = 0.01;
@@ -58,6 +63,12 @@ export function parseNumber(input: string | number | null | undefined): Parsed {
   const value = Number(digits) * scale;
   if (!Number.isFinite(value)) return refuse(original, ": it is too large");
   return { ok: true, value: negative && value !== 0 ? -value : value };
+}
+
+function stripCurrency(text: string): string {
+  if (text !== "" && CURRENCY.includes(text[0])) return text.slice(1).trim();
+  if (text !== "" && CURRENCY.includes(text[text.length - 1])) return text.slice(0, -1).trim();
+  return text;
 }
 
 function digitsOf(text: string): string | null {

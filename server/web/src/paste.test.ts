@@ -1,5 +1,12 @@
 import { describe, expect, test } from "vitest";
-import { type PasteGrid, parseClipboard, planPaste } from "./paste";
+import {
+  type PasteGrid,
+  type PastePlan,
+  type PasteQuestion,
+  type PasteResult,
+  parseClipboard,
+  planPaste,
+} from "./paste";
 
 const BLOCK = [
   ["150000", "151000"],
@@ -58,36 +65,66 @@ function grid(): PasteGrid & { values: Map<string, number> } {
 }
 
 const at = (top: number, left: number, bottom = top, right = left) => ({ top, left, bottom, right });
-const cells = (plan: ReturnType<typeof planPaste>) =>
-  plan.ok ? plan.edits.map((e) => `${e.row}:${e.col}=${e.text}`) : plan.error;
+const cells = (plan: PastePlan | PasteResult): string[] | string =>
+  plan.ok === "ask" ? plan.question : plan.ok ? plan.edits.map((e) => `${e.row}:${e.col}=${e.text}`) : plan.error;
+const note = (plan: PastePlan | PasteResult) => (plan.ok === true ? plan.note : null);
+function asked(plan: PastePlan): PasteQuestion {
+  if (plan.ok !== "ask") throw new Error(`expected a question, got ${JSON.stringify(plan)}`);
+  return plan;
+}
 
 describe("planPaste lays a block over the grid", () => {
   test("positionally, explicit blanks included", () => {
     const plan = planPaste([["1", ""], ["3", "4"]], grid(), at(1, 0));
     expect(cells(plan)).toEqual(["1:0=1", "1:1=", "2:0=3", "2:1=4"]);
-    expect(plan.ok && plan.note).toBe("");
+    expect(note(plan)).toBe("");
   });
 
-  test("three months copied from a sheet without quarters skip the Q1 column", () => {
-    const plan = planPaste([["20", "30", "40"]], grid(), at(1, 1));
-    expect(cells(plan)).toEqual(["1:1=20", "1:2=30", "1:4=40"]);
-    expect(plan.ok && plan.note).toBe("skipped the computed line Q1");
+  test("a block across a quarter column asks whether the copy had it, with both answers ready", () => {
+    const plan = asked(planPaste([["20", "30", "40"]], grid(), at(1, 1)));
+    expect(plan.question).toBe("This paste crosses the computed column Q1: was it in what you copied?");
+    expect([plan.inPlaceLabel, plan.skippingLabel]).toEqual(["Yes: paste in place", "No: skip it"]);
+    // no: three months from a sheet without quarters
+    expect(cells(plan.skipping)).toEqual(["1:1=20", "1:2=30", "1:4=40"]);
+    expect(note(plan.skipping)).toBe("skipped the computed line Q1");
+    // yes: the 40 was the sheet's own Q1 total, left to the server
+    expect(cells(plan.inPlace)).toEqual(["1:1=20", "1:2=30"]);
+    expect(note(plan.inPlace)).toBe("left the computed line Q1 as computed");
   });
 
-  test("accounts copied without their subtotal skip the COGS row", () => {
-    const plan = planPaste([["1"], ["2"], ["3"]], grid(), at(1, 0));
-    expect(cells(plan)).toEqual(["1:0=1", "2:0=2", "4:0=3"]);
-    expect(plan.ok && plan.note).toBe("skipped the computed line COGS");
+  test("Jan, Feb, Mar, Q1, Apr copied with their total never shift the total into a month", () => {
+    const plan = asked(planPaste([["100", "200", "300", "600", "400"]], grid(), at(1, 0)));
+    expect(cells(plan.inPlace)).toEqual(["1:0=100", "1:1=200", "1:2=300", "1:4=400"]);
+    expect(cells(plan.skipping)).toEqual(["1:0=100", "1:1=200", "1:2=300", "1:4=600", "1:5=400"]);
+    // a year of months with its quarter totals, skipped, no longer fits: said so
+    const year = asked(planPaste([["1", "2", "3", "6", "4", "5"]], grid(), at(1, 0)));
+    expect(cells(year.skipping)).toBe(
+      '"5" would fall outside the grid (the paste is 1 × 6, skipping the computed lines Q1): ' +
+        "nothing of this paste was saved.",
+    );
   });
 
-  test("a copied view pasted back, its totals included, lands positionally", () => {
-    const plan = planPaste([["1,500", "10"]], grid(), at(0, 3));
-    expect(plan.ok).toBe(false); // the anchor itself is a total, and 10 would land on Apr of it
-    const back = planPaste([["5", "6", "7", "1,500"]], grid(), at(0, 0));
-    expect(cells(back)).toMatch(/"5" would land on Revenue, Jan/);
-    const row = planPaste([["5", "6", "7", "", "8"]], grid(), at(1, 0));
+  test("a blank on the total's place asks too: it may be a blank month", () => {
+    const plan = asked(planPaste([["100", "200", "", "400"]], grid(), at(1, 1)));
+    expect(cells(plan.skipping)).toEqual(["1:1=100", "1:2=200", "1:4=", "1:5=400"]);
+    expect(cells(plan.inPlace)).toEqual(["1:1=100", "1:2=200", "1:4=400"]);
+  });
+
+  test("accounts copied without their subtotal: skipping the COGS row is one answer", () => {
+    const plan = asked(planPaste([["1"], ["2"], ["3"]], grid(), at(1, 0)));
+    expect(plan.question).toBe("This paste crosses the computed row COGS: was it in what you copied?");
+    expect(cells(plan.skipping)).toEqual(["1:0=1", "2:0=2", "4:0=3"]);
+    expect(cells(plan.inPlace)).toEqual(["1:0=1", "2:0=2"]);
+  });
+
+  test("a copied view pasted back, its totals included and unchanged, lands in place unasked", () => {
+    const back = planPaste([["5", "6", "7", "1,500", "8"]], grid(), at(0, 0));
+    expect(cells(back)).toMatch(/"5" would land on Revenue, Jan/); // Revenue is a total row
+    const values = grid();
+    values.values.set("1:3", 1500);
+    const row = planPaste([["5", "6", "7", "1,500", "8"]], values, at(1, 0));
     expect(cells(row)).toEqual(["1:0=5", "1:1=6", "1:2=7", "1:4=8"]);
-    expect(row.ok && row.note).toBe("");
+    expect(note(row)).toBe("left the computed line Q1 as computed");
   });
 
   test("a value onto a rule cell refuses the whole paste, naming the cell", () => {
@@ -99,6 +136,7 @@ describe("planPaste lays a block over the grid", () => {
 
   test("a paste onto a total is refused, not moved to the next leaf", () => {
     expect(cells(planPaste([["9"]], grid(), at(1, 3)))).toMatch(/^"9" would land on Product, Q1/);
+    expect(cells(planPaste([["9", "10"]], grid(), at(1, 3)))).toMatch(/^"9" would land on Product, Q1/);
   });
 
   test("values past the grid's edge refuse the paste; blanks past it are ignored", () => {
@@ -111,7 +149,7 @@ describe("planPaste lays a block over the grid", () => {
   test("one value onto a selection fills its input cells", () => {
     const plan = planPaste([["7"]], grid(), at(0, 2, 1, 4));
     expect(cells(plan)).toEqual(["1:2=7", "1:4=7"]);
-    expect(plan.ok && plan.note).toBe("left 4 computed cells as they are");
+    expect(note(plan)).toBe("left 4 computed cells as they are");
   });
 
   test("an empty clipboard is said so", () => {

@@ -9,13 +9,16 @@
  * ("a""b"), which papaparse reads.
  *
  * Where it goes: positionally from the anchor (the selected cell), as in Excel. A plan's grid
- * interleaves computed lines (Q1 between Mar and Apr, Revenue above its accounts) that a sheet
- * copied from elsewhere usually lacks, so when a value would land on a computed row or column
- * (and is not just the total it already shows, as when a copied view is pasted back), the
- * block is laid over the input lines only, skipping the computed ones, and the planner is told
- * which were skipped. A value that still cannot land on an input cell — a rule cell, a locked
- * cell, past the grid's edge — makes the whole paste refused with a message naming it: a value
- * is never dropped without a word, and never half a paste saved.
+ * interleaves computed lines (Q1 between Mar and Apr, Revenue above its accounts). When a block
+ * crosses one, only the planner knows whether the copied cells had that line too — a sheet of
+ * twelve months, or a copy of a grid with its quarters — and no value in the block can tell
+ * (a blank may be a blank month or an empty total), so the grid asks: "yes" pastes in place and
+ * leaves the totals to the server; "no" lays the block over the input lines only, skipping the
+ * computed ones. Both answers are worked out before asking, and the status line says what was
+ * skipped or left. A copied view pasted back with its totals as shown is not asked about. A
+ * value that cannot land on an input cell — a rule cell, a locked cell, past the grid's edge —
+ * refuses the whole paste with a message naming it: a value is never dropped without a word,
+ * and never half a paste saved.
  */
 
 import Papa from "papaparse";
@@ -56,7 +59,21 @@ export interface PasteRange {
   right: number;
 }
 
-export type PastePlan = { ok: true; edits: CellEdit[]; note: string } | { ok: false; error: string };
+export type PasteResult = { ok: true; edits: CellEdit[]; note: string } | { ok: false; error: string };
+
+/** Whether the copied cells held the computed lines the block crosses, only the planner knows. */
+export interface PasteQuestion {
+  ok: "ask";
+  question: string;
+  /** "Yes, they were copied too": values on those lines are totals, left as they are. */
+  inPlace: PasteResult;
+  inPlaceLabel: string;
+  /** "No": the block is laid over the input lines only. */
+  skipping: PasteResult;
+  skippingLabel: string;
+}
+
+export type PastePlan = PasteResult | PasteQuestion;
 
 interface Miss {
   text: string;
@@ -64,7 +81,11 @@ interface Miss {
   col?: number;
 }
 
-/** Where each pasted value goes, or why the paste is refused. */
+/**
+ * Where each pasted value goes, or why the paste is refused, or — when the block crosses
+ * computed rows or columns and it is not a copied view pasted back — the question whether the
+ * copied cells had those lines too, with both answers worked out.
+ */
 export function planPaste(block: string[][], grid: PasteGrid, at: PasteRange): PastePlan {
   const height = block.length;
   const width = Math.max(0, ...block.map((line) => line.length));
@@ -75,33 +96,110 @@ export function planPaste(block: string[][], grid: PasteGrid, at: PasteRange): P
   const lines = new Lines(grid);
   const rows = grid.rows.slice(at.top);
   const cols = grid.cols.slice(at.left);
-  const positional = place(block, rows, cols, grid);
-  if (positional.misses.length === 0) return { ok: true, edits: positional.edits, note: "" };
-
-  // Lay the block over input lines only, if what was in the way is a computed row or column.
-  const computed = positional.misses.filter((m) => m.row !== undefined && m.col !== undefined);
-  const skipRows = computed.some((m) => lines.rowComputed(m.row as number));
-  const skipCols = computed.some((m) => lines.colComputed(m.col as number));
-  const anchor = { row: rows[0], col: cols[0] };
-  if ((!skipRows && !skipCols) || !grid.input(anchor.row, anchor.col)) {
-    return refuse(positional.misses[0], grid, height, width);
-  }
-  const keep = (line: number[], computedLine: (i: number) => boolean, skip: boolean) =>
-    skip ? [line[0], ...line.slice(1).filter((i) => !computedLine(i))] : line;
-  const rowsUsed = keep(rows, (r) => lines.rowComputed(r), skipRows).slice(0, height);
-  const colsUsed = keep(cols, (c) => lines.colComputed(c), skipCols).slice(0, width);
-  const skipping = place(block, rowsUsed, colsUsed, grid);
-  if (skipping.misses.length > 0) return refuse(skipping.misses[0], grid, height, width);
-  const skipped = [
-    ...between(rows, rowsUsed).map((r) => grid.rowLabel(r)),
-    ...between(cols, colsUsed).map((c) => grid.colLabel(c)),
+  const crossedRows = new Set(rows.slice(1, height).filter((r) => lines.rowComputed(r)));
+  const crossedCols = new Set(cols.slice(1, width).filter((c) => lines.colComputed(c)));
+  const crossed = [
+    ...[...crossedRows].map((r) => grid.rowLabel(r)),
+    ...[...crossedCols].map((c) => grid.colLabel(c)),
   ];
-  const what = skipped.length === 1 ? "line" : "lines";
-  return { ok: true, edits: skipping.edits, note: `skipped the computed ${what} ${skipped.join(", ")}` };
+  const onCrossed = (row: number, col: number) => crossedRows.has(row) || crossedCols.has(col);
+  const inPlace = place(block, rows, cols, grid, onCrossed, { height, width, crossed, skipped: false });
+  // Nothing to ask when no computed line is crossed, when the anchor itself is computed (the
+  // paste is refused there), or when a copied view comes back with its totals as shown.
+  const anchoredOnInput = grid.input(rows[0], cols[0]);
+  if (crossed.length === 0 || !anchoredOnInput || pastedBack(block, rows, cols, grid, onCrossed)) {
+    return inPlace;
+  }
+  const inputOnly = (line: number[], computed: Set<number>, isComputed: (i: number) => boolean) =>
+    computed.size === 0 ? line : [line[0], ...line.slice(1).filter((i) => !isComputed(i))];
+  const skipping = place(
+    block,
+    inputOnly(rows, crossedRows, (r) => lines.rowComputed(r)),
+    inputOnly(cols, crossedCols, (c) => lines.colComputed(c)),
+    grid,
+    () => false,
+    { height, width, crossed, skipped: true },
+  );
+  const kind = crossedCols.size === 0 ? "row" : crossedRows.size === 0 ? "column" : "line";
+  const many = crossed.length > 1;
+  return {
+    ok: "ask",
+    question:
+      `This paste crosses the computed ${kind}${many ? "s" : ""} ${crossed.join(", ")}: ` +
+      `${many ? "were they" : "was it"} in what you copied?`,
+    inPlace,
+    inPlaceLabel: "Yes: paste in place",
+    skipping,
+    skippingLabel: `No: skip ${many ? "them" : "it"}`,
+  };
+}
+
+interface Shape {
+  height: number;
+  width: number;
+  /** The computed lines the block crosses, and whether this placement skips them. */
+  crossed: string[];
+  skipped: boolean;
+}
+
+function place(
+  block: string[][],
+  rows: number[],
+  cols: number[],
+  grid: PasteGrid,
+  leave: (row: number, col: number) => boolean,
+  shape: Shape,
+): PasteResult {
+  const edits: CellEdit[] = [];
+  for (const [i, line] of block.entries()) {
+    for (const [j, text] of line.entries()) {
+      const row = rows[i];
+      const col = cols[j];
+      let miss: Miss | null = null;
+      if (row === undefined || col === undefined) {
+        if (text.trim() !== "") miss = { text };
+      } else if (grid.input(row, col)) {
+        edits.push({ row, col, text });
+      } else if (!leave(row, col) && !alreadyShown(text, grid.shown(row, col))) {
+        miss = { text, row, col };
+      }
+      if (miss !== null) return { ok: false, error: refusal(miss, grid, shape) };
+    }
+  }
+  const lines = shape.crossed.join(", ");
+  const what = shape.crossed.length === 1 ? "line" : "lines";
+  const note =
+    shape.crossed.length === 0
+      ? ""
+      : shape.skipped
+        ? `skipped the computed ${what} ${lines}`
+        : `left the computed ${what} ${lines} as computed`;
+  return { ok: true, edits, note };
+}
+
+/** A copied view pasted back: every value on the computed lines is the total shown there. */
+function pastedBack(
+  block: string[][],
+  rows: number[],
+  cols: number[],
+  grid: PasteGrid,
+  onCrossed: (row: number, col: number) => boolean,
+): boolean {
+  let seen = 0;
+  for (const [i, line] of block.entries()) {
+    for (const [j, text] of line.entries()) {
+      const row = rows[i];
+      const col = cols[j];
+      if (row === undefined || col === undefined || !onCrossed(row, col)) continue;
+      if (text.trim() === "" || !alreadyShown(text, grid.shown(row, col))) return false;
+      seen++;
+    }
+  }
+  return seen > 0;
 }
 
 /** One value pasted onto a selection of many cells fills its input cells, as in Excel. */
-function fillSelection(text: string, grid: PasteGrid, at: PasteRange): PastePlan {
+function fillSelection(text: string, grid: PasteGrid, at: PasteRange): PasteResult {
   const edits: CellEdit[] = [];
   let computed = 0;
   for (const row of grid.rows.slice(at.top, at.bottom + 1)) {
@@ -115,25 +213,6 @@ function fillSelection(text: string, grid: PasteGrid, at: PasteRange): PastePlan
   return { ok: true, edits, note };
 }
 
-function place(block: string[][], rows: number[], cols: number[], grid: PasteGrid) {
-  const edits: CellEdit[] = [];
-  const misses: Miss[] = [];
-  block.forEach((line, i) => {
-    line.forEach((text, j) => {
-      const row = rows[i];
-      const col = cols[j];
-      if (row === undefined || col === undefined) {
-        if (text.trim() !== "") misses.push({ text });
-      } else if (grid.input(row, col)) {
-        edits.push({ row, col, text });
-      } else if (!alreadyShown(text, grid.shown(row, col))) {
-        misses.push({ text, row, col });
-      }
-    });
-  });
-  return { edits, misses };
-}
-
 /** Whether pasting `text` over a computed cell would change nothing a planner sees. */
 function alreadyShown(text: string, shown: CellValue): boolean {
   if (text.trim() === "") return true;
@@ -142,20 +221,17 @@ function alreadyShown(text: string, shown: CellValue): boolean {
   return parsed.ok && formatValue(parsed.value) === formatValue(shown);
 }
 
-/** The lines of `all` (from its first) up to the last one used that were not used. */
-function between(all: number[], used: number[]): number[] {
-  const last = all.indexOf(used[used.length - 1]);
-  const taken = new Set(used);
-  return all.slice(0, last + 1).filter((i) => !taken.has(i));
-}
-
-function refuse(miss: Miss, grid: PasteGrid, height: number, width: number): PastePlan {
-  const where =
-    miss.row === undefined || miss.col === undefined
-      ? `would fall outside the grid (the paste is ${height} × ${width})`
-      : `would land on ${grid.rowLabel(miss.row)}, ${grid.colLabel(miss.col)}, which is not an ` +
-        "input cell (a total, a rule or a locked cell)";
-  return { ok: false, error: `"${miss.text}" ${where}: nothing of this paste was saved.` };
+function refusal(miss: Miss, grid: PasteGrid, shape: Shape): string {
+  let where: string;
+  if (miss.row === undefined || miss.col === undefined) {
+    const skipping = shape.skipped ? `, skipping the computed lines ${shape.crossed.join(", ")}` : "";
+    where = `would fall outside the grid (the paste is ${shape.height} × ${shape.width}${skipping})`;
+  } else {
+    where =
+      `would land on ${grid.rowLabel(miss.row)}, ${grid.colLabel(miss.col)}, which is not an ` +
+      "input cell (a total, a rule or a locked cell)";
+  }
+  return `"${miss.text}" ${where}: nothing of this paste was saved.`;
 }
 
 /** Which rows and columns hold no input cell at all (totals, rule lines), worked out lazily. */

@@ -37,6 +37,18 @@ export class Status {
     this.message.setAttribute("role", tone === "error" ? "alert" : "status");
   }
 
+  /** A question with its answers as buttons; the next message replaces it. */
+  ask(text: string, answers: { label: string; choose: () => void }[]): void {
+    const buttons = answers.map(({ label, choose }) => {
+      const button = el("button", { type: "button", class: "answer" }, label);
+      button.addEventListener("click", choose);
+      return button;
+    });
+    this.message.replaceChildren(`${text} `, ...buttons);
+    this.message.className = "ask";
+    this.message.setAttribute("role", "alert");
+  }
+
   connected(live: boolean): void {
     this.live.textContent = live ? "● live" : "○ reconnecting…";
     this.live.className = live ? "on" : "off";
