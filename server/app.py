@@ -14,7 +14,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
-from server.api import commits, cubes, dimensions, feed, models, rules
+from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
+from server.body_limit import BodyLimit
 from server.errors import install_handlers
 from server.responses import Json
 from server.storage import open_store
@@ -49,10 +50,12 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.workspace = ws
+    app.add_middleware(BodyLimit, max_bytes=ws.limits.max_body_bytes)
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):
+        error_docs.document(module.router)
         app.include_router(module.router)
-    docs_pages.mount(app, schemas=models.SCHEMAS)
+    docs_pages.mount(app, schemas=[*models.SCHEMAS, error_docs.Error])
     web.mount(app)  # web grid (issue 4): the built front-end at "/", its assets at "/assets"
 
     @app.get(

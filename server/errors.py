@@ -100,6 +100,11 @@ class ModelUnavailable(PlancubeError):
     code = "model_unavailable"
 
 
+class BodyTooLarge(PlancubeError):
+    status = 413
+    code = "body_too_large"
+
+
 class WriteConflict(PlancubeError):
     status = 409
     code = "write_conflict"
@@ -195,7 +200,33 @@ def install_handlers(app: FastAPI) -> None:
         return Json(err.body(), status_code=err.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Json:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Json:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         body = {"error": {"code": code, "message": str(exc.detail), "details": {}}}
-        return Json(body, status_code=exc.status_code)
+        headers = exc.headers
+        if exc.status_code == 405:  # name every method the path allows, as HTTP asks
+            headers = {
+                **(headers or {}),
+                "Allow": _allowed(request) or (headers or {}).get("Allow", ""),
+            }
+        return Json(body, status_code=exc.status_code, headers=headers)
+
+
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def _allowed(request: Request) -> str:
+    """The methods the OpenAPI document lists for the request's path (Starlette names only
+    the first route it met)."""
+    from starlette.routing import compile_path
+
+    routes = getattr(request.app.state, "allowed_methods", None)
+    if routes is None:
+        paths = request.app.openapi().get("paths", {})
+        routes = [
+            (compile_path(path)[0], sorted(m.upper() for m in ops if m in _METHODS))
+            for path, ops in paths.items()
+        ]
+        request.app.state.allowed_methods = routes
+    path = request.url.path
+    return ", ".join(sorted({m for regex, methods in routes if regex.match(path) for m in methods}))

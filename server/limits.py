@@ -26,6 +26,10 @@ from calc_engine.cube import BYTES_PER_ADDRESS, dense_cost
 from server.errors import BadRequest, CubeTooLarge
 
 SETTING = "PLANCUBE_MAX_CUBE_CELLS"
+BODY_SETTING = "PLANCUBE_MAX_BODY_BYTES"
+# a request body: a model file with its data, or a write batch (~90 bytes a cell as JSON); bulk
+# loads of millions of cells belong to imports, which stream files
+DEFAULT_MAX_BODY_BYTES = 64 * 2**20
 _MEMORY_SHARE = 16  # one cube's arrays: at most 1/16 of the machine's memory by default
 _FALLBACK = 2**27  # when the memory cannot be read: 1.2 GB of arrays per cube
 
@@ -46,22 +50,17 @@ def default_max_cube_cells() -> int:
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_cube_cells: int
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        """The limits set in the environment (``PLANCUBE_MAX_CUBE_CELLS``), else the defaults."""
-        raw = (os.environ if environ is None else environ).get(SETTING, "").strip()
-        if not raw:
-            return cls(default_max_cube_cells())
-        try:
-            value = int(raw)  # 1_000_000 reads too
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise BadRequest(
-                f"{SETTING} must be a positive whole number of cells, got {raw!r}", setting=SETTING
-            )
-        return cls(value)
+        """The limits set in the environment (``PLANCUBE_MAX_CUBE_CELLS``,
+        ``PLANCUBE_MAX_BODY_BYTES``), else the defaults."""
+        env = os.environ if environ is None else environ
+        return cls(
+            _positive(env, SETTING, "cells") or default_max_cube_cells(),
+            _positive(env, BODY_SETTING, "bytes") or DEFAULT_MAX_BODY_BYTES,
+        )
 
     def check_cube(self, cube: str, sizes: Mapping[str, int]) -> None:
         """Refuse (422 ``cube_too_large``) a cube over dimensions of these sizes past the limit."""
@@ -94,3 +93,19 @@ def _size(nbytes: int) -> str:
         if nbytes >= scale:
             return f"{nbytes / scale:,.1f} {unit}"
     return f"{nbytes} bytes"
+
+
+def _positive(environ: Mapping[str, str], name: str, unit: str) -> int | None:
+    """A positive whole number set in the environment, None when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)  # 1_000_000 reads too
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise BadRequest(
+            f"{name} must be a positive whole number of {unit}, got {raw!r}", setting=name
+        )
+    return value

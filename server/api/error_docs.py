@@ -1,0 +1,76 @@
+"""What every operation may answer besides success, declared in the OpenAPI document.
+
+Errors share one shape (``server.errors``), so the document names one schema, ``Error``, and
+says on each operation which statuses it can answer and why: 404 and 409 wherever a model is
+named in the path (it may not exist, or be stored but unavailable), 400 where the request can
+contradict the model, 413 where there is a body (``server.body_limit``), and 422 everywhere a
+parameter or body is read — in the one error shape, not FastAPI's default validation schema,
+which plancube never sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, e.g. element_not_found, write_conflict")
+    message: str = Field(description="for people: names the element, cell, row or position")
+    details: dict[str, Any] = Field(description="structured: what was wrong, where")
+
+
+class Error(BaseModel):
+    """Every error plancube answers."""
+
+    error: ErrorDetail
+
+
+def _response(description: str) -> dict[str, Any]:
+    # by $ref (the schema is added to the document's components by ``docs_pages``): a route's
+    # response models are fixed when it is created, and these are declared after
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _reads_parameters(dependant: Dependant) -> bool:
+    """Whether the route or one of its dependencies reads a path, query, header or cookie."""
+    own = (dependant.path_params, dependant.query_params, dependant.header_params)
+    return (
+        any(own)
+        or bool(dependant.cookie_params)
+        or any(_reads_parameters(d) for d in dependant.dependencies)
+    )
+
+
+def document(router: APIRouter) -> None:
+    """Declare the error answers of a router's routes (before the document is first built)."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/api/"):
+            continue
+        body = route.body_field is not None or bool(
+            {"POST", "PUT", "PATCH"} & (route.methods or set())
+        )
+        reads = body or _reads_parameters(route.dependant)
+        declared: dict[int | str, dict[str, Any]] = {}
+        if reads:
+            declared[422] = _response(
+                "a parameter or the body is not valid: the problem and where it is"
+            )
+        if "{model}" in route.path:
+            declared[400] = _response("the request contradicts itself or the model")
+            declared[404] = _response(
+                "the model, or a cube, dimension, element or commit it names, does not exist"
+            )
+            declared[409] = _response(
+                "a conflict: the cells changed since base_commit (write_conflict), the thing "
+                "exists or is in use, or the model is stored but unavailable (model_unavailable)"
+            )
+        if body:
+            declared[413] = _response("the body is larger than the server accepts")
+        for status, response in declared.items():
+            route.responses.setdefault(status, response)
