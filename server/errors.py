@@ -224,9 +224,15 @@ def _allowed(request: Request) -> str:
     if routes is None:
         paths = request.app.openapi().get("paths", {})
         routes = [
-            (compile_path(path)[0], sorted(m.upper() for m in ops if m in _METHODS))
+            (path.count("{"), compile_path(path)[0], [m.upper() for m in ops if m in _METHODS])
             for path, ops in paths.items()
         ]
         request.app.state.allowed_methods = routes
-    path = request.url.path
-    return ", ".join(sorted({m for regex, methods in routes if regex.match(path) for m in methods}))
+    # the most specific paths that match: /api/models/import, not also /api/models/{model}
+    matches = [
+        (params, methods) for params, regex, methods in routes if regex.match(request.url.path)
+    ]
+    fewest = min((params for params, _ in matches), default=0)
+    return ", ".join(
+        sorted({m for params, methods in matches if params == fewest for m in methods})
+    )

@@ -75,7 +75,7 @@ class ElementDef(_Strict):
     children: list[ChildRef] = []
     attributes: dict[str, str | float | None] = {}
 
-    @field_validator("children", mode="before")
+    @field_validator("children", mode="before", json_schema_input_type=list[ChildRef | Name])
     @classmethod
     def _child_shorthand(cls, v: Any) -> Any:
         if isinstance(v, list):
@@ -102,7 +102,9 @@ class DimensionDef(_Strict):
     attributes: dict[Name, AttributeType] = {}
     elements: list[ElementDef] = []
 
-    _shorthand = field_validator("elements", mode="before")(_element_shorthand)
+    _shorthand = field_validator(
+        "elements", mode="before", json_schema_input_type=list["ElementDef | Name"]
+    )(_element_shorthand)
 
 
 class RuleSpec(_Strict):

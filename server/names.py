@@ -74,7 +74,11 @@ Name = Annotated[
     str,
     BeforeValidator(_normalized),
     AfterValidator(_check),
-    Field(description="NFC, trimmed, at most 255 characters, no invisible characters"),
+    Field(
+        min_length=1,
+        max_length=MAX_LENGTH,
+        description="NFC, trimmed, at most 255 characters, no invisible characters",
+    ),
 ]
 """An element's or an attribute's name."""
 
@@ -82,6 +86,10 @@ PathName = Annotated[
     str,
     BeforeValidator(_normalized),
     AfterValidator(_check_path),
-    Field(description="NFC, trimmed, at most 255 characters, no invisible characters, no '/'"),
+    Field(
+        min_length=1,
+        max_length=MAX_LENGTH,
+        description="NFC, trimmed, at most 255 characters, no invisible characters, no '/'",
+    ),
 ]
 """A name that is one segment of a URL path: a model, dimension, cube, rule or snapshot."""

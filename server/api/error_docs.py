@@ -1,11 +1,11 @@
 """What every operation may answer besides success, declared in the OpenAPI document.
 
 Errors share one shape (``server.errors``), so the document names one schema, ``Error``, and
-says on each operation which statuses it can answer and why: 404 and 409 wherever a model is
-named in the path (it may not exist, or be stored but unavailable), 400 where the request can
-contradict the model, 413 where there is a body (``server.body_limit``), and 422 everywhere a
-parameter or body is read — in the one error shape, not FastAPI's default validation schema,
-which plancube never sends.
+says on each operation which statuses it can answer: 422 wherever a parameter or a body is read
+(in the one error shape, not FastAPI's default validation schema, which plancube never sends);
+400, 404 and 409 wherever a model is named in the path or a body names things (something
+contradicts the model, does not exist, exists already, changed since the base commit, or the
+model is stored but unavailable); 413 wherever there is a body (``server.body_limit``).
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def document(router: APIRouter) -> None:
             declared[422] = _response(
                 "a parameter or the body is not valid: the problem and where it is"
             )
-        if "{model}" in route.path:
+        if body or "{model}" in route.path:
             declared[400] = _response("the request contradicts itself or the model")
             declared[404] = _response(
-                "the model, or a cube, dimension, element or commit it names, does not exist"
+                "the model, or a cube, dimension, element or commit named, does not exist"
             )
             declared[409] = _response(
                 "a conflict: the cells changed since base_commit (write_conflict), the thing "
