@@ -3,9 +3,10 @@
 A write batch is validated whole before anything is stored: every address must name existing
 leaf elements, every value must fit its cell (a number for numeric cells, text for text cells,
 null to clear), and no address may appear twice. Then the batch becomes one commit. With a
-``base_commit`` the write is optimistic: if another author changed any target cell after that
-commit, the answer is 409 with those cells and nothing is written; changes to other cells do not
-get in the way.
+``base_commit`` the write is optimistic: if any target cell changed after that commit, the answer
+is 409 with those cells and nothing is written; changes to other cells do not get in the way. The
+writer's own commits are not conflicts when it names its session (``X-Plancube-Session``): a
+grid's second edit of a cell may leave before the first one's commit has reached it.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class WriteBatch(BaseModel):
     cells: list[CellWrite] = Field(min_length=1, max_length=MAX_BATCH)
     base_commit: int | None = Field(
         default=None,
-        description="the commit the client last saw; cells changed by someone else since "
-        "then make the write fail with 409 (omit for a last-writer-wins write)",
+        description="the commit the client last saw; cells changed since then by another "
+        "session (X-Plancube-Session) make the write fail with 409 (omit for a "
+        "last-writer-wins write)",
     )
     message: str = ""
     source: Source = Source.api
@@ -195,7 +197,7 @@ def commit_changes(
     message: str,
     source: str,
     base: int | None,
-    exempt_author: str | None,
+    session: str | None,
     reverts: int | None = None,
 ) -> CommitResult:
     """Commit durably, apply to the engine, tell the feed: the write path, in that order."""
@@ -209,7 +211,7 @@ def commit_changes(
                 message=message,
                 source=source,
                 base=base,
-                conflicts_exempt_author=exempt_author,
+                session=session,
                 reverts=reverts,
             )
         except StoreConflict as exc:
@@ -241,7 +243,14 @@ def commit_changes(
     return result
 
 
-def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) -> dict[str, Any]:
+def write(
+    ws: Workspace,
+    model: str,
+    cube: str,
+    batch: WriteBatch,
+    author: str,
+    session: str | None = None,
+) -> dict[str, Any]:
     rt = ws.runtime(model)
     # validated under the write lock, so no structure or rule change slips in before the commit
     with rt.write_lock:
@@ -254,7 +263,7 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
             message=batch.message,
             source=batch.source.value,
             base=batch.base_commit,
-            exempt_author=author,
+            session=session,
         )
     return result_json(result)
 

@@ -74,7 +74,7 @@ class HistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class ConflictCell:
-    """A target cell that someone else changed after the writer's base commit."""
+    """A target cell that another writer (session) changed after the writer's base commit."""
 
     cube: str
     addr: str
@@ -144,9 +144,14 @@ class Store(Protocol):
         message: str,
         source: str,
         base: int | None = None,
-        conflicts_exempt_author: str | None = None,
+        session: str | None = None,
         reverts: int | None = None,
-    ) -> CommitResult: ...
+    ) -> CommitResult:
+        """One commit of ``changes``; with ``base``, StoreConflict if a target cell changed
+        after it — unless by a commit of the same ``session`` and author (recorded per commit).
+        """
+        ...
+
     def list_commits(
         self, model: str, limit: int = 50, before: int | None = None
     ) -> list[CommitInfo]: ...
