@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 from server import __version__, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, feed, models, rules
 from server.errors import install_handlers
+from server.events import GiveWay
 from server.responses import Json
 from server.storage import open_store
 from server.workspace import Workspace
@@ -52,6 +53,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.workspace = ws
+    app.add_middleware(GiveWay, feed=ws.feed)  # the live feed holds back for requests
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):
         app.include_router(module.router)

@@ -31,7 +31,9 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
     app = create_app(db)
     print(f"{banner} running at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     print(f"store: {db}   stop with Ctrl+C", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # no permessage-deflate: compressing every feed message for every socket was a third of
+    # the feed's cost per subscriber (docs/benchmarks.md); its messages are small
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_per_message_deflate=False)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -247,6 +247,7 @@ class Workspace:
             self._models[row.name] = self.build(row.name)
 
     def close(self) -> None:
+        self.feed.close()
         self.store.close()
 
     def build(self, model: str) -> ModelRuntime:

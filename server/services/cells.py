@@ -200,7 +200,7 @@ def commit_changes(
     session: str | None,
     reverts: int | None = None,
 ) -> CommitResult:
-    """Commit durably, apply to the engine, tell the feed: the write path, in that order."""
+    """Commit durably, apply to the engine, announce to the feed: the write path, in order."""
     with rt.write_lock:
         ws.sync(rt)
         try:
@@ -237,9 +237,9 @@ def commit_changes(
             rt.apply([c for _, c in pending], result.head)
         elif result.commit is not None:
             rt.apply(result.changes, result.head)
-    if result.commit is not None:
-        cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
-        ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
+        if result.commit is not None:  # only announced: the feed is sent off the write path
+            cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
+            ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
     return result
 
 
