@@ -23,6 +23,7 @@ one FIFO, so no two messages of a subscription can swap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -133,10 +134,11 @@ class _Delivery:
     """Messages for the outboxes of one event loop, handed over in order, a slice at a time."""
 
     loop: asyncio.AbstractEventLoop
-    busy: Callable[[], bool]
+    traffic: Traffic
     items: deque[tuple[Outbox, str, Subscription | None, bool]] = field(default_factory=deque)
     scheduled: bool = False
     held_since: float | None = None
+    timer: asyncio.TimerHandle | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     drained: threading.Event = field(default_factory=threading.Event)
 
@@ -158,11 +160,14 @@ class _Delivery:
                 self.drained.set()
 
     def _run(self) -> None:
-        if self.busy():  # requests first: each message costs the loop a send
+        if self.traffic.requests:  # requests first: each message costs the loop a send
             now = time.monotonic()
             self.held_since = self.held_since or now
-            if now - self.held_since < GIVE_WAY_S:
-                self.loop.call_later(0.001, self._run)
+            left = GIVE_WAY_S - (now - self.held_since)
+            if left > 0:
+                if self.timer is None:  # go on when the requests are done, or in ``left`` s
+                    self.timer = self.loop.call_later(left, self._resume)
+                    self.traffic.when_idle(self.loop, self._resume)
                 return
         self.held_since = None
         with self.lock:
@@ -175,6 +180,12 @@ class _Delivery:
             self.loop.call_soon(self._run)  # after the requests that came in meanwhile
         for outbox, text, sub, fresh in batch:
             outbox.post(text, sub, fresh)
+
+    def _resume(self) -> None:
+        if self.timer is not None:  # (the first of the two callbacks)
+            self.timer.cancel()
+            self.timer = None
+            self._run()
 
     def wait(self, closed: Callable[[], bool]) -> bool:
         """Until the loop has taken every message (False: the loop is gone)."""
@@ -189,9 +200,9 @@ class _Delivery:
 class Hub:
     """One model's subscriptions, grouped by view, and the thread that keeps them current."""
 
-    def __init__(self, model: str, busy: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, model: str, traffic: Traffic | None = None) -> None:
         self.model = model
-        self._busy = busy
+        self._traffic = traffic or Traffic()
         self._jobs: list[_Job] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -240,23 +251,20 @@ class Hub:
             for loop, delivery in list(self._deliveries.items()):
                 if not delivery.wait(lambda: self._closed):
                     del self._deliveries[loop]
-            self._give_way()
             with self._cond:
                 while not self._jobs and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
+            # requests first: the write that announced this commit has not answered yet, and
+            # reading views now would take the GIL from it
+            self._traffic.idle.wait(GIVE_WAY_S)
+            with self._cond:
                 jobs, self._jobs = self._jobs, []
             try:
                 self._round(jobs)
             except Exception:  # a bug must not stop the feed of every other view
                 log.exception("live feed of model %r", self.model)
-
-    def _give_way(self) -> None:
-        """Hold back (a little) while requests are in flight: they need the GIL more."""
-        deadline = time.monotonic() + GIVE_WAY_S
-        while self._busy() and time.monotonic() < deadline:
-            time.sleep(0.001)
 
     def _round(self, jobs: list[_Job]) -> None:
         events = [j.event for j in jobs if j.event is not None]
@@ -286,7 +294,7 @@ class Hub:
         for loop, batch in by_loop.items():
             delivery = self._deliveries.get(loop)
             if delivery is None:
-                delivery = self._deliveries[loop] = _Delivery(loop, self._busy)
+                delivery = self._deliveries[loop] = _Delivery(loop, self._traffic)
             delivery.add(batch)
 
     def _update(
@@ -373,18 +381,15 @@ class Feed:
 
     def __init__(self, limit: int = MAX_QUEUED) -> None:
         self.limit = limit  # messages queued per socket before it is resnapshotted
-        self.requests = 0  # HTTP requests in flight (``GiveWay``; the event loop's own)
+        self.traffic = Traffic()
         self._hubs: dict[str, Hub] = {}
         self._lock = threading.Lock()
-
-    def busy(self) -> bool:
-        return self.requests > 0
 
     def hub(self, model: str) -> Hub:
         with self._lock:
             hub = self._hubs.get(model)
             if hub is None:
-                hub = self._hubs[model] = Hub(model, self.busy)
+                hub = self._hubs[model] = Hub(model, self.traffic)
             return hub
 
     def publish(self, model: str, event: dict[str, Any]) -> None:
@@ -398,6 +403,33 @@ class Feed:
             hubs, self._hubs = list(self._hubs.values()), {}
         for hub in hubs:
             hub.close()
+
+
+class Traffic:
+    """HTTP requests in flight, counted by ``GiveWay`` on the event loop."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.idle = threading.Event()  # set while there are none (any thread may wait)
+        self.idle.set()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+
+    def started(self) -> None:
+        self.requests += 1
+        self.idle.clear()
+
+    def finished(self) -> None:
+        self.requests -= 1
+        if self.requests <= 0:
+            self.idle.set()
+            waiters, self._waiters = self._waiters, []
+            for loop, callback in waiters:
+                with contextlib.suppress(RuntimeError):  # a loop that has closed
+                    loop.call_soon_threadsafe(callback)
+
+    def when_idle(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        """Call back on ``loop`` once no request is in flight (event-loop side)."""
+        self._waiters.append((loop, callback))
 
 
 class GiveWay:
@@ -416,8 +448,8 @@ class GiveWay:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.feed.requests += 1
+        self.feed.traffic.started()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.feed.requests -= 1
+            self.feed.traffic.finished()
