@@ -17,6 +17,7 @@ from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
 from server.body_limit import BodyLimit
 from server.errors import install_handlers
+from server.events import GiveWay
 from server.responses import Json
 from server.storage import open_store
 from server.workspace import Workspace
@@ -51,6 +52,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     )
     app.state.workspace = ws
     app.add_middleware(BodyLimit, max_bytes=ws.limits.max_body_bytes)
+    app.add_middleware(GiveWay, feed=ws.feed)  # the live feed holds back for requests
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):
         error_docs.document(module.router)

@@ -46,7 +46,9 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
     _announce(app, url)
     print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
     print(f"store: {location.redact(db)}   stop with Ctrl+C", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # no permessage-deflate: compressing every feed message for every socket was a third of
+    # the feed's cost per subscriber (docs/benchmarks.md); its messages are small
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_per_message_deflate=False)
 
 
 def _announce(app: FastAPI, url: str) -> None:

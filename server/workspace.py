@@ -320,6 +320,7 @@ class Workspace:
         return model in self._broken
 
     def close(self) -> None:
+        self.feed.close()
         self.store.close()
 
     def build(self, model: str) -> ModelRuntime:

@@ -107,3 +107,21 @@ def test_structure_benchmark_runs_and_both_ways_agree(tmp_path: Path) -> None:
         ("children", 200),
     ]
     assert all(r["correct"] and r["seconds"] > 0 for r in results)
+
+
+def test_feed_fanout_benchmark_runs_and_every_grid_is_right(tmp_path: Path) -> None:
+    """A few subscribers on a real server: each grid, rebuilt from the feed, equals the view."""
+    out = tmp_path / "feed.json"
+    args = ["--subscribers", "0,6", "--samples", "4", "--warmup", "1", "--interval", "20"]
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.feed_fanout", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    [result] = json.loads(out.read_text())["results"]
+    none, some = result["cases"]
+    assert (none["subscribers"], some["subscribers"]) == (0, 6)
+    assert some["grids_wrong"] == 0 and some["out_of_order"] == 0 and some["messages"] > 0
+    assert len(some["burst_write_ms"]) == len(some["paced_write_ms"]) == 4

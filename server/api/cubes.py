@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from server.api.deps import AuthorDep, WorkspaceDep
+from server.api.deps import AuthorDep, SessionDep, WorkspaceDep
 from server.modeldef import CubeDef
 from server.responses import Json
 from server.services import cells, spreading, trace, views
@@ -54,13 +54,19 @@ def query_view(
     "/{cube}/cells",
     summary="Write leaf cells as one commit",
     description="All or nothing: the batch is validated whole, then committed. With "
-    "`base_commit`, cells that another author changed after that commit make the write fail "
-    "with 409 `write_conflict`, listing them with their current value, author and time.",
+    "`base_commit`, cells changed after that commit make the write fail with 409 "
+    "`write_conflict`, listing them with their current value, author and time — except "
+    "changes made by the writer's own session (`X-Plancube-Session`).",
 )
 def write_cells(
-    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: cells.WriteBatch
+    ws: WorkspaceDep,
+    author: AuthorDep,
+    session: SessionDep,
+    model: str,
+    cube: str,
+    body: cells.WriteBatch,
 ) -> dict[str, Any]:
-    return cells.write(ws, model, cube, body, author)
+    return cells.write(ws, model, cube, body, author, session)
 
 
 @router.get("/{cube}/cells/history", summary="One cell's history, oldest first")
@@ -96,13 +102,18 @@ def trace_cell(
     summary="Spread a value into a (consolidated) cell as one commit",
     description="Methods: proportional (to current values), equal, repeat, percent (change by "
     "the value in percent), clear. The acting user's holds and rule cells stay fixed; their "
-    "part is taken out of the target. With `base_commit`, leaves another author changed since "
-    "make it a 409 `write_conflict` and nothing is written.",
+    "part is taken out of the target. With `base_commit`, leaves changed since by another "
+    "session (`X-Plancube-Session`) make it a 409 `write_conflict` and nothing is written.",
 )
 def spread_cell(
-    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: spreading.SpreadRequest
+    ws: WorkspaceDep,
+    author: AuthorDep,
+    session: SessionDep,
+    model: str,
+    cube: str,
+    body: spreading.SpreadRequest,
 ) -> dict[str, Any]:
-    return spreading.run(ws, model, cube, body, author)
+    return spreading.run(ws, model, cube, body, author, session)
 
 
 @router.get("/{cube}/holds", summary="The acting user's holds on a cube")

@@ -1,7 +1,9 @@
-"""Request dependencies shared by the routers: the workspace and the acting user.
+"""Request dependencies shared by the routers: the workspace, the acting user and session.
 
 Until sign-in arrives (Entra ID SSO), the acting user is whatever the client names in the
-``X-Plancube-User`` header; it is recorded as the author of commits and snapshots.
+``X-Plancube-User`` header; it is recorded as the author of commits and snapshots. A client may
+name its session in ``X-Plancube-Session`` (the grid: one per page load): writes with a
+``base_commit`` then do not conflict with that session's own earlier commits.
 """
 
 from __future__ import annotations
@@ -26,5 +28,20 @@ def get_author(
     return (x_plancube_user or "anonymous").strip() or "anonymous"
 
 
+def get_session(
+    x_plancube_session: Annotated[
+        str | None,
+        Header(
+            description="the client's session, chosen by the client (e.g. a random id per page "
+            "load); with `base_commit`, commits of the same session and user are not conflicts. "
+            "Without it, every later change of a target cell is a conflict.",
+            max_length=200,
+        ),
+    ] = None,
+) -> str | None:
+    return (x_plancube_session or "").strip() or None
+
+
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 AuthorDep = Annotated[str, Depends(get_author)]
+SessionDep = Annotated[str | None, Depends(get_session)]

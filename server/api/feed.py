@@ -8,63 +8,70 @@ Protocol (JSON text frames)::
     -> {"op": "unsubscribe", "id": "v1"}
     <- {"type": "error", "id": "v1", "error": {"code": ..., "message": ..., "details": ...}}
 
-After each commit to the model, every subscription on a cube the commit touched is re-read from
-the engine and compared with what the client last got; the differences — written leaves,
-recomputed totals — are sent as one ``cells`` message.
+After commits to the model, each distinct view on a cube they touched is re-read from the engine
+once, off the write path, and every subscriber of it gets the differences from what it last got
+— written leaves, recomputed totals — as one ``cells`` message (``server.events``). A socket that
+falls far behind gets a fresh ``snapshot`` instead of the messages it missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
-import numpy as np
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from calc_engine import EngineError
-from server.errors import PlancubeError, Unprocessable, from_engine
+from server.errors import PlancubeError, Unprocessable
+from server.events import Hub, Outbox, Subscription, dumps, error_body
 from server.services import views
 from server.workspace import Workspace
 
 router = APIRouter(tags=["feed"])
 
 
-@dataclass
-class _Watch:
-    cube: str
-    spec: views.ViewSpec
-    values: np.ndarray
-
-
-def _send(ws: WebSocket, message: dict[str, Any]) -> Any:
-    return ws.send_text(orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY).decode())
-
-
-def _error(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, EngineError):
-        exc = from_engine(exc)
+def _error(wid: str | None, exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         exc = Unprocessable(f"invalid subscription: {exc.errors()[0]['msg']}")
-    assert isinstance(exc, PlancubeError)
-    return exc.body()["error"]
+    return dumps({"type": "error", "id": wid, "error": error_body(exc)})
 
 
-def _changed(old: np.ndarray, new: np.ndarray) -> list[dict[str, Any]]:
-    if old.shape != new.shape:
-        return []
-    diff = (old != new) if new.dtype != object else np.array(old.tolist()) != np.array(new.tolist())
-    return [
-        {
-            "row": int(r),
-            "col": int(c),
-            "value": new[r, c].item() if new.dtype != object else new[r, c],
-        }
-        for r, c in zip(*np.nonzero(diff), strict=True)
-    ]
+def _read(ws: Workspace, model: str, cube: str, spec: views.ViewSpec) -> dict[str, Any]:
+    """A view answer whose ``commit`` is exactly the head its values show.
+
+    A commit applied while the view was read would make the values newer than the head the
+    answer names; the feed labels its messages with that head, so read again until none was.
+    """
+    rt = ws.runtime(model)
+    for _ in range(3):
+        before = rt.engine.head
+        body = views.query(ws, model, cube, spec)
+        if rt.engine.head == before:
+            break
+    return body  # still racing writes: its commit is older than its values, never newer
+
+
+def _subscribe(ws: Workspace, model: str, outbox: Outbox, msg: dict[str, Any]) -> Subscription:
+    spec = views.ViewSpec.model_validate(msg.get("view", {}))
+    cube = str(msg.get("cube", ""))
+    key = (cube, orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode())
+    return Subscription(
+        outbox,
+        str(msg.get("id", "")),
+        key,
+        read=partial(_read, ws, model, cube, spec),
+        live=spec.as_of is None and spec.snapshot is None,
+    )
+
+
+def _leave(hub: Hub, sub: Subscription | None) -> None:
+    if sub is not None:
+        sub.active = False
+        hub.leave(sub)
 
 
 @router.websocket("/api/models/{model}/feed")
@@ -74,90 +81,53 @@ async def feed(socket: WebSocket, model: str) -> None:
     try:
         ws.runtime(model)
     except PlancubeError as exc:
-        await _send(socket, {"type": "error", "id": None, "error": _error(exc)})
+        await socket.send_text(_error(None, exc))
         await socket.close(code=4404)
         return
-    sub = ws.feed.subscribe(model)
-    watches: dict[str, _Watch] = {}
+    hub = ws.feed.hub(model)
+    outbox = Outbox(asyncio.get_running_loop(), ws.feed.limit)
 
     async def listen() -> None:
         while True:
-            wid = ""
+            frame = await socket.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            wid = None
             try:
-                frame = await socket.receive()
-                if frame["type"] == "websocket.disconnect":
-                    raise WebSocketDisconnect(frame.get("code", 1000))
                 if frame.get("text") is None:
                     raise Unprocessable("send JSON text frames")
-                msg = orjson.loads(frame["text"])
+                try:
+                    msg = orjson.loads(frame["text"])
+                except orjson.JSONDecodeError as exc:
+                    raise Unprocessable(f"not JSON: {exc}") from None
                 if not isinstance(msg, dict):
                     raise Unprocessable("a feed message is a JSON object")
                 wid = str(msg.get("id", ""))
                 if msg.get("op") == "subscribe":
-                    spec = views.ViewSpec.model_validate(msg.get("view", {}))
-                    cube = str(msg.get("cube", ""))
-                    body = await anyio.to_thread.run_sync(views.query, ws, model, cube, spec)
-                    watches[wid] = _Watch(
-                        cube,
-                        spec,
-                        np.asarray(body["values"], dtype=object)
-                        if isinstance(body["values"], list)
-                        else body["values"],
-                    )
-                    await _send(socket, {"type": "snapshot", "id": wid, "view": body})
+                    sub = _subscribe(ws, model, outbox, msg)
+                    _leave(hub, outbox.subscriptions.get(wid))
+                    outbox.subscriptions[wid] = sub
+                    hub.join(sub)  # the hub answers with a snapshot (or an error)
                 elif msg.get("op") == "unsubscribe":
-                    watches.pop(wid, None)
+                    _leave(hub, outbox.subscriptions.pop(wid, None))
                 else:
                     raise Unprocessable(f"unknown op {msg.get('op')!r}; use subscribe/unsubscribe")
-            except orjson.JSONDecodeError as exc:
-                await _send(
-                    socket,
-                    {
-                        "type": "error",
-                        "id": None,
-                        "error": _error(Unprocessable(f"not JSON: {exc}")),
-                    },
-                )
-            except (PlancubeError, EngineError, ValidationError) as exc:
-                await _send(socket, {"type": "error", "id": wid, "error": _error(exc)})
+            except (PlancubeError, ValidationError) as exc:
+                outbox.post(_error(wid, exc))
 
-    async def push() -> None:
-        while True:
-            event = await sub.queue.get()
-            while not sub.queue.empty():  # a burst of commits: one re-read answers them all
-                event = sub.queue.get_nowait()
-            for wid, watch in list(watches.items()):
-                if watch.cube not in event["cubes"] or watch.spec.as_of or watch.spec.snapshot:
-                    continue
-                try:
-                    body = await anyio.to_thread.run_sync(
-                        views.query, ws, model, watch.cube, watch.spec
-                    )
-                except (PlancubeError, EngineError) as exc:  # e.g. an element it shows is gone
-                    watches.pop(wid, None)
-                    await _send(socket, {"type": "error", "id": wid, "error": _error(exc)})
-                    continue
-                new = body["values"]
-                new = np.asarray(new, dtype=object) if isinstance(new, list) else new
-                if new.shape != watch.values.shape:  # the view changed shape: start over
-                    watch.values = new
-                    await _send(socket, {"type": "snapshot", "id": wid, "view": body})
-                    continue
-                changed = _changed(watch.values, new)
-                watch.values = new
-                if changed:
-                    await _send(
-                        socket,
-                        {"type": "cells", "id": wid, "commit": event["commit"], "cells": changed},
-                    )
+    async def send() -> None:
+        with contextlib.suppress(WebSocketDisconnect, OSError):
+            await outbox.drain(socket.send_text, hub.resync)
+        tg.cancel_scope.cancel()  # the socket is gone: stop listening too
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(push)
+            tg.start_soon(send)
             with contextlib.suppress(WebSocketDisconnect):
                 await listen()
             tg.cancel_scope.cancel()
     finally:
-        ws.feed.unsubscribe(sub)
+        for sub in outbox.subscriptions.values():
+            _leave(hub, sub)
         with contextlib.suppress(Exception):
             await socket.close()

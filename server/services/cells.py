@@ -3,9 +3,10 @@
 A write batch is validated whole before anything is stored: every address must name existing
 leaf elements, every value must fit its cell (a number for numeric cells, text for text cells,
 null to clear), and no address may appear twice. Then the batch becomes one commit. With a
-``base_commit`` the write is optimistic: if another author changed any target cell after that
-commit, the answer is 409 with those cells and nothing is written; changes to other cells do not
-get in the way.
+``base_commit`` the write is optimistic: if any target cell changed after that commit, the answer
+is 409 with those cells and nothing is written; changes to other cells do not get in the way. The
+writer's own commits are not conflicts when it names its session (``X-Plancube-Session``): a
+grid's second edit of a cell may leave before the first one's commit has reached it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ class WriteBatch(BaseModel):
     base_commit: int | None = Field(
         default=None,
         ge=0,
-        description="the commit the client last saw; cells changed by someone else since "
-        "then make the write fail with 409 (omit for a last-writer-wins write); one after the "
-        "model's head is refused with 422 `base_commit_ahead`",
+        description="the commit the client last saw; cells changed since then by another "
+        "session (X-Plancube-Session) make the write fail with 409 (omit for a "
+        "last-writer-wins write); one after the model's head is refused with 422 "
+        "`base_commit_ahead`",
     )
     message: str = ""
     source: Source = Source.api
@@ -204,10 +206,10 @@ def commit_changes(
     message: str,
     source: str,
     base: int | None,
-    exempt_author: str | None,
+    session: str | None,
     reverts: int | None = None,
 ) -> CommitResult:
-    """Commit durably, apply to the engine, tell the feed: the write path, in that order."""
+    """Commit durably, apply to the engine, announce to the feed: the write path, in order."""
     with rt.write_lock:
         ws.sync(rt)
         try:
@@ -218,7 +220,7 @@ def commit_changes(
                 message=message,
                 source=source,
                 base=base,
-                conflicts_exempt_author=exempt_author,
+                session=session,
                 reverts=reverts,
             )
         except StoreBaseAhead as exc:
@@ -253,13 +255,20 @@ def commit_changes(
             rt.apply([c for _, c in pending], result.head)
         elif result.commit is not None:
             rt.apply(result.changes, result.head)
-    if result.commit is not None:
-        cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
-        ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
+        if result.commit is not None:  # only announced: the feed is sent off the write path
+            cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
+            ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
     return result
 
 
-def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) -> dict[str, Any]:
+def write(
+    ws: Workspace,
+    model: str,
+    cube: str,
+    batch: WriteBatch,
+    author: str,
+    session: str | None = None,
+) -> dict[str, Any]:
     rt = ws.runtime(model)
     # validated under the write lock, so no structure or rule change slips in before the commit
     with rt.write_lock:
@@ -272,7 +281,7 @@ def write(ws: Workspace, model: str, cube: str, batch: WriteBatch, author: str) 
             message=batch.message,
             source=batch.source.value,
             base=batch.base_commit,
-            exempt_author=author,
+            session=session,
         )
     return result_json(result)
 

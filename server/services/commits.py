@@ -69,7 +69,7 @@ def revert(
         message=req.message or f"Revert commit {commit_id}",
         source=Source.revert.value,
         base=None if req.force else commit_id,
-        exempt_author=None,
+        session=None,
         reverts=commit_id,
     )
     return result_json(result)

@@ -152,7 +152,7 @@ def load(ws: Workspace, model: ModelDef, author: str, replace: bool = False) -> 
                 message=f"load model {model.name}",
                 source=Source.import_.value,
                 base=None,
-                exempt_author=None,
+                session=None,
             )
     except Exception:
         ws.store.delete_model(model.name)

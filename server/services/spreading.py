@@ -1,7 +1,7 @@
 """Spreading and holds: type a value into a consolidated cell; held cells stay put.
 
 A spread becomes one commit (source ``spread``) of the leaf cells it changes, with the same
-optimistic check as any write: with ``base_commit``, a leaf another author changed since makes
+optimistic check as any write: with ``base_commit``, a leaf another session changed since makes
 it a 409 and nothing is written. Holds belong to the acting user and are stored, so they survive
 a restart; rule cells under the spread cell are frozen like held ones.
 """
@@ -80,7 +80,14 @@ def set_hold(
     rt.holds.pop((cube, author), None)
 
 
-def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -> dict[str, Any]:
+def run(
+    ws: Workspace,
+    model: str,
+    cube: str,
+    req: SpreadRequest,
+    author: str,
+    session: str | None = None,
+) -> dict[str, Any]:
     rt = ws.runtime(model)
     coord = rt.coord(cube, req.elements)
     mask = rt.text_mask(cube)
@@ -104,7 +111,7 @@ def run(ws: Workspace, model: str, cube: str, req: SpreadRequest, author: str) -
             or f"spread {req.value:g} ({req.method}) to {', '.join(req.elements)}",
             source=Source.spread.value,
             base=base,
-            exempt_author=author,
+            session=session,
         )
     return {**result_json(result), "leaves": len(changes)}
 

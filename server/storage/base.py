@@ -74,7 +74,7 @@ class HistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class ConflictCell:
-    """A target cell that someone else changed after the writer's base commit."""
+    """A target cell that another writer (session) changed after the writer's base commit."""
 
     cube: str
     addr: str
@@ -153,14 +153,15 @@ class Store(Protocol):
         message: str,
         source: str,
         base: int | None = None,
-        conflicts_exempt_author: str | None = None,
+        session: str | None = None,
         reverts: int | None = None,
     ) -> CommitResult:
         """One commit of the changes that change something (None when none does).
 
         With ``base``: StoreBaseAhead if ``base`` is after the model's head, StoreConflict if
-        an author other than ``conflicts_exempt_author`` changed a target cell after it; both
-        are checked under the model's write lock, and nothing is written.
+        a target cell changed after it — unless by a commit of the same ``session`` and author
+        (recorded per commit); both are checked under the model's write lock, and nothing is
+        written.
         """
         ...
 

@@ -69,6 +69,8 @@ SCHEMA = [
         id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
         created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
         cells INTEGER NOT NULL, reverts BIGINT)""",
+    # added later: the writer's session (see _check_base); NULL for commits made without one
+    "ALTER TABLE commits ADD COLUMN IF NOT EXISTS session TEXT",
     # ``key`` is model, cube and addr joined by \x1f: one text primary key, because DuckDB only
     # answers single-column key lookups from its index (a composite key scans the table).
     """CREATE TABLE IF NOT EXISTS cells (
@@ -375,7 +377,7 @@ class SqlStore(ABC):
         message: str,
         source: str,
         base: int | None = None,
-        conflicts_exempt_author: str | None = None,
+        session: str | None = None,
         reverts: int | None = None,
     ) -> CommitResult:
         with self._transaction(model) as cur:
@@ -390,7 +392,7 @@ class SqlStore(ABC):
                     raise StoreBaseAhead(base, head)
             current = self._current(cur, model, changes)
             if base is not None:
-                self._check_base(cur, changes, current, base, conflicts_exempt_author)
+                self._check_base(cur, changes, current, base, author, session)
             real = [
                 c
                 for c in changes
@@ -407,7 +409,12 @@ class SqlStore(ABC):
                 ).fetchone()[0]
             )
             info = CommitInfo(commit_id, model, author, now(), message, source, len(real), reverts)
-            self._exec(cur, "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _astuple(info))
+            self._exec(
+                cur,
+                "INSERT INTO commits (id, model, author, created_at, message, source, cells, "
+                "reverts, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*_astuple(info), session],
+            )
             rows = [
                 (
                     cell_key(model, c.cube, c.addr),
@@ -476,26 +483,34 @@ class SqlStore(ABC):
         changes: Sequence[CellChange],
         current: dict[tuple[str, str], tuple[Any, ...]],
         base: int,
-        exempt_author: str | None,
+        author: str,
+        session: str | None,
     ) -> None:
-        """Raise StoreConflict if another author changed a target cell after ``base``."""
+        """Raise StoreConflict if a target cell changed after ``base``, other than by ``session``.
+
+        What the writer saw is its base commit and its own writes: a commit of the same session
+        (and author) after the base is the writer's own edit in flight, not a conflict. Without a
+        session nothing is exempt, so two tabs or scripts of one user are two writers.
+        """
         later = [c for c in changes if current.get((c.cube, c.addr), (0, 0, 0))[2] > base]
         if not later:
             return
         ids = sorted({current[(c.cube, c.addr)][2] for c in later})
         marks = ", ".join("?" * len(ids))
         who = {
-            r[0]: (r[1], r[2])
+            r[0]: (r[1], r[2], r[3])
             for r in self._exec(
-                cur, f"SELECT id, author, created_at FROM commits WHERE id IN ({marks})", ids
+                cur,
+                f"SELECT id, author, created_at, session FROM commits WHERE id IN ({marks})",
+                ids,
             ).fetchall()
         }
         stale = []
         for c in later:
             num, txt, commit_id = current[(c.cube, c.addr)]
-            author, created_at = who.get(commit_id, ("?", ""))
-            if author != exempt_author:
-                stale.append(ConflictCell(c.cube, c.addr, num, txt, commit_id, author, created_at))
+            by, created_at, by_session = who.get(commit_id, ("?", "", None))
+            if session is None or (by, by_session) != (author, session):
+                stale.append(ConflictCell(c.cube, c.addr, num, txt, commit_id, by, created_at))
         if stale:
             raise StoreConflict(stale)
 

@@ -63,13 +63,15 @@ def write(
     user: str = "ann",
     base: int | None = None,
     cube: str = "PnL",
+    session: str | None = None,
 ) -> Any:
     body: dict[str, Any] = {"cells": [{"elements": e, "value": v} for e, v in cells]}
     if base is not None:
         body["base_commit"] = base
-    return client.post(
-        f"/api/models/small/cubes/{cube}/cells", json=body, headers={"X-Plancube-User": user}
-    )
+    headers = {"X-Plancube-User": user}
+    if session is not None:
+        headers["X-Plancube-Session"] = session
+    return client.post(f"/api/models/small/cubes/{cube}/cells", json=body, headers=headers)
 
 
 def view(client: Any, spec: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tests.server.helpers import cell, load_small, view, write
+import pytest
+
+from tests.server.helpers import cell, error, load_small, view, write
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
@@ -109,3 +111,63 @@ def test_a_commit_racing_the_catch_up_is_not_skipped(pg_schema_url: str) -> None
             )
             body = view(b)  # still without catch-up: b must already hold a's change
             assert cell(body, "Rev", "Jan") == 6.0 and cell(body, "Net", "Jan") == 1.0
+
+
+@pytest.mark.parametrize("sessions", ["no session", "a session each"])
+def test_one_author_in_many_sessions_loses_no_increment(client: Any, sessions: str) -> None:
+    """Two tabs or scripts of one user (or every client without a user) are not one writer.
+
+    Each thread reads, adds one and writes with its base: every success must show in the total,
+    every other attempt must be a 409 — never an answered write whose increment is lost.
+    """
+    load_small(client, [[*JAN, 0.0]])
+    writers, attempts = 8, 12
+    answers: list[int] = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        session = None if sessions == "no session" else f"script-{k}"
+        for _ in range(attempts):
+            body = view(client)
+            value = cell(body, "Rev", "Jan")
+            r = write(client, [(JAN, value + 1)], user="ann", base=body["commit"], session=session)
+            assert r.status_code in (200, 409), r.text
+            with lock:
+                answers.append(r.status_code)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = answers.count(200)
+    assert len(answers) == writers * attempts and done >= 1
+    assert cell(view(client), "Rev", "Jan") == done
+    history = client.get("/api/models/small/cubes/PnL/cells/history", params={"e": JAN}).json()
+    assert [h["new"] for h in history] == [float(i) for i in range(done + 1)]
+
+
+def test_a_session_s_own_writes_on_an_older_base_are_not_conflicts(client: Any) -> None:
+    """The grid sends a second edit of a cell before the feed has shown its first commit."""
+    load_small(client)
+    base = write(client, [(JAN, 1.0)], user="ann").json()["head"]
+    assert write(client, [(JAN, 2.0)], user="ann", base=base, session="tab-1").status_code == 200
+    assert write(client, [(JAN, 3.0)], user="ann", base=base, session="tab-1").status_code == 200
+    for user, session in [("ann", "tab-2"), ("ann", None), ("bob", "tab-1")]:
+        r = write(client, [(JAN, 9.0)], user=user, base=base, session=session)
+        err = error(r, 409, "write_conflict")
+        assert err["details"]["cells"][0]["author"] == "ann", (user, session)
+    # once another session's commit is the cell's latest, tab-1 on its old base conflicts too
+    head = write(client, [(JAN, 4.0)], user="ann", base=base + 2, session="tab-2").json()["head"]
+    error(
+        write(client, [(JAN, 5.0)], user="ann", base=base, session="tab-1"), 409, "write_conflict"
+    )
+    assert write(client, [(JAN, 5.0)], user="ann", base=head, session="tab-1").status_code == 200
+    assert cell(view(client), "Rev", "Jan") == 5.0
+
+
+def test_the_session_header_is_checked(client: Any) -> None:
+    load_small(client)
+    r = write(client, [(JAN, 1.0)], session="x" * 201)
+    err = error(r, 422, "invalid")
+    assert "x-plancube-session" in str(err["details"]).lower()

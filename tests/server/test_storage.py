@@ -23,7 +23,7 @@ def commit(
     *changes: CellChange,
     author: str = "ann",
     base: int | None = None,
-    exempt: str | None = "ann",
+    session: str | None = "s-ann",
 ) -> int:
     result = store.commit(
         "m",
@@ -32,7 +32,7 @@ def commit(
         message="",
         source="api",
         base=base,
-        conflicts_exempt_author=exempt,
+        session=session,
     )
     assert result.commit is not None
     return result.commit.id
@@ -119,7 +119,7 @@ def test_unchanged_values_make_no_commit(store: Store) -> None:
 
 def test_conflict_names_cells_and_writes_nothing(store: Store) -> None:
     base = commit(store, CellChange("C", "a", 1.0), CellChange("C", "b", 1.0))
-    later = commit(store, CellChange("C", "a", 2.0), author="bob", exempt="bob")
+    later = commit(store, CellChange("C", "a", 2.0), author="bob", session="s-bob")
     with pytest.raises(StoreConflict) as exc:
         commit(store, CellChange("C", "a", 3.0), CellChange("C", "b", 3.0), base=base)
     [c] = exc.value.cells
@@ -129,11 +129,11 @@ def test_conflict_names_cells_and_writes_nothing(store: Store) -> None:
     # other cells go through with the same stale base
     commit(store, CellChange("C", "b", 3.0), base=base)
     # a cell bob cleared is still a conflict
-    cleared = commit(store, CellChange("C", "b"), author="bob", exempt="bob")
+    cleared = commit(store, CellChange("C", "b"), author="bob", session="s-bob")
     with pytest.raises(StoreConflict):
         commit(store, CellChange("C", "b", 4.0), base=cleared - 1)
     # the writer's own later change is not a conflict with itself
-    commit(store, CellChange("C", "b", 5.0), base=base, author="bob", exempt="bob")
+    commit(store, CellChange("C", "b", 5.0), base=base, author="bob", session="s-bob")
 
 
 def test_a_base_after_the_head_is_refused_and_writes_nothing(store: Store) -> None:
@@ -177,14 +177,14 @@ def test_commit_to_two_models_keeps_them_apart(store: Store) -> None:
 def test_small_and_large_batches_behave_alike(store: Store, n: int) -> None:
     first = [CellChange("C", f"a{i}", float(i)) for i in range(n)]
     base = commit(store, *first)
-    bob = commit(store, CellChange("C", "a1", -1.0), author="bob", exempt="bob")
+    bob = commit(store, CellChange("C", "a1", -1.0), author="bob", session="s-bob")
     second = [CellChange("C", f"a{i}", float(i) + 0.5) for i in range(n)]
     with pytest.raises(StoreConflict) as exc:
         commit(store, *second, base=base)
     assert [(c.addr, c.commit_id) for c in exc.value.cells] == [("a1", bob)]
     second[1] = CellChange("C", "a1", -1.0)  # agree with bob: no conflict, no change
     result = store.commit(
-        "m", second, author="ann", message="", source="api", base=bob, conflicts_exempt_author="ann"
+        "m", second, author="ann", message="", source="api", base=bob, session="s-ann"
     )
     assert len(result.changes) == n - 1
     stored = cells(store.load_cells("m", "C"))
@@ -206,3 +206,33 @@ def test_one_commit_updates_known_cells_and_inserts_new_ones(store: Store, n: in
     history = {h.addr: (h.old_num, h.new_num) for h in store.commit_changes("m", head)}
     assert history["a0"] == (0.0, 0.5) and history[f"a{2 * n - 2}"] == (None, 2 * n - 1.5)
     assert history["a1"] == (1.0, None)
+
+
+def test_only_the_writers_own_session_is_exempt(store: Store) -> None:
+    base = commit(store, CellChange("C", "a", 1.0))
+    mine = commit(store, CellChange("C", "a", 2.0), session="tab-1")
+    commit(store, CellChange("C", "a", 3.0), base=base, session="tab-1")  # own edit in flight
+    for author, session in [("ann", "tab-2"), ("ann", None), ("bob", "tab-1")]:
+        with pytest.raises(StoreConflict) as exc:
+            commit(store, CellChange("C", "a", 9.0), base=base, author=author, session=session)
+        assert exc.value.cells[0].commit_id > mine
+
+
+def test_a_store_made_before_sessions_opens_and_checks_by_session(store_url: str) -> None:
+    """The ``session`` column is added to an existing store; its old commits have none."""
+    old = open_store(store_url)
+    old.create_model("m", "")
+    base = commit(old, CellChange("C", "a", 1.0))
+    commit(old, CellChange("C", "a", 2.0), session=None)
+    with old._transaction() as cur:  # type: ignore[attr-defined]
+        cur.execute("ALTER TABLE commits DROP COLUMN session")
+    old.close()
+    store = open_store(store_url)
+    try:
+        with pytest.raises(StoreConflict):  # a commit without a session is nobody's own
+            commit(store, CellChange("C", "a", 3.0), base=base, session="s-ann")
+        head = commit(store, CellChange("C", "a", 3.0), base=base + 1, session="s-ann")
+        commit(store, CellChange("C", "a", 4.0), base=base + 1, session="s-ann")
+        assert store.head("m") == head + 1
+    finally:
+        store.close()

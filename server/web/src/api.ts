@@ -1,7 +1,9 @@
 /**
- * The REST API as the grid uses it. Every request names the acting user (X-Plancube-User);
- * every failure becomes an ApiError carrying the server's one error shape
- * {"error": {"code", "message", "details"}}.
+ * The REST API as the grid uses it. Every request names the acting user (X-Plancube-User) and
+ * this page's session (X-Plancube-Session, random per page load): the server then does not count
+ * the page's own earlier commits as conflicts of a write on an older base, while another tab of
+ * the same user is another session. Every failure becomes an ApiError carrying the server's one
+ * error shape {"error": {"code", "message", "details"}}.
  */
 
 import type { CellValue, ViewBody } from "./view";
@@ -95,11 +97,23 @@ export class ApiError extends Error {
   }
 }
 
+/** A random session id; getRandomValues also works outside secure contexts (plain http). */
+export function newSession(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export class Api {
-  constructor(private readonly user: () => string) {}
+  constructor(
+    private readonly user: () => string,
+    readonly session: string = newSession(),
+  ) {}
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { "X-Plancube-User": this.user() };
+    const headers: Record<string, string> = {
+      "X-Plancube-User": this.user(),
+      "X-Plancube-Session": this.session,
+    };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response: Response;
     try {

@@ -1,0 +1,47 @@
+"""Schemathesis against the OpenAPI document: generated requests, real answers, checked.
+
+Bounded (a few examples per operation, derandomized: the same requests every run) so it stays a
+test, not a fuzzing campaign. Every check of the answers runs — no server error, every status
+documented, the declared content type, schema and headers, and malformed input refused — except
+``positive_data_acceptance``: the document cannot say everything a planning model requires
+(that a cube's dimensions exist, that a name holds no invisible character), so a request valid by
+the schema may rightly be refused.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from server.app import create_app
+
+# One app for all generated cases: its workspace started once (not per request).
+app = create_app(Path(tempfile.mkdtemp(prefix="plancube-schemathesis-")) / "st.duckdb")
+app.state.workspace.start()
+
+
+@asynccontextmanager
+async def _started(_: Any) -> AsyncIterator[None]:
+    yield
+
+
+app.router.lifespan_context = _started
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=15,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_api_answers_as_documented(case: Any) -> None:
+    case.call_and_validate(excluded_checks=[positive_data_acceptance])
