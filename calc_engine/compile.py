@@ -195,11 +195,32 @@ class _Compiler:
             op = percent if n.op == "%" else negate if n.op == "-" else None
             return inner if op is None else (lambda box: op(inner(box)))
         if isinstance(n, Binary):
-            if n.op not in OPERATORS:
-                raise self.fail(n.pos, f"operator {n.op!r} is not supported in numeric rules")
-            fn, left, right = OPERATORS[n.op], self.node(n.left), self.node(n.right)
-            return lambda box: fn(left(box), right(box))
+            return self.chain(n)
         return self.call(n)
+
+    def chain(self, n: Binary) -> Kernel:
+        """``a + b - c * d ...``: the left spine of binary operators, compiled and evaluated in
+        a loop, so a long flat formula does not recurse once per operator."""
+        spine: list[Binary] = []
+        node: Node = n
+        while isinstance(node, Binary):
+            if node.op not in OPERATORS:
+                raise self.fail(node.pos, f"operator {node.op!r} is not supported in numeric rules")
+            spine.append(node)
+            node = node.left
+        first = self.node(node)
+        steps = [(OPERATORS[b.op], self.node(b.right)) for b in reversed(spine)]
+        if len(steps) == 1:
+            fn, right = steps[0]
+            return lambda box: fn(first(box), right(box))
+
+        def run(box: Box) -> Val:
+            value = first(box)
+            for fn, right in steps:
+                value = fn(value, right(box))
+            return value
+
+        return run
 
     def call(self, n: Call) -> Kernel:
         if n.function == "M":
