@@ -44,7 +44,9 @@ from calc_engine.functions import (
     Val,
     call,
     first_error,
+    flag_overflow,
     negate,
+    overflow_count,
     percent,
 )
 from calc_engine.hierarchy import Hierarchy
@@ -348,6 +350,7 @@ class _Compiler:
         leaf_rank = time.leaf_rank
 
         def read(box: Box) -> Val:
+            seen = overflow_count()
             ranks = leaf_rank[box[axis]]
             groups = year[ranks]
             first = np.array([np.flatnonzero(year == g)[0] for g in groups], dtype=np.int64)
@@ -371,7 +374,7 @@ class _Compiler:
                     out_e.append(np.take_along_axis(masked, first, axis=axis))
             values = np.concatenate(out_v, axis=axis)
             errors = np.concatenate(out_e, axis=axis).astype(np.int8) if out_e else None
-            return Val(values, errors)
+            return flag_overflow(Val(values, errors), seen)
 
         return read
 
@@ -535,6 +538,16 @@ def _with_errors(
     ``positions`` are the cells' coordinates in ``cube``, one array per axis broadcasting to
     ``v``'s shape (only looked at when such totals are read).
     """
+    got = _error_codes(cube, at, v, positions)
+    if cube.overflow and np.isinf(v).any():  # an overflowed total reads as #NUM!
+        num = np.where(np.isinf(v), np.int8(ErrorCode.NUM), np.int8(0))
+        return Val(v, first_error(got.e, num))
+    return got
+
+
+def _error_codes(
+    cube: CubeArray, at: tuple[Any, ...], v: np.ndarray, positions: Sequence[np.ndarray]
+) -> Val:
     codes = cube.errors.codes
     if codes is None or not cube.errors:
         return Val(v)
