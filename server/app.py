@@ -18,6 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from server import __version__, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, feed, models, rules
+from server.api.route import StrictJsonRoute
 from server.errors import install_handlers
 from server.responses import Json
 from server.storage import open_store
@@ -51,6 +52,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.router.route_class = StrictJsonRoute
     app.state.workspace = ws
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):

@@ -32,11 +32,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calc_engine import Edge, Hierarchy, HierarchyCycleError
-from server.errors import InvalidModel
+from server.errors import InvalidJson, InvalidModel, InvalidYaml
 
 FORMAT_VERSION = 1
 _NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
@@ -238,9 +239,46 @@ def _check_aliases(dim: DimensionDef, names: set[str]) -> None:
 
 
 def read_model_file(path: Path) -> ModelDef:
-    text = path.read_text(encoding="utf-8")
-    raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    return parse_model(raw, source=str(path))
+    return load_model(
+        path.read_bytes(), yaml_format=path.suffix.lower() != ".json", source=str(path)
+    )
+
+
+def load_model(data: bytes, *, yaml_format: bool, source: str = "body") -> ModelDef:
+    """A model file's text as a validated model: 400 ``invalid_json`` / ``invalid_yaml`` when it
+    does not parse, 422 ``invalid_model`` when it is not a model."""
+    return parse_model(load_yaml(data, source) if yaml_format else load_json(data, source), source)
+
+
+def load_json(data: bytes, source: str = "body") -> Any:
+    """JSON parsed as the request bodies are (``server.wire``): strict, depth-bounded."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(
+            f"{source} is not valid JSON: {exc.msg} (at character {exc.pos})", position=exc.pos
+        ) from None
+
+
+def load_yaml(data: bytes, source: str = "body") -> Any:
+    """YAML parsed safely, then held to what JSON allows: no lone surrogates (which a YAML
+    escape can make and no store can keep), no nesting past orjson's depth."""
+    try:
+        raw = yaml.safe_load(data)
+    except RecursionError:
+        raise InvalidYaml(f"{source} is not a model file: the YAML nests too deeply") from None
+    except yaml.YAMLError as exc:
+        raise InvalidYaml(f"{source} is not valid YAML: {exc}") from None
+    try:
+        orjson.dumps(raw, default=repr)
+    except orjson.JSONEncodeError as exc:
+        reason = str(exc)
+        if "surrogate" in reason:
+            reason = "it holds text with a lone surrogate, which is not valid Unicode"
+        elif "ecursion" in reason:
+            reason = "the YAML nests too deeply"
+        raise InvalidYaml(f"{source} is not a model file: {reason}") from None
+    return raw
 
 
 def parse_model(raw: Any, source: str = "model") -> ModelDef:

@@ -26,11 +26,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from calc_engine import EngineError
+from server.api.route import StrictJsonRoute
 from server.errors import PlancubeError, Unprocessable, from_engine
 from server.services import views
 from server.workspace import Workspace
 
-router = APIRouter(tags=["feed"])
+router = APIRouter(tags=["feed"], route_class=StrictJsonRoute)
 
 
 @dataclass
