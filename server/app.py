@@ -30,6 +30,8 @@ a commit or snapshot; totals are computed by the in-memory engine and pushed liv
 `/api/models/{model}/feed`.
 
 Errors share one shape: `{"error": {"code": ..., "message": ..., "details": {...}}}`.
+Numbers follow one policy (docs/api.md): a cell holds at most 1e15 in magnitude, and a result
+past the float range is the error `#NUM!`, never null.
 The acting user is named by the `X-Plancube-User` header until sign-in arrives.
 """
 

@@ -23,23 +23,32 @@ A model file (YAML or JSON) holds a whole planning model so it can live in git::
 Element names are case-sensitive, non-empty, at most 255 characters, without control characters
 (the tab is the separator of stored cell addresses). Only elements of a ``measure`` dimension may
 have ``type: text``; a cell whose measure element is text holds text.
+
+Numbers follow the numeric policy (``calc_engine.cube``): data values and number attributes are
+finite and at most ``MAX_INPUT`` (10^15) in magnitude; an edge weight is finite and at most
+``MAX_WEIGHT`` (10^6), and so is the combined weight with which a consolidated element counts a
+leaf (the product along each path, summed over the paths). Numbers, flags and the format version
+are strict: ``true`` is not 1.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from calc_engine import Edge, Hierarchy, HierarchyCycleError
+from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
 from server.errors import InvalidJson, InvalidModel, InvalidYaml
+from server.wire import Number, Text
 
 FORMAT_VERSION = 1
+MAX_WEIGHT = 1e6  # the largest magnitude of an edge weight, and of a combined rollup weight
 _NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=_NAME_PATTERN)]
 
@@ -65,16 +74,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Weight = Annotated[Number, Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT)]
+
+
 class ChildRef(_Strict):
     name: Name
-    weight: float = 1.0
+    weight: Weight = 1.0
 
 
 class ElementDef(_Strict):
     name: Name
     type: ElementType = ElementType.numeric
     children: list[ChildRef] = []
-    attributes: dict[str, str | float | None] = {}
+    attributes: dict[str, Text | Number | None] = {}
 
     @field_validator("children", mode="before")
     @classmethod
@@ -127,12 +139,13 @@ class CubeDef(_Strict):
 
 
 class ModelDef(_Strict):
-    plancube: int = FORMAT_VERSION
+    plancube: Annotated[int, Strict(), Field(ge=1, le=FORMAT_VERSION)] = FORMAT_VERSION
     name: Name
     description: str = ""
     dimensions: list[DimensionDef] = []
     cubes: list[CubeDef] = []
-    data: dict[str, list[list[str | float | None]]] = {}
+    # finite numbers only: the bound (MAX_INPUT) is checked per cell, naming it
+    data: dict[str, list[list[Text | Annotated[float, Strict()] | None]]] = {}
 
 
 def build_hierarchy(dim: DimensionDef) -> Hierarchy:
@@ -182,9 +195,35 @@ def build_hierarchy(dim: DimensionDef) -> Hierarchy:
         _check_attributes(dim, e)
     _check_aliases(dim, seen)
     try:
-        return Hierarchy(dim.name, names, edges)
+        h = Hierarchy(dim.name, names, edges)
     except HierarchyCycleError as exc:
         raise InvalidModel(str(exc), dimension=dim.name, cycle=exc.cycle) from None
+    except ValueError as exc:  # weights whose products pass the float range
+        raise InvalidModel(str(exc), dimension=dim.name) from None
+    _check_combined_weights(dim, h)
+    return h
+
+
+def _check_combined_weights(dim: DimensionDef, h: Hierarchy) -> None:
+    """A consolidated element counts each leaf with at most MAX_WEIGHT, so that no total of
+    bounded inputs can approach the float range (the numeric policy)."""
+    r = h.rollup
+    if not r.nnz or float(abs(r).max()) <= MAX_WEIGHT:
+        return
+    big = abs(r).max(axis=1).toarray().ravel()
+    row = int(next(i for i in range(h.size) if big[i] > MAX_WEIGHT))
+    lo, hi = r.indptr[row], r.indptr[row + 1]
+    j = lo + int(abs(r.data[lo:hi]).argmax())
+    leaf, weight = h.names[int(h.leaves[r.indices[j]])], float(r.data[j])
+    raise InvalidModel(
+        f"element {h.names[row]!r} of dimension {dim.name!r} counts {leaf!r} with the combined "
+        f"weight {weight:g} (the product along the path); at most {MAX_WEIGHT:g} is allowed",
+        dimension=dim.name,
+        element=h.names[row],
+        leaf=leaf,
+        weight=weight,
+        limit=MAX_WEIGHT,
+    )
 
 
 def _check_attributes(dim: DimensionDef, e: ElementDef) -> None:
@@ -206,6 +245,15 @@ def _check_attributes(dim: DimensionDef, e: ElementDef) -> None:
                 dimension=dim.name,
                 element=e.name,
                 attribute=attr,
+            )
+        if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_INPUT):
+            raise InvalidModel(
+                f"attribute {attr!r} of element {e.name!r} is {value:g}; a number attribute is "
+                f"finite and at most {MAX_INPUT:g} in magnitude",
+                dimension=dim.name,
+                element=e.name,
+                attribute=attr,
+                limit=MAX_INPUT,
             )
         if kind is not AttributeType.number and not isinstance(value, str):
             raise InvalidModel(
