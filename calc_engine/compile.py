@@ -44,7 +44,9 @@ from calc_engine.functions import (
     Val,
     call,
     first_error,
+    flag_overflow,
     negate,
+    overflow_count,
     percent,
 )
 from calc_engine.hierarchy import Hierarchy
@@ -195,11 +197,32 @@ class _Compiler:
             op = percent if n.op == "%" else negate if n.op == "-" else None
             return inner if op is None else (lambda box: op(inner(box)))
         if isinstance(n, Binary):
-            if n.op not in OPERATORS:
-                raise self.fail(n.pos, f"operator {n.op!r} is not supported in numeric rules")
-            fn, left, right = OPERATORS[n.op], self.node(n.left), self.node(n.right)
-            return lambda box: fn(left(box), right(box))
+            return self.chain(n)
         return self.call(n)
+
+    def chain(self, n: Binary) -> Kernel:
+        """``a + b - c * d ...``: the left spine of binary operators, compiled and evaluated in
+        a loop, so a long flat formula does not recurse once per operator."""
+        spine: list[Binary] = []
+        node: Node = n
+        while isinstance(node, Binary):
+            if node.op not in OPERATORS:
+                raise self.fail(node.pos, f"operator {node.op!r} is not supported in numeric rules")
+            spine.append(node)
+            node = node.left
+        first = self.node(node)
+        steps = [(OPERATORS[b.op], self.node(b.right)) for b in reversed(spine)]
+        if len(steps) == 1:
+            fn, right = steps[0]
+            return lambda box: fn(first(box), right(box))
+
+        def run(box: Box) -> Val:
+            value = first(box)
+            for fn, right in steps:
+                value = fn(value, right(box))
+            return value
+
+        return run
 
     def call(self, n: Call) -> Kernel:
         if n.function == "M":
@@ -327,6 +350,7 @@ class _Compiler:
         leaf_rank = time.leaf_rank
 
         def read(box: Box) -> Val:
+            seen = overflow_count()
             ranks = leaf_rank[box[axis]]
             groups = year[ranks]
             first = np.array([np.flatnonzero(year == g)[0] for g in groups], dtype=np.int64)
@@ -350,7 +374,7 @@ class _Compiler:
                     out_e.append(np.take_along_axis(masked, first, axis=axis))
             values = np.concatenate(out_v, axis=axis)
             errors = np.concatenate(out_e, axis=axis).astype(np.int8) if out_e else None
-            return Val(values, errors)
+            return flag_overflow(Val(values, errors), seen)
 
         return read
 
@@ -514,6 +538,16 @@ def _with_errors(
     ``positions`` are the cells' coordinates in ``cube``, one array per axis broadcasting to
     ``v``'s shape (only looked at when such totals are read).
     """
+    got = _error_codes(cube, at, v, positions)
+    if cube.overflow and np.isinf(v).any():  # an overflowed total reads as #NUM!
+        num = np.where(np.isinf(v), np.int8(ErrorCode.NUM), np.int8(0))
+        return Val(v, first_error(got.e, num))
+    return got
+
+
+def _error_codes(
+    cube: CubeArray, at: tuple[Any, ...], v: np.ndarray, positions: Sequence[np.ndarray]
+) -> Val:
     codes = cube.errors.codes
     if codes is None or not cube.errors:
         return Val(v)

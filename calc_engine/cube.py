@@ -10,13 +10,32 @@ ancestors (one ancestor list per axis, from the hierarchy's rollup matrix), an o
 few dozen cells. A large batch instead sets the leaves and recomputes everything with one sparse
 product per axis. Empty and zero are the same number here; text cells live beside the array in a
 dict because a cube holds few of them.
+
+Numeric policy. Cells are float64, and three rules keep them trustworthy:
+
+1. *Inputs are bounded*: a client may store no number of magnitude above ``MAX_INPUT`` (10^15; the
+   server enforces it on every way in — writes, spreads, model files). Below 2^53 ≈ 9.007e15
+   float64 holds every whole number exactly, so up to 10^15 a total of many such leaves is
+   still exact to the unit; 10^15 is ten times the world's yearly output in US dollars, and a
+   plan in a currency of small unit value is kept in thousands. With combined rollup weights
+   bounded too (the server refuses a dimension whose weights multiply past 10^6), no total of
+   inputs can come near the float range; rule results can (``=Units * 1e300``).
+2. *Overflow is an error, never a number or an empty cell*: a rule result beyond the float
+   range is ``#NUM!`` (an error value, see ``functions``); a total that overflows holds ±inf,
+   which every reader shows as ``#NUM!``. NaN in a total always means an error below it (a
+   ``#DIV/0!`` leaf), never an overflow: a sum that runs into inf - inf is set to inf.
+3. *Deltas never corrupt a total*: a written leaf holds exactly the value written (not the old
+   value plus a delta), and a total the delta turns non-finite, or shrinks more than
+   ``_SHRINK``-fold (a big number cleared or corrected, where its rounding would surface), is
+   summed again from its leaves. So a total follows its leaves after any sequence of writes:
+   it differs from a fresh sum only by the rounding of numbers of its own current magnitude.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -26,8 +45,19 @@ from calc_engine.hierarchy import Hierarchy
 Coords = np.ndarray  # (n, ndim) int64 element positions
 # Bytes per cell address: the float64 value and, once a rule errs, an int8 error code.
 BYTES_PER_ADDRESS = 9
+MAX_INPUT = 1e15  # the largest magnitude a client may store in a cell (the numeric policy above)
 # A batch touching more than this share of the cube recomputes instead of applying deltas.
 _RECOMPUTE_SHARE = 0.05
+# A total a delta shrinks more than this many times is summed again from its leaves: the
+# rounding it carries from its larger past would otherwise show in its smaller present.
+_SHRINK = 1024.0
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """No inf or NaN in ``a``: its sum is finite (one pass, no copy), or failing that, each."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(float(np.sum(a))) or bool(np.isfinite(a).all())
 
 
 def box_index(box: Sequence[np.ndarray]) -> tuple[slice | np.ndarray, ...]:
@@ -167,6 +197,7 @@ class CubeArray:
         # Formula errors of rule cells (their value is NaN): an ErrorCode per cell.
         self.errors = ErrorCells(self.values.shape)
         self.recomputes = 0  # counts full recomputations (consolidated rules redo theirs after)
+        self.overflow = False  # some total may hold ±inf (readers then look for it)
 
     @property
     def ndim(self) -> int:
@@ -187,14 +218,42 @@ class CubeArray:
         """Recompute every consolidated cell from the leaves: one sparse product per axis."""
         self.recomputes += 1
         leaf = self.values[np.ix_(*(h.leaves for h in self.hierarchies))]
-        for axis, h in enumerate(self.hierarchies):
-            if len(h.leaves) == h.size:  # no totals on this axis (a flat measure list)
-                continue
-            moved = np.moveaxis(leaf, axis, 0)
-            flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
-            out = np.asarray(h.rollup @ flat)
-            leaf = np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
-        self.values = np.ascontiguousarray(leaf)
+        self.values = np.ascontiguousarray(self._consolidate(leaf))
+        self._mark_overflow(leaf)
+
+    def _consolidate(self, leaf: np.ndarray, absolute: bool = False) -> np.ndarray:
+        """Every cell from a block of leaves (with ``absolute`` weights: a mask's reach)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for axis, h in enumerate(self.hierarchies):
+                if len(h.leaves) == h.size:  # no totals on this axis (a flat measure list)
+                    continue
+                moved = np.moveaxis(leaf, axis, 0)
+                flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
+                rollup = abs(h.rollup) if absolute else h.rollup
+                out = np.asarray(rollup @ flat)
+                leaf = np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
+        return leaf
+
+    def _mark_overflow(self, leaf: np.ndarray) -> None:
+        """After a full sum: a NaN total with no NaN leaf below ran into inf - inf; set it to
+        inf, so that NaN in a total keeps meaning an error below it (policy rule 2)."""
+        values = self.values
+        if all_finite(values):
+            self.overflow = False
+            return
+        nan_leaf = np.isnan(leaf)
+        if nan_leaf.any():
+            # NaN totals are error totals unless some partial sum could pass the float range
+            biggest = float(np.max(np.abs(leaf), where=~nan_leaf, initial=0.0))
+            reach = math.prod(h.gain for h in self.hierarchies)
+            if biggest * reach < _FLOAT_MAX and not np.isinf(values).any():
+                self.overflow = False
+                return
+            below = self._consolidate(nan_leaf.astype(np.float64), absolute=True) > 0
+            values[np.isnan(values) & ~below] = np.inf
+        else:
+            values[np.isnan(values)] = np.inf
+        self.overflow = bool(np.isinf(values).any())
 
     def write(self, coords: Coords, values: np.ndarray, unique: bool = False) -> np.ndarray:
         """Set numeric leaves; return their previous values. Totals stay current.
@@ -214,47 +273,67 @@ class CubeArray:
             coords, values = coords[keep], values[keep]
         index = tuple(coords.T)
         old = self.values[index]  # fancy indexing: a copy
-        # NaN (a formula error) cannot travel as a delta: a total once NaN would stay NaN.
-        if (
-            len(coords) > _RECOMPUTE_SHARE * self.leaf_count
-            or np.isnan(old).any()
-            or np.isnan(values).any()
-        ):
-            self.values[index] = values
+        with np.errstate(over="ignore", invalid="ignore"):
+            deltas = values - old
+        # NaN (a formula error) cannot travel as a delta: a total once NaN would stay NaN; nor
+        # can a delta past the float range
+        suspects = None
+        if len(coords) <= _RECOMPUTE_SHARE * self.leaf_count and all_finite(deltas):
+            suspects = self.add_deltas(coords, deltas)
+        self.values[index] = values  # exactly what was written, not old + delta
+        if suspects is None:
             self.recompute()
-            return old
-        self.add_deltas(coords, values - old)
+        else:
+            self._resum(suspects)
         return old
 
     def set_cell(self, cell: tuple[int, ...], value: float) -> float:
         """Set one numeric leaf (totals stay current); return its previous value."""
         was = float(self.values[cell])
-        if math.isnan(was) or math.isnan(value):
-            self.values[cell] = value
+        if value == was:
+            return was
+        delta = value - was
+        suspects = self._add_delta(cell, delta) if math.isfinite(delta) else None
+        self.values[cell] = value
+        if suspects is None:
             self.recompute()
-        elif value != was:
-            self._add_delta(cell, value - was)
+        else:
+            self._resum(suspects)
         return was
 
-    def add_deltas(self, coords: Coords, deltas: np.ndarray) -> None:
+    def add_deltas(self, coords: Coords, deltas: np.ndarray) -> np.ndarray | None:
         """Add ``deltas`` at leaf ``coords`` and at every ancestor, weighted, in one pass.
 
         Each cell's ancestors form a block (one ancestor list per axis); with the lists padded to
         one width per axis (``Hierarchy.ancestor_table``, premultiplied by the axis stride here)
         the blocks of all cells are one broadcast of flat indices and weights, summed in with
-        ``np.add.at``.
+        ``np.add.at``. Returns the flat offsets of the cells to sum again (policy rule 3), or
+        None, changing nothing, where a weighted delta would pass the float range.
         """
         n, ndim = len(coords), self.ndim
         flat = np.zeros((n,) + (1,) * ndim, dtype=np.int64)
         weight = np.asarray(deltas, dtype=np.float64).reshape(flat.shape)
-        for axis, (offsets, wts) in enumerate(self._tables()):
-            shape = [n] + [1] * ndim
-            shape[axis + 1] = offsets.shape[1]
-            flat = flat + offsets[coords[:, axis]].reshape(shape)
-            weight = weight * wts[coords[:, axis]].reshape(shape)
-        np.add.at(self.values.reshape(-1), flat.reshape(-1), weight.reshape(-1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for axis, (offsets, wts) in enumerate(self._tables()):
+                shape = [n] + [1] * ndim
+                shape[axis + 1] = offsets.shape[1]
+                flat = flat + offsets[coords[:, axis]].reshape(shape)
+                weight = weight * wts[coords[:, axis]].reshape(shape)
+            at, weight = flat.reshape(-1), weight.reshape(-1)
+            if not all_finite(weight):
+                return None
+            live = weight != 0  # padding (and a zero delta) changes nothing
+            at, weight = at[live], weight[live]
+            target = self.values.reshape(-1)
+            before = target[at]
+            np.add.at(target, at, weight)
+            after = target[at]
+            suspect = ~np.isnan(before) & (
+                ~np.isfinite(after) | (np.abs(after) * _SHRINK < np.abs(before))
+            )
+        return np.unique(at[suspect])
 
-    def _add_delta(self, cell: tuple[int, ...], delta: float) -> None:
+    def _add_delta(self, cell: tuple[int, ...], delta: float) -> list[int] | np.ndarray | None:
         """``add_deltas`` for one cell: its ancestor block, walked in Python when small."""
         block: list[tuple[int, float]] = [(0, delta)]
         for axis, (lists, i) in enumerate(zip(self._offsets, cell, strict=True)):
@@ -265,11 +344,37 @@ class CubeArray:
                 found = lists[i] = [(p * stride, w) for p, w in pairs]
             block = [(o + p, w * v) for o, w in block for p, v in found]
             if len(block) > 256:
-                self.add_deltas(np.array([cell]), np.array([delta]))
-                return
+                return self.add_deltas(np.array([cell]), np.array([delta]))
         flat: Any = memoryview(cast(Any, self.values.reshape(-1)))  # float64 items, no copy
+        suspects = []
         for at, weight in block:
-            flat[at] += weight
+            old = flat[at]
+            new = old + weight
+            flat[at] = new
+            # NaN before: an error below, which stays; else non-finite now, or shrunk a lot
+            if old == old and (new - new != 0 or abs(new) * _SHRINK < abs(old)):
+                suspects.append(at)
+        return suspects
+
+    def _resum(self, offsets: Iterable[int]) -> None:
+        """Sum consolidated cells (flat offsets; leaves are skipped) again from their leaves."""
+        hierarchies, shape = self.hierarchies, self.values.shape
+        for at in sorted(set(int(x) for x in offsets)):
+            coord = np.unravel_index(at, shape)
+            if all(h.is_leaf[p] for h, p in zip(hierarchies, coord, strict=True)):
+                continue  # a leaf holds what was written
+            parts = [h.contents(int(p)) for h, p in zip(hierarchies, coord, strict=True)]
+            block = self.values[np.ix_(*(positions for positions, _ in parts))]
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = block
+                for _, weights in parts:
+                    total = np.tensordot(weights, total, axes=1)
+            value = float(total)
+            if math.isnan(value) and not np.isnan(block).any():
+                value = math.inf  # inf - inf inside the sum: an overflow (policy rule 2)
+            if math.isinf(value):
+                self.overflow = True
+            self.values[coord] = value
 
     @functools.cached_property
     def _offsets(self) -> list[dict[int, list[tuple[int, float]]]]:

@@ -23,6 +23,18 @@ examples run in the test suite (``run`` evaluates one scalar call)::
     (-1.0, 3.0, 6.0, 4.0)
     >>> run_op("^", -8, 1 / 3), run_op("^", 0, -1), run_op("<>", 1, 2)
     ('#NUM!', '#DIV/0!', 1.0)
+
+A result beyond the float range is ``#NUM!``, as in Excel, at the operation that overflows, so
+IFERROR catches it and later operations carry it like any error::
+
+    >>> run_op("*", 1e308, 10), run_op("/", 1e308, 0.1), run("SUM", 1e308, 1e308, -1e308)
+    ('#NUM!', '#NUM!', '#NUM!')
+    >>> run("IFERROR", run_op("+", 1e308, 1e308), 0), run_op("+", 1e308, -1e308)
+    (0.0, 0.0)
+
+numpy reports an overflow through its floating-point error state; ``evaluating()`` (the state
+rules are evaluated in) routes that report to a counter, and an operation that saw the counter
+move flags its non-finite cells. Operations that did not overflow pay nothing for this.
 """
 
 from __future__ import annotations
@@ -78,6 +90,33 @@ def first_error(*errors: np.ndarray | None) -> np.ndarray | None:
     return out
 
 
+_overflows = [0]  # floating-point overflows seen (any thread: a stray count costs one check)
+
+
+def _count_overflow(kind: str, flag: int) -> None:
+    _overflows[0] += 1
+
+
+def evaluating() -> np.errstate:
+    """numpy's error state for evaluating rules: overflow counted (see above), the rest silent
+    (0/0 and the like become error values, not warnings)."""
+    return np.errstate(all="ignore", over="call", call=_count_overflow)
+
+
+def overflow_count() -> int:
+    return _overflows[0]
+
+
+def flag_overflow(result: Val, seen: int) -> Val:
+    """``result`` with #NUM! where it is not finite, if an overflow happened since ``seen``."""
+    return result if _overflows[0] == seen else flag_non_finite(result)
+
+
+def flag_non_finite(result: Val) -> Val:
+    """``result`` with #NUM! wherever it is not finite and carries no error yet."""
+    return Val(result.v, _flag(result.e, ~np.isfinite(result.v), ErrorCode.NUM))
+
+
 def _flag(e: np.ndarray | None, where: np.ndarray, code: ErrorCode) -> np.ndarray | None:
     if not np.any(where):
         return e
@@ -89,8 +128,10 @@ def _flag(e: np.ndarray | None, where: np.ndarray, code: ErrorCode) -> np.ndarra
 
 
 def _divide(a: Val, b: Val) -> Val:
+    seen = _overflows[0]
     v = np.divide(a.v, b.v)
-    return Val(v, _flag(first_error(a.e, b.e), np.broadcast_to(b.v == 0, v.shape), ErrorCode.DIV0))
+    e = _flag(first_error(a.e, b.e), np.broadcast_to(b.v == 0, v.shape), ErrorCode.DIV0)
+    return flag_overflow(Val(v, e), seen)
 
 
 def _power(a: Val, b: Val) -> Val:
@@ -108,10 +149,19 @@ def _simple(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Val
     return op
 
 
+def _arithmetic(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[Val, Val], Val]:
+    def op(a: Val, b: Val) -> Val:
+        seen = _overflows[0]
+        v = np.asarray(fn(a.v, b.v), dtype=np.float64)
+        return flag_overflow(Val(v, first_error(a.e, b.e)), seen)
+
+    return op
+
+
 OPERATORS: dict[str, Callable[[Val, Val], Val]] = {
-    "+": _simple(np.add),
-    "-": _simple(np.subtract),
-    "*": _simple(np.multiply),
+    "+": _arithmetic(np.add),
+    "-": _arithmetic(np.subtract),
+    "*": _arithmetic(np.multiply),
     "/": _divide,
     "^": _power,
     "=": _simple(np.equal),
@@ -161,8 +211,9 @@ def call(name: str, args: list[Val]) -> Val:
     fn = FUNCTIONS[name]
     if fn.handles_errors:
         return fn.body(args)
+    seen = _overflows[0]
     result = fn.body(args)
-    return Val(result.v, first_error(*(a.e for a in args), result.e))
+    return flag_overflow(Val(result.v, first_error(*(a.e for a in args), result.e)), seen)
 
 
 def _elementwise(reduce: Callable[..., Any]) -> Callable[[list[Val]], Val]:
@@ -243,10 +294,10 @@ def _val(x: float | str) -> Val:
 
 def run(name: str, *args: float | str) -> float | str:
     """Evaluate one scalar function call (errors given and returned as Excel's error text)."""
-    with np.errstate(all="ignore"):
+    with evaluating():
         return _scalar(call(name, [_val(a) for a in args]))
 
 
 def run_op(op: str, a: float | str, b: float | str) -> float | str:
-    with np.errstate(all="ignore"):
+    with evaluating():
         return _scalar(OPERATORS[op](_val(a), _val(b)))

@@ -16,7 +16,9 @@ touch) are one column of the same matrix.
 
 from __future__ import annotations
 
+import functools
 import graphlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +59,8 @@ class Hierarchy:
         self.children: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         self.parents: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         for e in edges:
+            if not math.isfinite(e.weight):
+                raise ValueError(f"edge {e.parent!r} -> {e.child!r} has weight {e.weight}")
             p, c = self.position(e.parent), self.position(e.child)
             self.children[p].append((c, float(e.weight)))
             self.parents[c].append((p, float(e.weight)))
@@ -67,6 +71,8 @@ class Hierarchy:
         self.leaf_rank = np.full(n, -1, dtype=np.int64)
         self.leaf_rank[self.leaves] = np.arange(len(self.leaves))
         self.rollup = self._build_rollup()
+        if not np.isfinite(self.rollup.data).all():
+            raise ValueError(f"the weights of dimension {name!r} multiply past the float range")
         # Column i of the transposed rollup lists the ancestors of leaf i with their weights.
         self._ancestors = self.rollup.tocsc()
         self._covers: dict[int, np.ndarray] = {}
@@ -110,6 +116,20 @@ class Hierarchy:
             w = nxt
         w.eliminate_zeros()
         return w
+
+    def contents(self, element: int) -> tuple[np.ndarray, np.ndarray]:
+        """The leaves inside ``element`` (positions, itself for a leaf) and their weights."""
+        r = self.rollup
+        lo, hi = r.indptr[element], r.indptr[element + 1]
+        return self.leaves[r.indices[lo:hi]], r.data[lo:hi]
+
+    @functools.cached_property
+    def gain(self) -> float:
+        """The most a sum along this dimension can grow its inputs: the largest row sum of
+        absolute weights (1 for a flat list)."""
+        if not self.rollup.nnz:
+            return 1.0
+        return max(1.0, float(abs(self.rollup).sum(axis=1).max()))
 
     def ancestors(self, leaf: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions of every element that contains ``leaf`` (itself included) and its weights."""

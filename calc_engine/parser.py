@@ -11,15 +11,24 @@ below ``power`` here.
 Names in a rule are element names of the cube's measure dimension, written as Excel names: case
 does not matter and ``_`` stands for a space (``Net_Income`` is "Net Income"). Elements whose
 names are not valid Excel names are reached with ``M("COGS %")``.
+
+A formula nests at most ``MAX_NESTING`` (64, Excel's own limit) levels of parentheses, function
+calls, signs and percent signs: parsing, compiling and evaluating all recurse along the nesting,
+so a deeper one would exhaust the stack, at the latest while a write is being recalculated. A
+long flat chain (``a + b + c ...``) is no nesting and may be as long as the formula. Number
+literals must be finite (``1e400`` is refused, as Excel refuses it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from openpyxl.formula.tokenizer import Token, Tokenizer, TokenizerError
 
 from calc_engine.errors import RuleSyntaxError
+
+MAX_NESTING = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +82,32 @@ _LEVELS: list[set[str]] = [
 ]
 
 
+class _UnmatchedCloser(TokenizerError):
+    def __init__(self, offset: int, closer: str) -> None:
+        super().__init__(f"{closer!r} closes nothing")
+        self.offset = offset
+
+
+class _Tokenizer(Tokenizer):
+    """openpyxl's tokenizer, telling where a ``)`` or ``}`` closes nothing (it would pop an
+    empty stack and raise IndexError)."""
+
+    def _parse_closer(self) -> int:
+        if not self.token_stack:
+            raise _UnmatchedCloser(self.offset, self.formula[self.offset])
+        result: int = super()._parse_closer()
+        return result
+
+
 class _Parser:
     def __init__(self, formula: str) -> None:
         self.formula = formula
         text = formula if formula.startswith("=") else "=" + formula
         offset = 1 - (len(text) - len(formula))  # positions refer to the text as the user wrote it
         try:
-            items = Tokenizer(text).items
+            items = _Tokenizer(text).items
+        except _UnmatchedCloser as exc:
+            raise RuleSyntaxError(formula, exc.offset - 1 + offset, str(exc)) from None
         except TokenizerError as exc:
             raise RuleSyntaxError(formula, 0, str(exc)) from None
         self.tokens: list[tuple[Token, int]] = []
@@ -90,6 +118,7 @@ class _Parser:
             pos += len(t.value)
         self.end = max(pos, 0)
         self.i = 0
+        self.depth = 0  # parentheses, calls, signs and percent signs around the current node
 
     def peek(self) -> tuple[Token, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -118,15 +147,30 @@ class _Parser:
             left = Binary(at[0].value, left, right, at[1])
         return left
 
+    def nest(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(
+                f"the formula nests deeper than {MAX_NESTING} levels (parentheses, function "
+                "calls, signs)",
+                pos,
+            )
+
     def unary(self) -> Node:
         at = self.peek()
         if at and at[0].type == Token.OP_PRE:
             self.i += 1
-            return Unary(at[0].value, self.unary(), at[1])
+            self.nest(at[1])
+            node: Node = Unary(at[0].value, self.unary(), at[1])
+            self.depth -= 1
+            return node
         node = self.primary()
+        outer = self.depth
         while (at := self.peek()) and at[0].type == Token.OP_POST:
             self.i += 1
+            self.nest(at[1])
             node = Unary("%", node, at[1])
+        self.depth = outer
         return node
 
     def primary(self) -> Node:
@@ -138,16 +182,24 @@ class _Parser:
         if tok.type == Token.OPERAND:
             return self.operand(tok, pos)
         if tok.type == Token.FUNC and tok.subtype == Token.OPEN:
-            return self.call(tok.value[:-1].upper(), pos)
+            self.nest(pos)
+            node = self.call(tok.value[:-1].upper(), pos)
+            self.depth -= 1
+            return node
         if tok.type == Token.PAREN and tok.subtype == Token.OPEN:
+            self.nest(pos)
             node = self.binary(0)
             self.expect(Token.PAREN, ")")
+            self.depth -= 1
             return node
         raise self.fail(f"unexpected {tok.value!r}", pos)
 
     def operand(self, tok: Token, pos: int) -> Node:
         if tok.subtype == Token.NUMBER:
-            return Number(float(tok.value), pos)
+            value = float(tok.value)
+            if not math.isfinite(value):
+                raise self.fail(f"the number {tok.value} is too large", pos)
+            return Number(value, pos)
         if tok.subtype == Token.TEXT:
             return Text(tok.value[1:-1].replace('""', '"'), pos)
         if tok.subtype == Token.LOGICAL:

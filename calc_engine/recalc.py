@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from calc_engine.compile import Box, CompiledRule, CubeInfo, Dependency, Kernel
-from calc_engine.cube import CubeArray, box_index
+from calc_engine.cube import CubeArray, all_finite, box_index
 from calc_engine.errors import RuleCycleError
-from calc_engine.functions import Val
+from calc_engine.functions import Val, evaluating, flag_non_finite
 from calc_engine.hierarchy import Hierarchy
 
 MeasureCover = Callable[[str, int], list[int]]  # (cube, measure position) -> leaf measures
@@ -106,7 +106,7 @@ def _reads_area(r: CompiledRule, other: CompiledRule, d: Dependency, info: CubeI
 
 def evaluate(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None) -> None:
     """Evaluate ``rule`` on ``box`` and store the results in the cube's leaves (no totals)."""
-    with np.errstate(all="ignore"):  # overflow and 0/0 become values (inf, #DIV/0!), not warnings
+    with evaluating():  # overflow and 0/0 become error values (#NUM!, #DIV/0!), not warnings
         if rule.consolidated:
             _store(cube, box, rule.kernel(box), rule.total_mask(box))
         elif rule.recurrence is not None and time_axis is not None:
@@ -170,8 +170,16 @@ def _running_sum(recurrence: tuple[Kernel, Kernel], box: Box, time_axis: int) ->
     return Val(v, e)
 
 
+def _finite(result: Val) -> Val:
+    """``result`` with #NUM! wherever it is not finite and carries no error yet: a rule cell
+    never holds inf (policy rule 2 in ``cube``). Operations flag their own overflows (so that
+    IFERROR sees them); this catches what reached the result another way (a running sum)."""
+    return result if all_finite(result.v) else flag_non_finite(result)
+
+
 def _store(cube: CubeArray, box: Box, result: Val, only: np.ndarray | None = None) -> None:
     """Put ``result`` into the cells of ``box`` (only where ``only`` is set, if given)."""
+    result = _finite(result)
     shape = tuple(len(b) for b in box)
     v = np.broadcast_to(result.v, shape)
     e = None if result.e is None else np.broadcast_to(result.e, shape)
@@ -196,8 +204,9 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
     running = rule.recurrence is not None and time_axis is not None and not cube.errors
     if running and len(runs := _runs(cube, box, time_axis)) == 1:  # type: ignore[arg-type]
         # a running sum reads only the opening before the box: no need to evaluate in place
-        with np.errstate(all="ignore"):
-            result = _running_sum(rule.recurrence, runs[0], time_axis)  # type: ignore[arg-type]
+        with evaluating():
+            summed = _running_sum(rule.recurrence, runs[0], time_axis)  # type: ignore[arg-type]
+        result = _finite(summed)
         after = result.v
         errors_moved = result.e is not None and bool(np.any(result.e))
         if result.e is not None and errors_moved:
@@ -215,8 +224,8 @@ def update(rule: CompiledRule, cube: CubeArray, box: Box, time_axis: int | None)
         errors_after = None if codes is None else codes[index]
         errors_moved = _moved(errors_before, errors_after)
     else:
-        with np.errstate(all="ignore"):
-            result = rule.kernel(box)
+        with evaluating():
+            result = _finite(rule.kernel(box))
         after = np.broadcast_to(result.v, before.shape)
         errors_moved = result.e is not None and bool(np.any(result.e))
         if result.e is not None and errors_moved:
@@ -250,8 +259,8 @@ def _moved(before: np.ndarray | None, after: np.ndarray | None) -> bool:
 def _update_cell(rule: CompiledRule, cube: CubeArray, box: Box) -> Box | None:
     """``update`` for a box of one cell (the usual edit): scalars instead of masks."""
     cell = tuple(int(b[0]) for b in box)
-    with np.errstate(all="ignore"):
-        result = rule.kernel(box)
+    with evaluating():
+        result = _finite(rule.kernel(box))
     if result.e is not None and np.any(result.e):
         cube.errors[cell] = int(np.asarray(result.e).reshape(-1)[0])
         after = math.nan

@@ -85,10 +85,16 @@ def spread(
     if not free.any():
         raise SpreadError("every cell under it is held or computed; nothing can change")
     c, cw, cur = coords[free], w[free], current[free]
-    rest = value - float(np.dot(w[stuck], current[stuck]))
-    if method is Method.proportional and np.dot(cw, cur) != 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        rest = value - float(np.dot(w[stuck], current[stuck]))
+        share = float(np.dot(cw, cur))
+    if not np.isfinite(rest):
+        raise SpreadError("a held or computed cell under it holds an error or overflows")
+    if not np.isfinite(share) and method is Method.proportional:
+        raise SpreadError("its leaves add up past the float range; use equal or repeat instead")
+    if method is Method.proportional and share != 0:
         with np.errstate(over="ignore"):
-            new = cur * (rest / float(np.dot(cw, cur)))
+            new = cur * (rest / share)
     elif method in (Method.proportional, Method.equal):
         total_weight = float(cw.sum())
         if total_weight == 0:

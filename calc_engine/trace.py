@@ -60,8 +60,11 @@ def _value(engine: Engine, cube: str, coord: tuple[int, ...]) -> float | str:
     if coord in array.text:
         return array.text[coord]
     v = float(array.values[coord])
+    if np.isinf(v):  # a total past the float range (the numeric policy in ``cube``)
+        return ErrorCode.NUM.text
     if np.isnan(v):
-        return ErrorCode(array.errors.get(coord) or ErrorCode.VALUE).text
+        code = array.errors.first_below(coord, array.hierarchies)
+        return ErrorCode(code or ErrorCode.VALUE).text
     return v
 
 

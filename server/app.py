@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
+from server.api.route import StrictJsonRoute
 from server.body_limit import BodyLimit
 from server.errors import install_handlers
 from server.events import GiveWay
@@ -28,6 +29,8 @@ a commit or snapshot; totals are computed by the in-memory engine and pushed liv
 `/api/models/{model}/feed`.
 
 Errors share one shape: `{"error": {"code": ..., "message": ..., "details": {...}}}`.
+Numbers follow one policy (docs/api.md): a cell holds at most 1e15 in magnitude, and a result
+past the float range is the error `#NUM!`, never null.
 The acting user is named by the `X-Plancube-User` header until sign-in arrives.
 """
 
@@ -50,6 +53,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.router.route_class = StrictJsonRoute
     app.state.workspace = ws
     app.add_middleware(BodyLimit, max_bytes=ws.limits.max_body_bytes)
     app.add_middleware(GiveWay, feed=ws.feed)  # the live feed holds back for requests

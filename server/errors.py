@@ -6,11 +6,16 @@ element, the cell, the row). The handler renders::
 
     {"error": {"code": "element_not_found", "message": "...", "details": {...}}}
 
-Engine exceptions are translated here too, so services can let them through unchanged.
+Engine exceptions are translated here too, so services can let them through unchanged. A body
+that is not valid JSON is 400 ``invalid_json`` naming what is wrong and where. Anything else that
+escapes is a bug: it is logged with an incident id and answered 500 ``internal_error`` in the
+same shape, with the incident id and nothing of the exception.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -19,6 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from calc_engine import errors as engine_errors
 from server.responses import Json
+
+log = logging.getLogger("plancube.errors")
 
 
 class PlancubeError(Exception):
@@ -37,6 +44,19 @@ class PlancubeError(Exception):
 class BadRequest(PlancubeError):
     status = 400
     code = "bad_request"
+
+
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+
+
+class InvalidYaml(BadRequest):
+    code = "invalid_yaml"
+
+
+class InternalError(PlancubeError):
+    status = 500
+    code = "internal_error"
 
 
 class NotFound(PlancubeError):
@@ -190,6 +210,14 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Json:
+        bad_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
+            at = list(bad_json.get("loc", ()))[-1]
+            syntax = InvalidJson(
+                f"the body is not valid JSON: {reason} (at character {at})", position=at
+            )
+            return Json(syntax.body(), status_code=syntax.status)
         problems = [
             {"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
             for e in exc.errors()
@@ -210,6 +238,18 @@ def install_handlers(app: FastAPI) -> None:
                 "Allow": _allowed(request) or (headers or {}).get("Allow", ""),
             }
         return Json(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Json:
+        incident = uuid.uuid4().hex[:12]
+        log.error(
+            "incident %s: %s %s failed", incident, request.method, request.url.path, exc_info=exc
+        )
+        err = InternalError(
+            f"internal server error (incident {incident}); the server log has the details",
+            incident=incident,
+        )
+        return Json(err.body(), status_code=err.status)
 
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}

@@ -24,23 +24,33 @@ Names are case-sensitive, normalized (NFC, spaces of any width as one, trimmed),
 characters, without control or invisible characters (``server/names.py``); names of models,
 dimensions, cubes and rules also without ``/``. Only elements of a ``measure`` dimension may
 have ``type: text``; a cell whose measure element is text holds text.
+
+Numbers follow the numeric policy (``calc_engine.cube``): data values and number attributes are
+finite and at most ``MAX_INPUT`` (10^15) in magnitude; an edge weight is finite and at most
+``MAX_WEIGHT`` (10^6), and so is the combined weight with which a consolidated element counts a
+leaf (the product along each path, summed over the paths). Numbers, flags and the format version
+are strict: ``true`` is not 1.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from calc_engine import Edge, Hierarchy, HierarchyCycleError
-from server.errors import InvalidModel
+from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
+from server.errors import InvalidJson, InvalidModel, InvalidYaml
 from server.names import Name, PathName, normalize, problem
+from server.wire import Number, Text
 
 FORMAT_VERSION = 1
+MAX_WEIGHT = 1e6  # the largest magnitude of an edge weight, and of a combined rollup weight
 
 
 class Role(StrEnum):
@@ -64,16 +74,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Weight = Annotated[Number, Field(ge=-MAX_WEIGHT, le=MAX_WEIGHT)]
+
+
 class ChildRef(_Strict):
     name: Name
-    weight: float = 1.0
+    weight: Weight = 1.0
 
 
 class ElementDef(_Strict):
     name: Name
     type: ElementType = ElementType.numeric
     children: list[ChildRef] = []
-    attributes: dict[str, str | float | None] = {}
+    attributes: dict[str, Text | Number | None] = {}
 
     @field_validator("children", mode="before", json_schema_input_type=list[ChildRef | Name])
     @classmethod
@@ -134,12 +147,13 @@ class CubeDef(_Strict):
 
 
 class ModelDef(_Strict):
-    plancube: int = FORMAT_VERSION
+    plancube: Annotated[int, Strict(), Field(ge=1, le=FORMAT_VERSION)] = FORMAT_VERSION
     name: PathName
     description: str = ""
     dimensions: list[DimensionDef] = []
     cubes: list[CubeDef] = []
-    data: dict[str, list[list[str | float | None]]] = {}
+    # finite numbers only: the bound (MAX_INPUT) is checked per cell, naming it
+    data: dict[str, list[list[Text | Annotated[float, Strict()] | None]]] = {}
 
 
 def build_hierarchy(dim: DimensionDef) -> Hierarchy:
@@ -189,9 +203,35 @@ def build_hierarchy(dim: DimensionDef) -> Hierarchy:
         _check_attributes(dim, e)
     _check_aliases(dim, seen)
     try:
-        return Hierarchy(dim.name, names, edges)
+        h = Hierarchy(dim.name, names, edges)
     except HierarchyCycleError as exc:
         raise InvalidModel(str(exc), dimension=dim.name, cycle=exc.cycle) from None
+    except ValueError as exc:  # weights whose products pass the float range
+        raise InvalidModel(str(exc), dimension=dim.name) from None
+    _check_combined_weights(dim, h)
+    return h
+
+
+def _check_combined_weights(dim: DimensionDef, h: Hierarchy) -> None:
+    """A consolidated element counts each leaf with at most MAX_WEIGHT, so that no total of
+    bounded inputs can approach the float range (the numeric policy)."""
+    r = h.rollup
+    if not r.nnz or float(abs(r).max()) <= MAX_WEIGHT:
+        return
+    big = abs(r).max(axis=1).toarray().ravel()
+    row = int(next(i for i in range(h.size) if big[i] > MAX_WEIGHT))
+    lo, hi = r.indptr[row], r.indptr[row + 1]
+    j = lo + int(abs(r.data[lo:hi]).argmax())
+    leaf, weight = h.names[int(h.leaves[r.indices[j]])], float(r.data[j])
+    raise InvalidModel(
+        f"element {h.names[row]!r} of dimension {dim.name!r} counts {leaf!r} with the combined "
+        f"weight {weight:g} (the product along the path); at most {MAX_WEIGHT:g} is allowed",
+        dimension=dim.name,
+        element=h.names[row],
+        leaf=leaf,
+        weight=weight,
+        limit=MAX_WEIGHT,
+    )
 
 
 def _check_attributes(dim: DimensionDef, e: ElementDef) -> None:
@@ -213,6 +253,15 @@ def _check_attributes(dim: DimensionDef, e: ElementDef) -> None:
                 dimension=dim.name,
                 element=e.name,
                 attribute=attr,
+            )
+        if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= MAX_INPUT):
+            raise InvalidModel(
+                f"attribute {attr!r} of element {e.name!r} is {value:g}; a number attribute is "
+                f"finite and at most {MAX_INPUT:g} in magnitude",
+                dimension=dim.name,
+                element=e.name,
+                attribute=attr,
+                limit=MAX_INPUT,
             )
         if kind is not AttributeType.number and not isinstance(value, str):
             raise InvalidModel(
@@ -254,9 +303,46 @@ def _check_aliases(dim: DimensionDef, names: set[str]) -> None:
 
 
 def read_model_file(path: Path) -> ModelDef:
-    text = path.read_text(encoding="utf-8")
-    raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    return parse_model(raw, source=str(path))
+    return load_model(
+        path.read_bytes(), yaml_format=path.suffix.lower() != ".json", source=str(path)
+    )
+
+
+def load_model(data: bytes, *, yaml_format: bool, source: str = "body") -> ModelDef:
+    """A model file's text as a validated model: 400 ``invalid_json`` / ``invalid_yaml`` when it
+    does not parse, 422 ``invalid_model`` when it is not a model."""
+    return parse_model(load_yaml(data, source) if yaml_format else load_json(data, source), source)
+
+
+def load_json(data: bytes, source: str = "body") -> Any:
+    """JSON parsed as the request bodies are (``server.wire``): strict, depth-bounded."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(
+            f"{source} is not valid JSON: {exc.msg} (at character {exc.pos})", position=exc.pos
+        ) from None
+
+
+def load_yaml(data: bytes, source: str = "body") -> Any:
+    """YAML parsed safely, then held to what JSON allows: no lone surrogates (which a YAML
+    escape can make and no store can keep), no nesting past orjson's depth."""
+    try:
+        raw = yaml.safe_load(data)
+    except RecursionError:
+        raise InvalidYaml(f"{source} is not a model file: the YAML nests too deeply") from None
+    except yaml.YAMLError as exc:
+        raise InvalidYaml(f"{source} is not valid YAML: {exc}") from None
+    try:
+        orjson.dumps(raw, default=repr)
+    except orjson.JSONEncodeError as exc:
+        reason = str(exc)
+        if "surrogate" in reason:
+            reason = "it holds text with a lone surrogate, which is not valid Unicode"
+        elif "ecursion" in reason:
+            reason = "the YAML nests too deeply"
+        raise InvalidYaml(f"{source} is not a model file: {reason}") from None
+    return raw
 
 
 def parse_model(raw: Any, source: str = "model") -> ModelDef:

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from server.api.deps import AuthorDep, WorkspaceDep
+from server.api.route import StrictJsonRoute
 from server.services import commits as service
 from server.services.commits import RevertRequest, SnapshotCreate
 
-router = APIRouter(prefix="/api/models/{model}", tags=["history"])
+router = APIRouter(prefix="/api/models/{model}", tags=["history"], route_class=StrictJsonRoute)
 CommitId = Annotated[int, Path(ge=0, le=2**62, description="a commit id")]
 
 

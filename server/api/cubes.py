@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from server.api.deps import AuthorDep, SessionDep, WorkspaceDep
+from server.api.route import StrictJsonRoute
 from server.modeldef import CubeDef
 from server.responses import Json
 from server.services import cells, spreading, trace, views
 from server.services import cubes as service
 
-router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"])
+router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"], route_class=StrictJsonRoute)
 
 
 @router.get("", summary="List cubes")

@@ -7,12 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from server.api.deps import WorkspaceDep
+from server.api.route import StrictJsonRoute
 from server.errors import BadRequest
 from server.modeldef import DimensionDef
 from server.services import dimensions as service
 from server.services.dimensions import ElementUpsert
 
-router = APIRouter(prefix="/api/models/{model}/dimensions", tags=["dimensions"])
+router = APIRouter(
+    prefix="/api/models/{model}/dimensions", tags=["dimensions"], route_class=StrictJsonRoute
+)
 
 
 @router.get("", summary="List dimensions")

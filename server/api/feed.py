@@ -26,12 +26,13 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from server.api.route import StrictJsonRoute
 from server.errors import PlancubeError, Unprocessable
 from server.events import Hub, Outbox, Subscription, dumps, error_body
 from server.services import views
 from server.workspace import Workspace
 
-router = APIRouter(tags=["feed"])
+router = APIRouter(tags=["feed"], route_class=StrictJsonRoute)
 
 
 def _error(wid: str | None, exc: Exception) -> str:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from server.api.deps import AuthorDep, WorkspaceDep
-from server.errors import BadRequest
-from server.modeldef import ModelDef, dump_model, parse_model
+from server.api.route import StrictJsonRoute
+from server.modeldef import ModelDef, dump_model, load_model
 from server.names import PathName
 from server.services import models as service
 
-router = APIRouter(prefix="/api/models", tags=["models"])
+router = APIRouter(prefix="/api/models", tags=["models"], route_class=StrictJsonRoute)
 SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_extra by $ref
 
 
@@ -40,7 +38,9 @@ def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
     summary="Load a whole model file (YAML or JSON body)",
     description="The body is a model file (see docs/model-file.md), as JSON or, with "
     "`Content-Type: application/yaml`, as YAML. Everything is validated before anything is "
-    "written; `data` rows become one commit with source `import`.",
+    "written; `data` rows become one commit with source `import`. A body that does not parse "
+    "is 400 `invalid_json` or `invalid_yaml`; one that is not a model is 422 `invalid_model` "
+    "(or `invalid_rule` for a bad formula).",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -58,14 +58,8 @@ async def import_model(
     replace: Annotated[bool, Query(description="replace a model of the same name")] = False,
 ) -> dict[str, Any]:
     raw_bytes = await request.body()
-    try:
-        if "yaml" in request.headers.get("content-type", ""):
-            raw = yaml.safe_load(raw_bytes)
-        else:
-            raw = json.loads(raw_bytes)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"the body is not a valid model file: {exc}") from None
-    model = parse_model(raw, source="body")
+    yaml_format = "yaml" in request.headers.get("content-type", "")
+    model = load_model(raw_bytes, yaml_format=yaml_format)
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(service.load, ws, model, author, replace)

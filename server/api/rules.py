@@ -7,11 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from server.api.deps import WorkspaceDep
+from server.api.route import StrictJsonRoute
 from server.errors import BadRequest
 from server.modeldef import RuleSpec
 from server.services import rules as service
 
-router = APIRouter(prefix="/api/models/{model}/cubes/{cube}/rules", tags=["rules"])
+router = APIRouter(
+    prefix="/api/models/{model}/cubes/{cube}/rules", tags=["rules"], route_class=StrictJsonRoute
+)
 
 
 @router.get("", summary="List a cube's rules")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from calc_engine import NotALeafError
+from calc_engine import MAX_INPUT, NotALeafError
 from server.errors import (
     BaseCommitAhead,
     ElementNotFound,
@@ -37,6 +37,7 @@ from server.storage import (
     address,
     elements_of,
 )
+from server.wire import CommitId, Number, Text
 from server.workspace import ModelRuntime, Workspace
 
 MAX_BATCH = 1_000_000  # cells in one write request
@@ -57,12 +58,15 @@ class CellWrite(BaseModel):
         description="the leaf cell: element names (or aliases) in cube dimension order, "
         "or an object {dimension: element}"
     )
-    value: float | str | None = Field(description="a number, text for text cells, null to clear")
+    value: Number | Text | None = Field(
+        description=f"a number (at most {MAX_INPUT:.0e} in magnitude), text for text cells, "
+        "null to clear"
+    )
 
 
 class WriteBatch(BaseModel):
     cells: list[CellWrite] = Field(min_length=1, max_length=MAX_BATCH)
-    base_commit: int | None = Field(
+    base_commit: CommitId | None = Field(
         default=None,
         ge=0,
         description="the commit the client last saw; cells changed since then by another "
@@ -165,6 +169,15 @@ def validate(rt: ModelRuntime, cube: str, cells: Sequence[CellWrite]) -> list[Ce
                     cell=i,
                     elements=names,
                     value=value,
+                )
+            if abs(value) > MAX_INPUT:
+                raise InvalidValue(
+                    f"cell {i} {names}: {value:g} is larger than a cell may hold "
+                    f"(at most {MAX_INPUT:g} in magnitude)",
+                    cell=i,
+                    elements=names,
+                    value=value,
+                    limit=MAX_INPUT,
                 )
             changes.append(CellChange(cube, addr, num=float(value)))
     _refuse_rule_cells(rt, cube, changes)

@@ -15,20 +15,19 @@ from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNot
 from server.names import PathName
 from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
 from server.storage import CellChange, CommitInfo
+from server.wire import CommitId, Flag
 from server.workspace import Workspace
 
 
 class SnapshotCreate(BaseModel):
     name: PathName
-    commit: int | None = Field(
-        default=None, ge=0, le=2**62, description="default: the model's head commit"
-    )
+    commit: CommitId | None = Field(default=None, description="default: the model's head commit")
     description: str = ""
 
 
 class RevertRequest(BaseModel):
     message: str = ""
-    force: bool = Field(default=False, description="revert even cells changed after the commit")
+    force: Flag = Field(default=False, description="revert even cells changed after the commit")
 
 
 def get_all(ws: Workspace, model: str, limit: int, before: int | None) -> list[dict[str, Any]]:

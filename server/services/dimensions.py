@@ -16,13 +16,14 @@ from pydantic import BaseModel, Field
 from calc_engine import Engine, Hierarchy
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
+from server.wire import Number, Text
 from server.workspace import ModelRuntime, Workspace, element_attributes
 
 
 class ElementUpsert(BaseModel):
     name: Name
     type: ElementType | None = Field(default=None, description="default: keep (new: numeric)")
-    attributes: dict[str, str | float | None] = Field(
+    attributes: dict[str, Text | Number | None] = Field(
         default={}, description="merged into the element's attributes; null removes one"
     )
     children: list[ChildRef] | None = Field(

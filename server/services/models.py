@@ -113,7 +113,10 @@ def _validated(model: ModelDef, limits: Limits) -> tuple[ModelRuntime, dict[str,
                     cube=cube_name,
                     row=i,
                 )
-            cells.append(CellWrite(elements=[str(e) for e in row[:n]], value=row[n]))
+            # typed by ModelDef already; validate() below checks each value, naming the row
+            cells.append(
+                CellWrite.model_construct(elements=[str(e) for e in row[:n]], value=row[n])
+            )
         if not cells:
             continue
         try:

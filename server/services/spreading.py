@@ -13,23 +13,25 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from calc_engine import MAX_INPUT
 from calc_engine.spread import Method, SpreadError, spread
 from server.errors import InvalidValue, NotWritable
 from server.services.cells import Source, commit_changes, result_json
 from server.storage import CellChange, address, elements_of
+from server.wire import CommitId, Number
 from server.workspace import ModelRuntime, Workspace
 
 
 class SpreadRequest(BaseModel):
     elements: list[str] = Field(description="the cell (leaf or consolidated), in cube order")
-    value: float = Field(
-        allow_inf_nan=False,
+    value: Number = Field(
+        ge=-MAX_INPUT,
+        le=MAX_INPUT,
         description="the new value of the cell (percent for method percent)",
     )
     method: Method = Method.proportional
-    base_commit: int | None = Field(
+    base_commit: CommitId | None = Field(
         default=None,
-        ge=0,
         description="the commit the client last saw: leaves changed by someone else since "
         "make it a 409; one after the model's head is refused with 422 `base_commit_ahead`",
     )
@@ -144,12 +146,20 @@ def _changes(
             raise NotWritable(
                 f"cannot spread to {req.elements}: {exc}", elements=req.elements
             ) from None
-    if not np.isfinite(values).all():
-        raise InvalidValue(
-            f"spreading {req.value:g} ({req.method}) to {req.elements} overflows", value=req.value
-        )
     hs = rt.engine.cube(cube).hierarchies
     names = [np.asarray(h.names, dtype=object)[coords[:, a]] for a, h in enumerate(hs)]
+    beyond = np.flatnonzero(~(np.abs(values) <= MAX_INPUT))  # NaN is beyond too
+    if len(beyond):
+        i = int(beyond[0])
+        leaf = [str(n[i]) for n in names]
+        raise InvalidValue(
+            f"spreading {req.value:g} ({req.method}) to {req.elements} would put "
+            f"{values[i]:g} into {leaf}, larger than a cell may hold "
+            f"(at most {MAX_INPUT:g} in magnitude)",
+            value=req.value,
+            elements=leaf,
+            limit=MAX_INPUT,
+        )
     return [
         CellChange(cube, address([str(n[i]) for n in names]), None if v == 0 else float(v))
         for i, v in enumerate(values.tolist())

@@ -35,6 +35,7 @@ from calc_engine import CubeArray, Hierarchy, TreeRow
 from calc_engine.cube import ErrorCells
 from calc_engine.functions import ErrorCode
 from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
+from server.wire import CommitId
 from server.workspace import ModelRuntime, Workspace
 
 MAX_CELLS = 2_000_000  # values in one view answer
@@ -65,9 +66,7 @@ class ViewSpec(BaseModel):
     filters: dict[str, str] = Field(
         default={}, description="one element per remaining dimension; default: its first root"
     )
-    as_of: int | None = Field(
-        default=None, ge=0, le=2**62, description="read the cube as of this commit id"
-    )
+    as_of: CommitId | None = Field(default=None, description="read the cube as of this commit id")
     snapshot: str | None = Field(default=None, description="read the cube as of this snapshot")
 
 
@@ -266,12 +265,12 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     if view.as_of is None:
         flags |= np.where(consolidated | ruled, 0, FLAG_BITS["editable"])
     mask = rt.text_mask(view.cube)
-    failed = np.isnan(grid)
+    failed = ~np.isfinite(grid)
     if mask is None and not failed.any():
         return grid, flags.astype(np.int32)
     out = grid.astype(object)
     for r, c in zip(*np.nonzero(failed), strict=True):
-        out[r, c] = _error_text(array, errors, view.coord(int(r), int(c)))
+        out[r, c] = _error_text(array, errors, view.coord(int(r), int(c)), float(grid[r, c]))
     if mask is not None:
         axis, text_elements = mask
         is_text = view.broadcast(view.dims[axis], text_elements[np.asarray(positions[axis])])
@@ -318,8 +317,13 @@ def _rule_cells(rt: ModelRuntime, view: ResolvedView) -> tuple[np.ndarray, np.nd
     return leaf, total
 
 
-def _error_text(array: CubeArray, errors: ErrorCells | None, coord: tuple[int, ...]) -> str:
-    """A rule cell's error, or for a total the first error among the cells it adds up."""
+def _error_text(
+    array: CubeArray, errors: ErrorCells | None, coord: tuple[int, ...], value: float
+) -> str:
+    """A rule cell's error, or for a total the first error among the cells it adds up; a total
+    past the float range (±inf) is ``#NUM!`` (the numeric policy in ``calc_engine.cube``)."""
+    if not np.isnan(value):
+        return ErrorCode.NUM.text
     code = None if errors is None else errors.first_below(coord, array.hierarchies)
     return ErrorCode(code).text if code else ErrorCode.VALUE.text
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +115,85 @@ def test_dense_cost_is_what_a_cube_array_holds() -> None:
     assert nbytes == cube.values.nbytes + cube.errors.codes.nbytes
     # costed without allocating: the 7.28 TiB cube of the issue is only arithmetic here
     assert dense_cost([10_000, 10_000, 10_000]) == (10**12, 9 * 10**12)
+
+
+# -- the numeric policy (module docstring): exact leaves, overflow as inf, totals that recover --
+
+
+def _flat() -> CubeArray:
+    """T = a + b + c, as one cube axis (a second, flat axis keeps it a real cube)."""
+    t = Hierarchy("A", ["T", "a", "b", "c"], [Edge("T", x) for x in "abc"])
+    return CubeArray("c", [t, Hierarchy("M", ["x"])])
+
+
+def put(cube: CubeArray, cells: dict[int, float]) -> None:
+    cube.write(np.array([[p, 0] for p in cells]), np.array(list(cells.values())))
+
+
+def column(cube: CubeArray) -> list[float]:
+    return [float(v) for v in cube.values[:, 0]]
+
+
+def test_a_leaf_holds_what_was_written_after_a_big_value() -> None:
+    cube = _flat()
+    put(cube, {1: 1e15})
+    put(cube, {1: 0.3})  # as a delta: 1e15 + (0.3 - 1e15) is 0.25
+    assert column(cube) == [0.3, 0.3, 0.0, 0.0]
+    put(cube, {2: 1e15, 3: 0.7})
+    put(cube, {2: 0.1, 1: 0.2})  # a batch through the delta path
+    assert column(cube) == [0.2 + 0.1 + 0.7, 0.2, 0.1, 0.7]
+
+
+def test_a_total_that_shrinks_a_lot_is_summed_again() -> None:
+    cube = _flat()
+    put(cube, {1: 1e15, 2: 100.3})
+    put(cube, {1: 0.0})  # 1e15 + 100.3 - 1e15 is 100.25 by deltas
+    assert column(cube)[0] == 100.3
+    put(cube, {3: -100.3})
+    assert column(cube)[0] == 0.0
+
+
+def test_an_overflowing_total_holds_inf_and_recovers_when_its_leaves_shrink() -> None:
+    cube = _flat()
+    put(cube, {1: 1.7e308})
+    put(cube, {2: 1.7e308})
+    assert column(cube)[0] == np.inf and cube.overflow
+    put(cube, {3: -1.7e308})  # inf - 1.7e308 stays inf, never NaN
+    assert column(cube)[0] == np.inf
+    put(cube, {1: 0.0, 2: 0.0})
+    put(cube, {3: 100.0})
+    assert column(cube) == [100.0, 0.0, 0.0, 100.0]
+
+
+def test_a_sum_that_runs_into_inf_minus_inf_is_inf_not_nan() -> None:
+    cube = _flat()
+    coords = np.array([[1, 0], [2, 0], [3, 0]])
+    cube.load(coords, np.array([1.7e308, 1.7e308, -1.7e308]))
+    assert column(cube)[0] == np.inf
+    big = Hierarchy("B", ["T", "p", "q"], [Edge("T", "p", 1e6), Edge("T", "q", 1e6)])
+    wide = CubeArray("w", [big, cube.hierarchies[0]])
+    # each product p x 1e6 overflows, to +inf and -inf: their sum is NaN without the policy
+    wide.load(np.array([[1, 1], [2, 1]]), np.array([1.7e305, -1.7e305]))
+    assert wide.values[0, 1] == np.inf and wide.values[0, 0] == np.inf
+    assert not np.isnan(wide.values).any()
+
+
+def test_an_error_below_keeps_its_total_nan_through_writes() -> None:
+    cube = _flat()
+    put(cube, {1: np.nan, 2: 5.0})  # a formula error at a: the total is an error too
+    put(cube, {3: 1e15})
+    put(cube, {3: 0.0})
+    total, a, b, c = column(cube)
+    assert np.isnan(total) and np.isnan(a) and (b, c) == (5.0, 0.0)
+    assert not cube.overflow
+    put(cube, {1: 1.0})
+    assert column(cube) == [6.0, 1.0, 5.0, 0.0]
+
+
+def test_weights_must_be_finite_alone_and_multiplied() -> None:
+    with pytest.raises(ValueError, match="weight"):
+        Hierarchy("A", ["T", "a"], [Edge("T", "a", float("inf"))])
+    names = [f"L{i}" for i in range(4)] + ["leaf"]
+    chain = [Edge(p, c, 1e200) for p, c in itertools.pairwise(names)]
+    with pytest.raises(ValueError, match="float range"):
+        Hierarchy("A", names, chain)

@@ -61,9 +61,27 @@ CASES = [
     "=ROUND(1,1/0)",
     "=TRUE+TRUE",
     "=1/(2-2)+1",
+    # past the float range: #NUM! where it happens, caught by IFERROR, carried by the rest
+    "=1E+308*10",
+    "=IFERROR(1E+308*10,7)",
+    "=1E+308+1E+308",
+    "=1E+308/0.1",
+    "=IF(1E+308*10>0,1,2)",
+    "=1E+308*10-1E+308*10",
+    "=1E+308+1E+308-1E+308",
+    "=ABS(-1E+308*10)",
+    "=MAX(1,1E+308*10)",
+    "=ROUND(1E+308*10,0)",
+    "=1E+308*10*0",
+    "=1E+308-1E+308",
 ]
 # formulas differs from Excel here; plancube follows Excel
-EXCEL_ONLY = {"=(-8)^(1/3)": "#NUM!", "=0^-1": "#DIV/0!"}
+EXCEL_ONLY = {
+    "=(-8)^(1/3)": "#NUM!",
+    "=0^-1": "#DIV/0!",
+    "=SUM(1E+308,1E+308)": "#NUM!",
+    "=10^400": "#NUM!",
+}
 
 
 def plancube(formula: str) -> float | str:

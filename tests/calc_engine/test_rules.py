@@ -397,3 +397,41 @@ def test_a_rule_failing_over_its_whole_area_keeps_one_byte_per_cell() -> None:
     assert errors.first_below((0, 0, 2), hs) == ErrorCode.DIV0 and len(errors) == 400 * 250 - 1
     e.set_rules({"C": [RuleDef("price", "Price", "=IFERROR(Amount / Units, 0)")]})
     assert not errors and not np.isnan(e.cube("C").values).any()
+
+
+def test_overflow_is_num_in_rule_cells_and_totals_and_heals_with_its_inputs() -> None:
+    """The numeric policy (calc_engine.cube): a result past the float range is #NUM!, a total
+    of such results holds inf (read as #NUM! by rules), and all of it follows the inputs back."""
+    e = Engine()
+    e.set_dimension(Hierarchy("P", ["All", "a", "b"], [Edge("All", "a"), Edge("All", "b")]))
+    e.set_dimension(Hierarchy("T", ["Y", "t1", "t2"], [Edge("Y", "t1"), Edge("Y", "t2")]))
+    e.set_dimension(Hierarchy("M", ["In", "Big", "Caught", "Run", "Share"]))
+    e.add_cube("C", ["P", "T", "M"], measure="M", time="T")
+    e.set_rules(
+        {
+            "C": [
+                RuleDef("big", "Big", "=In * 1e293"),
+                RuleDef("caught", "Caught", "=IFERROR(Big * 1e10, -1)"),
+                RuleDef("run", "Run", "=PREV(Run) + Big"),
+                RuleDef("share", "Share", '=DB("C", "All", "Big") / 1e10'),
+            ]
+        }
+    )
+    cube = e.cube("C")
+
+    def show(p: int, t: int, m: int) -> float | str:
+        code = cube.errors.first_below((p, t, m), cube.hierarchies)
+        v = float(cube.values[p, t, m])
+        return ErrorCode(code).text if code else ("#NUM!" if np.isinf(v) else v)
+
+    put(e, "C", (1, 1, 0), 1e15)  # a: In 1e15 in t1 -> Big 1e308
+    assert [show(1, 1, m) for m in range(1, 5)] == [1e308, -1.0, 1e308, 1e298]
+    put(e, "C", (2, 1, 0), 1e15)  # b too: the total of Big over P passes the float range
+    assert show(0, 1, 1) == "#NUM!" and show(1, 1, 4) == "#NUM!"  # Share reads that total
+    assert show(1, 1, 1) == 1e308 and show(1, 1, 2) == -1.0
+    put(e, "C", (1, 2, 0), 1e15)  # a in t2: the running sum passes it in t2
+    assert show(1, 2, 3) == "#NUM!" and show(1, 1, 3) == 1e308
+    put(e, "C", (2, 1, 0), 0.0)  # b back to nothing: every total is a number again
+    put(e, "C", (1, 2, 0), 1.0)
+    assert [show(0, 1, 1), show(1, 1, 4), show(1, 2, 3)] == [1e308, 1e298, 1e308 + 1e293]
+    assert show(0, 0, 1) == 1e308 + 1e293 and not cube.errors

@@ -120,3 +120,20 @@ def test_rule_cells_are_frozen_and_all_frozen_is_an_error() -> None:
 def test_a_leaf_cell_spreads_to_itself() -> None:
     c = cube()
     assert apply(c, *spread(c, (3, 1), 12.0, Method.proportional)) == {(3, 1): 12.0}
+
+
+def test_a_total_past_the_float_range_cannot_be_spread_proportionally() -> None:
+    c = cube()
+    c.write(np.array([[3, 1], [4, 1]]), np.array([1.7e308, 1.7e308]))  # Cost Jan overflows
+    assert np.isinf(c.values[2, 1])
+    with pytest.raises(SpreadError, match="float range"):
+        spread(c, (2, 1), 1e6, Method.proportional)
+    _, values = spread(c, (2, 1), 10.0, Method.equal)  # equal does not read the total
+    assert values.tolist() == [5.0, 5.0]
+
+
+def test_an_error_in_a_frozen_cell_makes_the_spread_fail_not_clear() -> None:
+    c = cube()
+    c.write(np.array([[4, 1]]), np.array([np.nan]))  # Rent Jan: a formula error (a rule cell)
+    with pytest.raises(SpreadError, match="error"):
+        spread(c, COST_Q1, 500.0, Method.proportional, fixed=lambda xy: (xy == [4, 1]).all(1))

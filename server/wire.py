@@ -1,0 +1,34 @@
+"""Strict types for what clients send: numbers that are numbers, flags that are flags, ids that
+fit the store.
+
+pydantic's default (lax) mode reads ``true`` as 1.0, ``1.0`` as the id 1 and ``"yes"`` as True,
+so a client that slips — a checkbox sent as a cell value, an id from floating-point arithmetic —
+would be silently misread. Every number, flag and id in a request body or model file is one of
+these instead; a JSON integer is still a number. Path and query parameters arrive as text and
+are parsed from it (bounded, not strict).
+
+Bodies themselves are parsed by orjson (``server.api.route``), which refuses what Python's
+``json`` lets through: ``NaN`` and ``Infinity``, numbers past the float range, lone surrogates,
+nesting deeper than 1,024 levels.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, Strict, StrictBool, StrictStr
+
+INT64_MAX = 2**63 - 1  # the stores keep ids as BIGINT
+
+CommitId = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
+"""A commit id: a JSON integer from 0 to 2^63 - 1."""
+
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A finite JSON number (integer or not); never a bool or a string."""
+
+Flag = StrictBool
+"""``true`` or ``false``, nothing that merely looks like one."""
+
+Text = StrictStr
+
+__all__ = ["INT64_MAX", "CommitId", "Flag", "Number", "Text"]
