@@ -286,7 +286,10 @@ class Hub:
         structural = any(e.get("commit") is None for e in events)  # rules: flags may change too
         keys = dict.fromkeys([k for k in self._groups if k[0] in cubes] + list(fresh))
         out: list[tuple[Outbox, str, Subscription | None, bool]] = []
-        for key in keys:
+        deadline = time.monotonic() + GIVE_WAY_S
+        for key in keys:  # a request that came in meanwhile shares the GIL with one read at most
+            if (left := deadline - time.monotonic()) > 0:
+                self._traffic.idle.wait(left)
             self._update(key, fresh.get(key, []), structural, out)
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for item in out:
