@@ -42,6 +42,10 @@ pytest: setup
 bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.api_latency
 
+.PHONY: bench-feed
+bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md
+	$(BIN)/python -m benchmarks.feed_fanout --repeat 3
+
 bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
 	apt-get update -q && apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
 	cd benchmarks && npm ci --no-audit --no-fund
