@@ -102,7 +102,7 @@ class Outbox:
         """Too far behind: drop what waits; each subscription gets a snapshot when it drains."""
         self._queue.clear()
         for sub in self.subscriptions.values():
-            if sub.active and sub.live and not sub.behind:
+            if sub.active and not sub.behind:
                 sub.behind = True
                 self._lagging.append(sub)
         self._wake.set()
@@ -280,7 +280,7 @@ class Hub:
                     self._groups.pop(sub.key, None)
                 if sub in fresh.get(sub.key, []):
                     fresh[sub.key].remove(sub)
-            elif job.kind == "join" or sub in group:  # a resync of a subscription still here
+            elif job.kind == "join" or sub in group or not sub.live:  # (resync: still here)
                 fresh.setdefault(sub.key, []).append(sub)
         cubes = {c for e in events for c in e["cubes"]}
         structural = any(e.get("commit") is None for e in events)  # rules: flags may change too
