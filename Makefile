@@ -45,6 +45,10 @@ bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 bench-structure: setup  ## adding 5k/20k/60k elements through parents and children, both stores
 	$(BIN)/python -m benchmarks.structure
 
+.PHONY: bench-feed
+bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md
+	$(BIN)/python -m benchmarks.feed_fanout --repeat 3
+
 bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
 	apt-get update -q && apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
 	cd benchmarks && npm ci --no-audit --no-fund

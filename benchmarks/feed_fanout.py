@@ -10,15 +10,17 @@ random leaf cell per request with ``base_commit`` (as the grid does):
 - ``burst``: writes back to back, each sent as soon as the previous one answered;
 - ``paced``: one write every ``--interval`` ms (a busy model: many planners typing).
 
-It reports write latency p50/p95 per mode, how long the feed took to reach the subscribers
-(write answered -> message received, over every message), how many messages arrived per write
-(commits are coalesced when they come faster than the feed can send), and checks correctness:
-every subscriber's grid, rebuilt from its snapshot and the cell messages, must equal a fresh
-view query at the end, and each subscriber's messages must come in commit order.
+It reports write latency p50/p95 per mode; ``reach``: from a write's answer until one more
+subscriber of the Total Company view, in this process at normal priority and last in line, got a
+message including it (the time the server took to reach every subscriber of that view); ``feed``:
+the same over every message the subscribers' process received; how many messages arrived per
+write (commits are coalesced when they come faster than the feed can send); and correctness:
+every subscriber's grid, rebuilt from its snapshot and the cell messages, must equal a fresh view
+query at the end, and each subscriber's messages must come in commit order.
 
 The subscribers' process runs at ``nice 19`` (``--nice``): in production they run on the
-planners' machines, not on the server's cores; on a busy machine their own delays then show in
-the feed's latency.
+planners' machines, not on the server's cores; on a busy machine their own delays show in
+``feed``, not in ``reach``.
 
     python -m benchmarks.feed_fanout [--stores duckdb,postgres] [--subscribers 0,100,1000]
         [--samples N] [--interval MS] [--out benchmarks/results/feed-fanout.json]
@@ -34,6 +36,7 @@ import multiprocessing
 import os
 import platform
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -248,6 +251,49 @@ class Bench:
     specs: list[dict[str, Any]]
 
 
+class Probe:
+    """One more subscriber, in this process at normal priority, watching the Total Company view.
+
+    It subscribes after the others, so it comes last in each message round: the time from a
+    write's answer to the probe's message is the time the server took to reach every subscriber
+    of that view, without the subscribers' own (niced) process in the way.
+    """
+
+    def __init__(self, url: str, spec: dict[str, Any]) -> None:
+        from websockets.sync.client import connect
+
+        self.socket = connect(url, max_size=2**26, proxy=None, ping_interval=None)
+        subscribe = {"op": "subscribe", "id": "p", "cube": "PnL", "view": spec}
+        self.socket.send(orjson.dumps(subscribe).decode())
+        assert orjson.loads(self.socket.recv(timeout=120))["type"] == "snapshot"
+        self.received: list[tuple[int, float]] = []
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        with contextlib.suppress(Exception):  # closed at the end
+            for frame in self.socket:
+                msg = orjson.loads(frame)
+                if msg["type"] == "cells" and msg["commit"]:
+                    self.received.append((int(msg["commit"]["id"]), time.monotonic()))
+
+    def delays_ms(self, writes: Writes) -> list[float]:
+        """Per write, answer until the first probe message that includes it."""
+        out = []
+        for commit, answered in writes.answered.items():
+            seen = [t for c, t in self.received if c >= commit]
+            if seen:
+                out.append((min(seen) - answered) * 1000)
+        return out
+
+    def close(self, head: int) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(c >= head for c, _ in self.received):
+            time.sleep(0.05)
+        self.socket.close()
+        self.thread.join(10)
+
+
 def measure(b: Bench, n: int, st: argparse.Namespace) -> dict[str, Any]:
     """Write latency (burst, then paced) with ``n`` subscribers connected and reading."""
     case: dict[str, Any] = {"subscribers": n}
@@ -261,12 +307,18 @@ def measure(b: Bench, n: int, st: argparse.Namespace) -> dict[str, Any]:
         )
         proc.start()
         _expect(conn, proc, "ready")
+    probe = Probe(b.feed_url, b.specs[0]) if n else None
     try:
         b.writer.run(st.warmup)
         server_pid = b.srv.proc.pid if b.srv.proc else None
         cpu = (cpu_s(server_pid), cpu_s(proc.pid if proc else None), time.monotonic())
         burst = b.writer.run(st.samples)
         paced = b.writer.run(st.samples, st.interval)
+        if probe is not None:
+            probe.close(b.writer.head)
+            for label, w in (("burst", burst), ("paced", paced)):
+                p = percentiles(probe.delays_ms(w))
+                case |= {f"{label}_reach_p50_ms": p["p50"], f"{label}_reach_p95_ms": p["p95"]}
         if conn is not None:
             conn.send(("stop", None))
             reports = _expect(conn, proc, "done")
@@ -336,9 +388,10 @@ def pooled(cases: list[dict[str, Any]]) -> dict[str, Any]:
         p = percentiles([x for c in cases for x in c[f"{mode}_write_ms"]])
         out |= {f"{mode}_write_p50_ms": p["p50"], f"{mode}_write_p95_ms": p["p95"]}
         out[f"{mode}_n"] = p["n"]
-        feeds = [c[f"{mode}_feed_p50_ms"] for c in cases if f"{mode}_feed_p50_ms" in c]
-        if feeds:
-            out[f"{mode}_feed_p50_ms_median"] = round(float(np.median(feeds)), 1)
+        for what in ("feed", "reach"):
+            got = [c[f"{mode}_{what}_p50_ms"] for c in cases if f"{mode}_{what}_p50_ms" in c]
+            if got:
+                out[f"{mode}_{what}_p50_ms_median"] = round(float(np.median(got)), 1)
     for key in ("grids_wrong", "out_of_order", "resnapshots"):
         if key in cases[0]:
             out[key] = sum(c[key] for c in cases)
@@ -385,8 +438,8 @@ def feed_report(
 
 def summary_line(store: str, c: dict[str, Any]) -> str:
     feed = "-"
-    if "paced_feed_p50_ms" in c:
-        feed = f"{c['burst_feed_p50_ms']:.0f} / {c['paced_feed_p50_ms']:.0f}"
+    if "paced_reach_p50_ms" in c:
+        feed = f"{c['burst_reach_p50_ms']:.0f} / {c['paced_reach_p50_ms']:.0f}"
     msgs = "-"
     if "paced_messages_per_subscriber_write" in c:
         msgs = (
@@ -405,7 +458,7 @@ def summary_line(store: str, c: dict[str, Any]) -> str:
 def table(results: list[dict[str, Any]], interval: float) -> str:
     head = (
         f"{'store':<9}{'subs':>6}{'burst p50/p95 ms':>19}{'paced p50/p95 ms':>19}"
-        f"{'feed p50 ms b/p':>22}{'msgs/sub/write':>16}  correct"
+        f"{'reach all p50 ms b/p':>22}{'msgs/sub/write':>16}  correct"
     )
     lines = ["each round:", head]
     lines += [summary_line(r["store"], c) for r in results for c in r["cases"]]

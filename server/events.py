@@ -102,7 +102,7 @@ class Outbox:
         """Too far behind: drop what waits; each subscription gets a snapshot when it drains."""
         self._queue.clear()
         for sub in self.subscriptions.values():
-            if sub.active and sub.live and not sub.behind:
+            if sub.active and not sub.behind:
                 sub.behind = True
                 self._lagging.append(sub)
         self._wake.set()
@@ -280,13 +280,16 @@ class Hub:
                     self._groups.pop(sub.key, None)
                 if sub in fresh.get(sub.key, []):
                     fresh[sub.key].remove(sub)
-            elif job.kind == "join" or sub in group:  # a resync of a subscription still here
+            elif job.kind == "join" or sub in group or not sub.live:  # (resync: still here)
                 fresh.setdefault(sub.key, []).append(sub)
         cubes = {c for e in events for c in e["cubes"]}
         structural = any(e.get("commit") is None for e in events)  # rules: flags may change too
         keys = dict.fromkeys([k for k in self._groups if k[0] in cubes] + list(fresh))
         out: list[tuple[Outbox, str, Subscription | None, bool]] = []
-        for key in keys:
+        deadline = time.monotonic() + GIVE_WAY_S
+        for key in keys:  # a request that came in meanwhile shares the GIL with one read at most
+            if (left := deadline - time.monotonic()) > 0:
+                self._traffic.idle.wait(left)
             self._update(key, fresh.get(key, []), structural, out)
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for item in out:

@@ -319,3 +319,18 @@ def test_a_stuck_subscriber_holds_up_nobody_and_gets_a_fresh_snapshot(tmp_path: 
         for c in m["cells"]:
             stuck_grid[c["row"]][c["col"]] = c["value"]
     assert stuck_grid == fresh["values"]
+
+
+def test_a_view_as_of_a_commit_gets_its_snapshot_and_no_changes(small: Any) -> None:
+    base = view(small)["commit"]
+    write(small, [(JAN, 120.0)])
+    with small.websocket_connect("/api/models/small/feed") as ws:
+        old = Grid(ws, {**VIEW, "as_of": base}, sid="old")
+        old.take(receive(ws))
+        now = Grid(ws, VIEW, sid="now")
+        now.take(receive(ws))
+        net, jan = row_col(view(small), "Net", "Jan")
+        assert (old.values[net][jan], now.values[net][jan]) == (90.0, 110.0)
+        head = write(small, [(JAN, 130.0)]).json()["head"]
+        msg = receive(ws)
+        assert (msg["id"], msg["type"], msg["commit"]["id"]) == ("now", "cells", head)
