@@ -34,10 +34,13 @@ def nul_at(json_text: bytes) -> int | None:
     found = _NUL.search(json_text)
     return None if found is None else found.end() - 6
 
-INT64_MAX = 2**63 - 1  # the stores keep ids as BIGINT
 
-CommitId = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
-"""A commit id: a JSON integer from 0 to 2^63 - 1."""
+# Ids live in BIGINT columns (up to 2^63 - 1); the bound is 2^62, as on the id path parameters,
+# because the OpenAPI schema writes bounds as floats and 2^63 - 1 would read as 2^63 there.
+MAX_ID = 2**62
+
+CommitId = Annotated[int, Strict(), Field(ge=0, le=MAX_ID)]
+"""A commit id: a JSON integer from 0 to 2^62."""
 
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 """A finite JSON number (integer or not); never a bool or a string."""
@@ -47,4 +50,4 @@ Flag = StrictBool
 
 Text = StrictStr
 
-__all__ = ["INT64_MAX", "NUL_REFUSED", "CommitId", "Flag", "Number", "Text", "nul_at"]
+__all__ = ["MAX_ID", "NUL_REFUSED", "CommitId", "Flag", "Number", "Text", "nul_at"]
