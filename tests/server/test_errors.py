@@ -136,11 +136,19 @@ def test_nul_characters_are_refused_before_anything_is_stored(client: Any) -> No
         b' {"elements": ["Actual", "Rev", "Jan", "Note"], "value": "x"}], "message": "\\u0000"}'
     )
     snapshot = b'{"name": "s", "description": "a\\\\\\u0000"}'
-    for url, body in ((CELLS, note), (CELLS, message), ("/api/models/small/snapshots", snapshot)):
+    element = b'[{"name": "Air\\u0000fare"}]'
+    for url, body in (
+        (CELLS, note),
+        (CELLS, message),
+        ("/api/models/small/snapshots", snapshot),
+        ("/api/models/small/dimensions/Account/elements", element),
+    ):
         err = shape(client.post(url, content=body, headers=JSON), 400, "invalid_json")
         assert "NUL" in err["message"] and err["details"]["position"] == body.index(b"\\u0000")
     assert client.get("/api/models/small").json()["head"] == 0
     assert client.get("/api/models/small/snapshots").json() == []
+    elements = client.get("/api/models/small/dimensions/Account").json()["elements"]
+    assert not any("\x00" in e["name"] for e in elements)
     # a backslash followed by "u0000" is just text
     text = b'{"cells": [{"elements": ["Actual", "Rev", "Jan", "Note"], "value": "a\\\\u0000"}]}'
     assert client.post(CELLS, content=text, headers=JSON).status_code == 200
