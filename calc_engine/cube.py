@@ -55,9 +55,24 @@ _FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 def all_finite(a: np.ndarray) -> bool:
-    """No inf or NaN in ``a``: its sum is finite (one pass, no copy), or failing that, each."""
+    """No inf or NaN in ``a``. A big array: its sum is finite (one pass, no copy), or failing
+    that, each cell; a small one (a rule's box after an edit) is checked cell by cell, which
+    spares the error-state switch the sum needs."""
+    if a.size < 65536:
+        return bool(np.isfinite(a).all())
     with np.errstate(over="ignore", invalid="ignore"):
         return math.isfinite(float(np.sum(a))) or bool(np.isfinite(a).all())
+
+
+def _sum_along(block: np.ndarray, axis: int, h: Hierarchy, rollup: Any) -> np.ndarray:
+    """``block`` (leaves along ``axis``) with every element of ``h`` along it: the leaves
+    times ``rollup``, one sparse product (nothing to do for a flat list)."""
+    if len(h.leaves) == h.size:
+        return block
+    moved = np.moveaxis(block, axis, 0)
+    flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
+    out = np.asarray(rollup @ flat)
+    return np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
 
 
 def box_index(box: Sequence[np.ndarray]) -> tuple[slice | np.ndarray, ...]:
@@ -218,29 +233,28 @@ class CubeArray:
         """Recompute every consolidated cell from the leaves: one sparse product per axis."""
         self.recomputes += 1
         leaf = self.values[np.ix_(*(h.leaves for h in self.hierarchies))]
-        self.values = np.ascontiguousarray(self._consolidate(leaf))
-        self._mark_overflow(leaf)
-
-    def _consolidate(self, leaf: np.ndarray, absolute: bool = False) -> np.ndarray:
-        """Every cell from a block of leaves (with ``absolute`` weights: a mask's reach)."""
+        # one loop here rather than ``_sum_along`` per axis: freeing each stage's temporaries at
+        # a helper's return made glibc hand memory back and fault it in again (2-3x slower at
+        # 2 x 10^5 cells); kept alive to the next stage, they are reused
         with np.errstate(over="ignore", invalid="ignore"):
             for axis, h in enumerate(self.hierarchies):
                 if len(h.leaves) == h.size:  # no totals on this axis (a flat measure list)
                     continue
                 moved = np.moveaxis(leaf, axis, 0)
                 flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
-                rollup = abs(h.rollup) if absolute else h.rollup
-                out = np.asarray(rollup @ flat)
+                out = np.asarray(h.rollup @ flat)
                 leaf = np.moveaxis(out.reshape((h.size, *moved.shape[1:])), 0, axis)
-        return leaf
+            self.values = np.ascontiguousarray(leaf)
+        self._mark_overflow()
 
-    def _mark_overflow(self, leaf: np.ndarray) -> None:
+    def _mark_overflow(self) -> None:
         """After a full sum: a NaN total with no NaN leaf below ran into inf - inf; set it to
         inf, so that NaN in a total keeps meaning an error below it (policy rule 2)."""
         values = self.values
         if all_finite(values):
             self.overflow = False
             return
+        leaf = values[np.ix_(*(h.leaves for h in self.hierarchies))]  # a leaf sums to itself
         nan_leaf = np.isnan(leaf)
         if nan_leaf.any():
             # NaN totals are error totals unless some partial sum could pass the float range
@@ -249,8 +263,10 @@ class CubeArray:
             if biggest * reach < _FLOAT_MAX and not np.isinf(values).any():
                 self.overflow = False
                 return
-            below = self._consolidate(nan_leaf.astype(np.float64), absolute=True) > 0
-            values[np.isnan(values) & ~below] = np.inf
+            reached = nan_leaf.astype(np.float64)  # how many error leaves each cell adds up
+            for axis, h in enumerate(self.hierarchies):
+                reached = _sum_along(reached, axis, h, abs(h.rollup))
+            values[np.isnan(values) & (reached == 0)] = np.inf
         else:
             values[np.isnan(values)] = np.inf
         self.overflow = bool(np.isinf(values).any())
@@ -283,8 +299,9 @@ class CubeArray:
         self.values[index] = values  # exactly what was written, not old + delta
         if suspects is None:
             self.recompute()
-        else:
-            self._resum(suspects)
+        elif len(suspects):
+            written = np.ravel_multi_index(index, self.values.shape)
+            self._resum(np.setdiff1d(suspects, written, assume_unique=True))
         return old
 
     def set_cell(self, cell: tuple[int, ...], value: float) -> float:
@@ -297,8 +314,9 @@ class CubeArray:
         self.values[cell] = value
         if suspects is None:
             self.recompute()
-        else:
-            self._resum(suspects)
+        elif len(suspects):
+            own = np.ravel_multi_index(cell, self.values.shape)
+            self._resum([at for at in suspects if at != own])
         return was
 
     def add_deltas(self, coords: Coords, deltas: np.ndarray) -> np.ndarray | None:
@@ -322,15 +340,15 @@ class CubeArray:
             at, weight = flat.reshape(-1), weight.reshape(-1)
             if not all_finite(weight):
                 return None
-            live = weight != 0  # padding (and a zero delta) changes nothing
-            at, weight = at[live], weight[live]
             target = self.values.reshape(-1)
             before = target[at]
-            np.add.at(target, at, weight)
+            np.add.at(target, at, weight)  # padding adds 0 (and is never suspect but for inf)
             after = target[at]
-            suspect = ~np.isnan(before) & (
-                ~np.isfinite(after) | (np.abs(after) * _SHRINK < np.abs(before))
-            )
+            # fine: finite now and not shrunk a lot (False for NaN); NaN before: an error below
+            fine = np.abs(after) * _SHRINK >= np.abs(before)
+            if fine.all() and all_finite(after):
+                return np.empty(0, dtype=np.int64)
+            suspect = ~(fine & np.isfinite(after)) & ~np.isnan(before)
         return np.unique(at[suspect])
 
     def _add_delta(self, cell: tuple[int, ...], delta: float) -> list[int] | np.ndarray | None:
@@ -351,10 +369,11 @@ class CubeArray:
             old = flat[at]
             new = old + weight
             flat[at] = new
-            # NaN before: an error below, which stays; else non-finite now, or shrunk a lot
-            if old == old and (new - new != 0 or abs(new) * _SHRINK < abs(old)):
+            # false when it shrank a lot or is not finite now (near the float range too);
+            # then it is summed again unless it was NaN before (an error below, which stays)
+            if not abs(old) <= abs(new) * _SHRINK <= _FLOAT_MAX and old == old:
                 suspects.append(at)
-        return suspects
+        return suspects  # the written cell too, maybe: the caller sets it exactly
 
     def _resum(self, offsets: Iterable[int]) -> None:
         """Sum consolidated cells (flat offsets; leaves are skipped) again from their leaves."""

@@ -26,7 +26,7 @@ import numpy as np
 from calc_engine.compile import Box, CompiledRule, CubeInfo, Dependency, Kernel
 from calc_engine.cube import CubeArray, all_finite, box_index
 from calc_engine.errors import RuleCycleError
-from calc_engine.functions import Val, evaluating, flag_non_finite
+from calc_engine.functions import ErrorCode, Val, evaluating, flag_non_finite
 from calc_engine.hierarchy import Hierarchy
 
 MeasureCover = Callable[[str, int], list[int]]  # (cube, measure position) -> leaf measures
@@ -260,14 +260,18 @@ def _update_cell(rule: CompiledRule, cube: CubeArray, box: Box) -> Box | None:
     """``update`` for a box of one cell (the usual edit): scalars instead of masks."""
     cell = tuple(int(b[0]) for b in box)
     with evaluating():
-        result = _finite(rule.kernel(box))
+        result = rule.kernel(box)
+    code = 0
     if result.e is not None and np.any(result.e):
-        cube.errors[cell] = int(np.asarray(result.e).reshape(-1)[0])
+        code = int(np.asarray(result.e).reshape(-1)[0])
+    after = float(np.asarray(result.v).reshape(-1)[0])
+    if not code and not math.isfinite(after):  # past the float range another way (``_finite``)
+        code = ErrorCode.NUM
+    if code:
+        cube.errors[cell] = code
         after = math.nan
-    else:
-        after = float(np.asarray(result.v).reshape(-1)[0])
     before = float(cube.values[cell])
-    if before == after or (math.isnan(before) and math.isnan(after) and result.e is None):
+    if before == after or (math.isnan(before) and math.isnan(after) and not code):
         return None
     cube.set_cell(cell, after)
     return box

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
 from server.errors import InvalidJson, InvalidModel, InvalidYaml
 from server.names import Name, PathName, normalize, problem
-from server.wire import Number, Text
+from server.wire import NUL_REFUSED, Number, Text, nul_at
 
 FORMAT_VERSION = 1
 MAX_WEIGHT = 1e6  # the largest magnitude of an edge weight, and of a combined rollup weight
@@ -317,11 +317,15 @@ def load_model(data: bytes, *, yaml_format: bool, source: str = "body") -> Model
 def load_json(data: bytes, source: str = "body") -> Any:
     """JSON parsed as the request bodies are (``server.wire``): strict, depth-bounded."""
     try:
-        return orjson.loads(data)
+        raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidJson(
             f"{source} is not valid JSON: {exc.msg} (at character {exc.pos})", position=exc.pos
         ) from None
+    at = nul_at(data)
+    if at is not None:
+        raise InvalidJson(f"{source}: {NUL_REFUSED} (at character {at})", position=at)
+    return raw
 
 
 def load_yaml(data: bytes, source: str = "body") -> Any:
@@ -334,7 +338,7 @@ def load_yaml(data: bytes, source: str = "body") -> Any:
     except yaml.YAMLError as exc:
         raise InvalidYaml(f"{source} is not valid YAML: {exc}") from None
     try:
-        orjson.dumps(raw, default=repr)
+        as_json = orjson.dumps(raw, default=repr)
     except orjson.JSONEncodeError as exc:
         reason = str(exc)
         if "surrogate" in reason:
@@ -342,6 +346,8 @@ def load_yaml(data: bytes, source: str = "body") -> Any:
         elif "ecursion" in reason:
             reason = "the YAML nests too deeply"
         raise InvalidYaml(f"{source} is not a model file: {reason}") from None
+    if nul_at(as_json) is not None:
+        raise InvalidYaml(f"{source} is not a model file: {NUL_REFUSED}")
     return raw
 
 

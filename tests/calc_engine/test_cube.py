@@ -197,3 +197,13 @@ def test_weights_must_be_finite_alone_and_multiplied() -> None:
     chain = [Edge(p, c, 1e200) for p, c in itertools.pairwise(names)]
     with pytest.raises(ValueError, match="float range"):
         Hierarchy("A", names, chain)
+
+
+def test_overflow_beside_an_error_keeps_each_its_meaning() -> None:
+    """A full sum with both: the total over the error leaf is NaN, the one that ran into
+    inf - inf is inf (it has no error below)."""
+    big = Hierarchy("B", ["T", "p", "q"], [Edge("T", "p", 1e6), Edge("T", "q", 1e6)])
+    cols = Hierarchy("C", ["x", "y"])
+    cube = CubeArray("w", [big, cols])
+    cube.load(np.array([[1, 0], [2, 0], [1, 1]]), np.array([1.7e305, -1.7e305, np.nan]))
+    assert cube.values[0, 0] == np.inf and np.isnan(cube.values[0, 1]) and cube.overflow

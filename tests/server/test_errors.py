@@ -127,6 +127,40 @@ def test_lone_surrogates_are_refused_before_anything_is_stored(client: Any) -> N
     assert client.post(CELLS, content=pair, headers=JSON).status_code == 200
 
 
+def test_nul_characters_are_refused_before_anything_is_stored(client: Any) -> None:
+    """PostgreSQL text cannot hold NUL: a NUL in any text was a 500 there, stored on DuckDB."""
+    load_small(client)
+    note = b'{"cells": [{"elements": ["Actual", "Rev", "Jan", "Note"], "value": "a\\u0000b"}]}'
+    message = (
+        b'{"cells": [{"elements": ["Actual", "Rev", "Jan", "Amount"], "value": 5},'
+        b' {"elements": ["Actual", "Rev", "Jan", "Note"], "value": "x"}], "message": "\\u0000"}'
+    )
+    snapshot = b'{"name": "s", "description": "a\\\\\\u0000"}'
+    element = b'[{"name": "Air\\u0000fare"}]'
+    for url, body in (
+        (CELLS, note),
+        (CELLS, message),
+        ("/api/models/small/snapshots", snapshot),
+        ("/api/models/small/dimensions/Account/elements", element),
+    ):
+        err = shape(client.post(url, content=body, headers=JSON), 400, "invalid_json")
+        assert "NUL" in err["message"] and err["details"]["position"] == body.index(b"\\u0000")
+    assert client.get("/api/models/small").json()["head"] == 0
+    assert client.get("/api/models/small/snapshots").json() == []
+    elements = client.get("/api/models/small/dimensions/Account").json()["elements"]
+    assert not any("\x00" in e["name"] for e in elements)
+    # a backslash followed by "u0000" is just text
+    text = b'{"cells": [{"elements": ["Actual", "Rev", "Jan", "Note"], "value": "a\\\\u0000"}]}'
+    assert client.post(CELLS, content=text, headers=JSON).status_code == 200
+    r = client.get(f"{CELLS}/history", params={"e": ["Actual", "Rev", "Jan", "Note"]})
+    assert r.json()[0]["new"] == "a\\u0000"
+    yaml_text = 'name: "m"\ndescription: "a\\0b"\n'
+    err = shape(
+        client.post("/api/models/import", content=yaml_text, headers=YAML), 400, "invalid_yaml"
+    )
+    assert "NUL" in err["message"] and client.get("/api/models/m").status_code == 404
+
+
 def test_lone_surrogates_in_a_yaml_model_file_are_refused(client: Any) -> None:
     text = 'name: "m\\ud800"\n'
     err = shape(client.post("/api/models/import", content=text, headers=YAML), 400, "invalid_yaml")

@@ -35,8 +35,7 @@ def test_names_are_stored_normalized(typed: str, stored: str) -> None:
         ("\ufeffAirfare", "U+FEFF"),  # byte-order mark
         ("Air\u2028fare", "U+2028"),  # line separator
         ("Air\u0085fare", "U+0085"),  # next line (C1 control)
-        ("Air\tfare", "U+0009"),
-        ("Air\x00fare", "U+0000"),
+        ("Air\tfare", "U+0009"),  # (a NUL never gets here: see test_errors, NUL characters)
         ("Air\ue000fare", "U+E000"),  # private use
     ],
 )
