@@ -152,6 +152,12 @@ describe("planPaste lays a block over the grid", () => {
     expect(note(plan)).toBe("left 4 computed cells as they are");
   });
 
+  test("a million-row clipboard (a whole column) is planned, not a stack overflow", () => {
+    const column = Array.from({ length: 1_000_000 }, () => [""]);
+    column[0] = ["5"];
+    expect(cells(planPaste(column, grid(), at(4, 4)))).toEqual(["4:4=5"]);
+  });
+
   test("an empty clipboard is said so", () => {
     expect(cells(planPaste([], grid(), at(1, 0)))).toBe("The clipboard holds nothing to paste.");
   });

@@ -88,7 +88,8 @@ interface Miss {
  */
 export function planPaste(block: string[][], grid: PasteGrid, at: PasteRange): PastePlan {
   const height = block.length;
-  const width = Math.max(0, ...block.map((line) => line.length));
+  // not Math.max(...rows): a whole column copied from LibreOffice has a million of them
+  const width = block.reduce((most, line) => Math.max(most, line.length), 0);
   if (height === 0 || width === 0) return { ok: false, error: "The clipboard holds nothing to paste." };
   if (height === 1 && width === 1 && (at.bottom > at.top || at.right > at.left)) {
     return fillSelection(block[0][0], grid, at);
