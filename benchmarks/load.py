@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                         results.append(run(store, db, args, subs, log))
                 except Exception as exc:
                     tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                    results.append({"store": store, "subscribers": subs, "error": f"{exc} {tail}"})
+                    error = f"{type(exc).__name__}: {exc} {tail}"
+                    results.append({"store": store, "subscribers": subs, "error": error})
                 print(table(results[-1:]).splitlines()[-1], flush=True)
     report = {
         "benchmark": "load",

@@ -43,6 +43,7 @@ from server.errors import (
     from_engine,
 )
 from server.events import Feed
+from server.group_commit import CommitQueue
 from server.limits import Limits
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
 from server.names import normalize
@@ -64,6 +65,7 @@ class ModelRuntime:
     structure_version: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     write_lock: threading.RLock = field(default_factory=threading.RLock)
+    commits: CommitQueue = field(default_factory=CommitQueue)  # writers waiting to commit
     # (cube, author) -> stored hold addresses, as last read or set here; views flag held cells
     # from it, spreading reads the store (another process may have changed them)
     holds: dict[tuple[str, str], list[str]] = field(default_factory=dict)

@@ -12,7 +12,8 @@ grid's second edit of a cell may leave before the first one's commit has reached
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -27,9 +28,11 @@ from server.errors import (
     NotWritable,
     WriteConflict,
 )
+from server.group_commit import Pending
 from server.storage import (
     CellChange,
     CommitInfo,
+    CommitRequest,
     CommitResult,
     HistoryRow,
     StoreBaseAhead,
@@ -210,6 +213,17 @@ def _refuse_rule_cells(rt: ModelRuntime, cube: str, changes: list[CellChange]) -
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    prepare: Callable[[], list[CellChange]]  # the changes, worked out under the write lock
+    author: str
+    message: str
+    source: str
+    base: int | None
+    session: str | None
+    reverts: int | None
+
+
 def commit_changes(
     ws: Workspace,
     rt: ModelRuntime,
@@ -223,55 +237,131 @@ def commit_changes(
     reverts: int | None = None,
 ) -> CommitResult:
     """Commit durably, apply to the engine, announce to the feed: the write path, in order."""
+    return submit(
+        ws,
+        rt,
+        lambda: changes,
+        size=len(changes),
+        author=author,
+        message=message,
+        source=source,
+        base=base,
+        session=session,
+        reverts=reverts,
+    )
+
+
+def submit(
+    ws: Workspace,
+    rt: ModelRuntime,
+    prepare: Callable[[], list[CellChange]],
+    *,
+    size: int,
+    author: str,
+    message: str,
+    source: str,
+    base: int | None,
+    session: str | None,
+    reverts: int | None = None,
+) -> CommitResult:
+    """Commit what ``prepare`` gives (run under the model's write lock, so no structure or rule
+    change slips in between) in the next group commit (``server.group_commit``)."""
+    item = Pending(_Write(prepare, author, message, source, base, session, reverts), size)
+    if rt.write_lock._is_owned():  # type: ignore[attr-defined]
+        # the caller worked out its changes under the lock (a spread): queueing would wait
+        # for a leader that waits for this lock
+        _commit_group(ws, rt, [item])
+        if item.error is not None:
+            raise item.error
+        result: CommitResult = item.result
+        return result
+    answer: CommitResult = rt.commits.submit(item, lambda group: _commit_group(ws, rt, group))
+    return answer
+
+
+def _commit_group(ws: Workspace, rt: ModelRuntime, group: Sequence[Pending]) -> None:
+    """Commit a group durably, apply it to the engine, announce it, answer each writer."""
     with rt.write_lock:
         ws.sync(rt)
-        try:
-            result = ws.store.commit(
-                rt.name,
-                changes,
-                author=author,
-                message=message,
-                source=source,
-                base=base,
-                session=session,
-                reverts=reverts,
+        ready: list[tuple[Pending, CommitRequest]] = []
+        for item in group:
+            w: _Write = item.request
+            try:
+                changes = w.prepare()
+            except Exception as exc:  # an invalid batch: that writer's answer alone
+                item.finish(error=exc)
+                continue
+            ready.append(
+                (
+                    item,
+                    CommitRequest(
+                        changes, w.author, w.message, w.source, w.base, w.session, w.reverts
+                    ),
+                )
             )
-        except StoreBaseAhead as exc:
-            raise BaseCommitAhead(
-                f"base_commit {exc.base} is after the head of model {rt.name!r}: its head is "
-                f"commit {exc.head}; send the commit you last read (a view's `commit`, a "
-                "write's `head`); nothing was written",
-                model=rt.name,
-                base_commit=exc.base,
-                head=exc.head,
-            ) from None
-        except StoreConflict as exc:
-            raise WriteConflict(
-                f"{len(exc.cells)} cell(s) changed since commit {base}; nothing was written",
-                base_commit=base,
-                cells=[
-                    {
-                        "cube": c.cube,
-                        "elements": elements_of(c.addr),
-                        "value": c.txt if c.num is None else c.num,
-                        "commit": c.commit_id,
-                        "author": c.author,
-                        "time": c.created_at,
-                    }
-                    for c in exc.cells
-                ],
-            ) from None
-        if result.previous_head is not None and result.previous_head > rt.engine.head:
+        if not ready:
+            return
+        requests = [r for _, r in ready]
+        outcomes: list[Any]
+        try:
+            outcomes = list(ws.store.commit_many(rt.name, requests))
+        except Exception:
+            if len(requests) == 1:
+                raise
+            # what the database refused may be one writer's batch: commit each alone
+            outcomes = []
+            for r in requests:
+                try:
+                    outcomes.extend(ws.store.commit_many(rt.name, [r]))
+                except Exception as exc:
+                    outcomes.append(exc)
+        done = [o for o in outcomes if isinstance(o, CommitResult)]
+        if any(o.previous_head is not None and o.previous_head > rt.engine.head for o in done):
             # another process committed between our catch-up and our commit: replay the log
             # (ours included) in commit order
             pending = ws.store.changes_since(rt.name, rt.engine.head)
-            rt.apply([c for _, c in pending], result.head)
-        elif result.commit is not None:
-            rt.apply(result.changes, result.head)
-        if result.commit is not None:  # only announced: the feed is sent off the write path
-            cubes = sorted(rt.engine.rules.readers({c.cube for c in result.changes}))
-            ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": cubes})
-    return result
+            rt.apply([c for _, c in pending], max(o.head for o in done))
+        elif any(o.commit is not None for o in done):
+            rt.apply([c for o in done for c in o.changes], max(o.head for o in done))
+        for o in done:
+            if o.commit is not None:  # only announced: the feed is sent off the write path
+                cubes = sorted(rt.engine.rules.readers({c.cube for c in o.changes}))
+                ws.feed.publish(rt.name, {"commit": commit_json(o.commit), "cubes": cubes})
+    for (item, r), outcome in zip(ready, outcomes, strict=True):
+        if isinstance(outcome, CommitResult):
+            item.finish(outcome)
+        else:
+            item.finish(error=_refusal(rt, r, outcome))
+
+
+def _refusal(rt: ModelRuntime, r: CommitRequest, exc: BaseException) -> BaseException:
+    """The API's error for what the store refused."""
+    if isinstance(exc, StoreBaseAhead):
+        return BaseCommitAhead(
+            f"base_commit {exc.base} is after the head of model {rt.name!r}: its head is "
+            f"commit {exc.head}; send the commit you last read (a view's `commit`, a "
+            "write's `head`); nothing was written",
+            model=rt.name,
+            base_commit=exc.base,
+            head=exc.head,
+        )
+    if isinstance(exc, StoreConflict):
+        return WriteConflict(
+            f"{len(exc.cells)} cell(s) changed since commit {r.base}; nothing was written",
+            base_commit=r.base,
+            cells=[
+                {
+                    "cube": c.cube,
+                    "elements": elements_of(c.addr),
+                    "value": c.txt if c.num is None else c.num,
+                    "commit": c.commit_id,
+                    "author": c.author,
+                    "time": c.created_at,
+                }
+                for c in exc.cells
+            ],
+        )
+    return exc
 
 
 def write(
@@ -283,19 +373,17 @@ def write(
     session: str | None = None,
 ) -> dict[str, Any]:
     rt = ws.runtime(model)
-    # validated under the write lock, so no structure or rule change slips in before the commit
-    with rt.write_lock:
-        changes = validate(rt, cube, batch.cells)
-        result = commit_changes(
-            ws,
-            rt,
-            changes,
-            author=author,
-            message=batch.message,
-            source=batch.source.value,
-            base=batch.base_commit,
-            session=session,
-        )
+    result = submit(
+        ws,
+        rt,
+        lambda: validate(rt, cube, batch.cells),
+        size=len(batch.cells),
+        author=author,
+        message=batch.message,
+        source=batch.source.value,
+        base=batch.base_commit,
+        session=session,
+    )
     return result_json(result)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from server.storage.base import (
     CellChange,
     CommitInfo,
+    CommitRequest,
     CommitResult,
     ConflictCell,
     HistoryRow,
@@ -39,6 +40,7 @@ def open_store(url: str | Path, *, create: bool = True) -> Store:
 __all__ = [
     "CellChange",
     "CommitInfo",
+    "CommitRequest",
     "CommitResult",
     "ConflictCell",
     "HistoryRow",

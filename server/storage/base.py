@@ -98,6 +98,19 @@ class CommitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitRequest:
+    """One writer's batch, as it goes into a group commit (see ``Store.commit_many``)."""
+
+    changes: Sequence[CellChange]
+    author: str
+    message: str
+    source: str
+    base: int | None = None
+    session: str | None = None
+    reverts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotRow:
     name: str
     commit_id: int
@@ -162,6 +175,18 @@ class Store(Protocol):
         a target cell changed after it — unless by a commit of the same ``session`` and author
         (recorded per commit); both are checked under the model's write lock, and nothing is
         written.
+        """
+        ...
+
+    def commit_many(
+        self, model: str, requests: Sequence[CommitRequest]
+    ) -> list[CommitResult | StoreConflict | StoreBaseAhead]:
+        """Several writers' batches as one transaction, each its own commit, in order.
+
+        Each request is checked as if it were committed alone after the ones before it (a
+        cell an earlier request of the group wrote has changed after any later request's
+        base); a refused request is answered with its exception and writes nothing, the
+        others are committed. A failure of the transaction itself fails them all.
         """
         ...
 

@@ -28,6 +28,7 @@ from server.modeldef import CubeDef, DimensionDef, RuleSpec
 from server.storage.base import (
     CellChange,
     CommitInfo,
+    CommitRequest,
     CommitResult,
     ConflictCell,
     HistoryRow,
@@ -129,6 +130,12 @@ class SqlStore(ABC):
         names = ", ".join(c for c, _ in columns)
         values = ", ".join([row] * len(rows))
         return f"(VALUES {values}) AS v({names})", [x for r in rows for x in r]
+
+    def _rows(
+        self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns
+    ) -> tuple[str, list[Any]]:
+        """Rows to insert as a relation (no lookups: nothing for an index to answer)."""
+        return self._relation(cur, rows, columns)
 
     def _sql(self, text: str) -> str:
         return text
@@ -380,82 +387,85 @@ class SqlStore(ABC):
         session: str | None = None,
         reverts: int | None = None,
     ) -> CommitResult:
+        request = CommitRequest(changes, author, message, source, base, session, reverts)
+        (outcome,) = self.commit_many(model, [request])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def commit_many(
+        self, model: str, requests: Sequence[CommitRequest]
+    ) -> list[CommitResult | StoreConflict | StoreBaseAhead]:
+        """Several batches in one transaction and a fixed number of statements, whatever their
+        number: the rows every batch reads are fetched once, each batch is checked and resolved
+        here against what the batches before it wrote, and the group's rows are written
+        together. A commit costs its statements once per group instead of once per writer.
+        """
         with self._transaction(model) as cur:
-            previous = None
-            if self.shared or base is not None:
-                row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
-                head = int(row.fetchone()[0])
-                previous = head if self.shared else None
-                # commit ids come from one sequence shared by all models, so a base may name
-                # another model's commit; only one after this model's head cannot have been seen
-                if base is not None and base > head:
-                    raise StoreBaseAhead(base, head)
-            current = self._current(cur, model, changes)
-            if base is not None:
-                self._check_base(cur, changes, current, base, author, session)
-            real = [
-                c
-                for c in changes
-                if current.get((c.cube, c.addr), (None, None))[:2] != (c.num, c.txt)
-            ]
-            if not real:
-                head = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model])
-                return CommitResult(None, int(head.fetchone()[0]), [], previous)
-            commit_id = int(
-                self._exec(
-                    cur,
-                    "UPDATE models SET head = nextval('commit_seq') WHERE name = ? RETURNING head",
-                    [model],
-                ).fetchone()[0]
-            )
-            info = CommitInfo(commit_id, model, author, now(), message, source, len(real), reverts)
+            row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()
+            head = int(row[0])
+            stored = self._current(cur, model, [c for r in requests for c in r.changes])
+            bases = [r.base for r in requests if r.base is not None and r.base <= head]
+            later = sorted({v[2] for v in stored.values() if bases and v[2] > min(bases)})
+            group = _Group(head, stored, self._writers(cur, later))
+            for r in requests:
+                group.add(r)
+            ids = self._next_ids(cur, len(group.commits))
+            if ids:
+                self._write_group(cur, model, group, ids)
+        return group.outcomes(model, ids, head if self.shared else None)
+
+    def _next_ids(self, cur: Any, n: int) -> list[int]:
+        """``n`` new commit ids, ascending (one sequence for all models)."""
+        if not n:
+            return []
+        rows = self._exec(
+            cur, "SELECT nextval('commit_seq') FROM generate_series(1, CAST(? AS BIGINT))", [n]
+        ).fetchall()
+        return sorted(int(r[0]) for r in rows)
+
+    def _write_group(self, cur: Any, model: str, group: _Group, ids: list[int]) -> None:
+        commits = [
+            (ids[i], model, r.author, at, r.message, r.source, len(real), r.reverts, r.session)
+            for i, (r, at, real) in enumerate(group.commits)
+        ]
+        rel, params = self._rows(cur, commits, _COMMIT_ROW_COLS)
+        names = ", ".join(c for c, _ in _COMMIT_ROW_COLS)
+        self._exec(cur, f"INSERT INTO commits ({names}) SELECT {names} FROM {rel}", params)
+        self._exec(cur, "UPDATE models SET head = ? WHERE name = ?", [ids[-1], model])
+        history = [(ids[slot], *rest) for slot, *rest in group.history]
+        rel, params = self._rows(cur, history, _HISTORY_COLS)
+        self._exec(
+            cur,
+            "INSERT INTO cell_history SELECT commit_id, ?, cube, addr, old_num, old_txt, "
+            f"new_num, new_txt FROM {rel}",
+            [model, *params],
+        )
+        # cells that have a row are updated in place, the others inserted: DuckDB's upsert
+        # (INSERT .. ON CONFLICT DO UPDATE) costs several times a plain UPDATE
+        known: list[tuple[Any, ...]] = []
+        fresh: list[tuple[Any, ...]] = []
+        for (cube, addr), (num, txt, slot) in group.cells.items():
+            row = (cell_key(model, cube, addr), cube, addr, num, txt, ids[slot])
+            (known if (cube, addr) in group.stored else fresh).append(row)
+        if known:
+            rel, params = self._relation(cur, known, _CELL_COLS)
             self._exec(
                 cur,
-                "INSERT INTO commits (id, model, author, created_at, message, source, cells, "
-                "reverts, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*_astuple(info), session],
+                "UPDATE cells SET num = v.num, txt = v.txt, commit_id = v.commit_id "
+                # inline VALUES come aliased v(...); a staged table (no params) is named
+                f"FROM {rel if params else rel + ' AS v'} WHERE cells.key = v.key",
+                params,
             )
-            rows = [
-                (
-                    cell_key(model, c.cube, c.addr),
-                    c.cube,
-                    c.addr,
-                    *current.get((c.cube, c.addr), (None, None))[:2],
-                    c.num,
-                    c.txt,
-                )
-                for c in real
-            ]
-            batch, params = self._relation(cur, rows, _CHANGE_COLS)
+        if fresh:
+            rel, params = self._relation(cur, fresh, _CELL_COLS)
             self._exec(
                 cur,
-                "INSERT INTO cell_history SELECT ?, ?, cube, addr, old_num, old_txt, new_num, "
-                f"new_txt FROM {batch}",
-                [commit_id, model, *params],
+                f"INSERT INTO cells SELECT key, ?, cube, addr, num, txt, commit_id FROM {rel} "
+                "ON CONFLICT (key) DO UPDATE SET num = excluded.num, txt = excluded.txt, "
+                "commit_id = excluded.commit_id",
+                [model, *params],
             )
-            # cells that have a row are updated in place, the others inserted: DuckDB's upsert
-            # (INSERT .. ON CONFLICT DO UPDATE) costs several times a plain UPDATE
-            known = [r for r, c in zip(rows, real, strict=True) if (c.cube, c.addr) in current]
-            fresh = [r for r, c in zip(rows, real, strict=True) if (c.cube, c.addr) not in current]
-            if known:
-                batch, params = self._relation(cur, known, _CHANGE_COLS)
-                self._exec(
-                    cur,
-                    "UPDATE cells SET num = v.new_num, txt = v.new_txt, commit_id = ? "
-                    # inline VALUES come aliased v(...); a staged table (no params) is named
-                    f"FROM {batch if params else batch + ' AS v'} WHERE cells.key = v.key",
-                    [commit_id, *params],
-                )
-            if fresh:
-                batch, params = self._relation(cur, fresh, _CHANGE_COLS)
-                self._exec(
-                    cur,
-                    "INSERT INTO cells SELECT key, ?, cube, addr, new_num, new_txt, ? "
-                    f"FROM {batch} ON CONFLICT (key) DO UPDATE SET num = excluded.num, "
-                    "txt = excluded.txt, commit_id = excluded.commit_id",
-                    [model, commit_id, *params],
-                )
-        return CommitResult(info, commit_id, real, previous)
 
     def _current(
         self, cur: Any, model: str, changes: Sequence[CellChange]
@@ -463,7 +473,7 @@ class SqlStore(ABC):
         """(num, txt, last commit id) of every target cell that has a row."""
         if not changes:
             return {}
-        keys = [cell_key(model, c.cube, c.addr) for c in changes]
+        keys = list(dict.fromkeys(cell_key(model, c.cube, c.addr) for c in changes))
         if len(keys) <= _INLINE_ROWS:
             where, params = f"c.key IN ({', '.join('?' * len(keys))})", keys
             source = "cells c"
@@ -477,42 +487,17 @@ class SqlStore(ABC):
         ).fetchall()
         return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
-    def _check_base(
-        self,
-        cur: Any,
-        changes: Sequence[CellChange],
-        current: dict[tuple[str, str], tuple[Any, ...]],
-        base: int,
-        author: str,
-        session: str | None,
-    ) -> None:
-        """Raise StoreConflict if a target cell changed after ``base``, other than by ``session``.
-
-        What the writer saw is its base commit and its own writes: a commit of the same session
-        (and author) after the base is the writer's own edit in flight, not a conflict. Without a
-        session nothing is exempt, so two tabs or scripts of one user are two writers.
-        """
-        later = [c for c in changes if current.get((c.cube, c.addr), (0, 0, 0))[2] > base]
-        if not later:
-            return
-        ids = sorted({current[(c.cube, c.addr)][2] for c in later})
-        marks = ", ".join("?" * len(ids))
-        who = {
-            r[0]: (r[1], r[2], r[3])
-            for r in self._exec(
-                cur,
-                f"SELECT id, author, created_at, session FROM commits WHERE id IN ({marks})",
-                ids,
-            ).fetchall()
-        }
-        stale = []
-        for c in later:
-            num, txt, commit_id = current[(c.cube, c.addr)]
-            by, created_at, by_session = who.get(commit_id, ("?", "", None))
-            if session is None or (by, by_session) != (author, session):
-                stale.append(ConflictCell(c.cube, c.addr, num, txt, commit_id, by, created_at))
-        if stale:
-            raise StoreConflict(stale)
+    def _writers(self, cur: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
+        """(author, time, session) of these commits."""
+        if not ids:
+            return {}
+        rows = self._exec(
+            cur,
+            f"SELECT id, author, created_at, session FROM commits WHERE id IN "
+            f"({', '.join('?' * len(ids))})",
+            list(ids),
+        ).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def list_commits(
         self, model: str, limit: int = 50, before: int | None = None
@@ -618,18 +603,140 @@ class SqlStore(ABC):
         return SnapshotRow(*row) if row else None
 
 
+_Key = tuple[str, str]  # (cube, addr)
+
+
+class _Group:
+    """A group commit worked out in memory before anything is written.
+
+    Requests are taken in order, each against the stored rows plus what the requests before it
+    in the group wrote: a cell written earlier in the group changed after any base a later
+    request can have (its commit comes after the head), so it is that request's conflict unless
+    the same session wrote it. Commit ids are handed out afterwards, for the requests that
+    commit, so ``slot`` i below becomes the group's i-th new id.
+    """
+
+    def __init__(
+        self,
+        head: int,
+        stored: dict[_Key, tuple[Any, ...]],
+        writers: dict[int, tuple[str, str, str | None]],
+    ) -> None:
+        self.head = head
+        self.stored = stored  # (num, txt, commit id) as stored
+        self.writers = writers  # commit id -> (author, time, session)
+        self.cells: dict[_Key, tuple[Any, Any, int]] = {}  # (num, txt, slot) the group wrote
+        self.commits: list[tuple[CommitRequest, str, list[CellChange]]] = []
+        self.history: list[tuple[Any, ...]] = []  # (slot, cube, addr, old num/txt, new num/txt)
+        # per request: StoreBaseAhead, a list of conflicts, or (slot or None, commits before)
+        self._answers: list[Any] = []
+
+    def add(self, r: CommitRequest) -> None:
+        if r.base is not None and r.base > self.head:
+            self._answers.append(StoreBaseAhead(r.base, self.head))
+            return
+        if r.base is not None:
+            stale = [x for c in r.changes if (x := self._conflict(c, r)) is not None]
+            if stale:
+                self._answers.append(stale)
+                return
+        real = [c for c in r.changes if self._value((c.cube, c.addr)) != (c.num, c.txt)]
+        if not real:
+            self._answers.append((None, len(self.commits)))
+            return
+        slot = len(self.commits)
+        self.commits.append((r, now(), real))
+        for c in real:
+            key = (c.cube, c.addr)
+            self.history.append((slot, c.cube, c.addr, *self._value(key), c.num, c.txt))
+            self.cells[key] = (c.num, c.txt, slot)
+        self._answers.append((slot, slot))
+
+    def _value(self, key: _Key) -> tuple[Any, Any]:
+        if key in self.cells:
+            return self.cells[key][:2]
+        num, txt, _ = self.stored.get(key, (None, None, 0))
+        return num, txt
+
+    def _conflict(self, c: CellChange, r: CommitRequest) -> tuple[Any, ...] | None:
+        """The cell as the other writer left it, if one changed it after ``r``'s base."""
+        key = (c.cube, c.addr)
+        if key in self.cells:
+            num, txt, slot = self.cells[key]
+            by, at, _ = self.commits[slot]
+            if r.session is not None and (by.author, by.session) == (r.author, r.session):
+                return None
+            return (c.cube, c.addr, num, txt, ("slot", slot), by.author, at)
+        num, txt, commit_id = self.stored.get(key, (None, None, 0))
+        if commit_id <= (r.base or 0):
+            return None
+        author, at, session = self.writers.get(commit_id, ("?", "", None))
+        if r.session is not None and (author, session) == (r.author, r.session):
+            return None
+        return (c.cube, c.addr, num, txt, ("id", commit_id), author, at)
+
+    def outcomes(
+        self, model: str, ids: list[int], previous: int | None
+    ) -> list[CommitResult | StoreConflict | StoreBaseAhead]:
+        out: list[CommitResult | StoreConflict | StoreBaseAhead] = []
+        for answer in self._answers:
+            if isinstance(answer, StoreBaseAhead):
+                out.append(answer)
+            elif isinstance(answer, list):
+                out.append(
+                    StoreConflict(
+                        [
+                            ConflictCell(cube, addr, num, txt, ids[n] if k == "slot" else n, by, at)
+                            for cube, addr, num, txt, (k, n), by, at in answer
+                        ]
+                    )
+                )
+            else:
+                slot, before = answer
+                if slot is None:
+                    out.append(
+                        CommitResult(None, ids[before - 1] if before else self.head, [], previous)
+                    )
+                    continue
+                r, at, real = self.commits[slot]
+                info = CommitInfo(
+                    ids[slot], model, r.author, at, r.message, r.source, len(real), r.reverts
+                )
+                out.append(CommitResult(info, ids[slot], real, previous))
+        return out
+
+
 def _astuple(obj: Any) -> list[Any]:
     return [getattr(obj, f) for f in obj.__slots__]
 
 
-_CHANGE_COLS: Columns = [
-    ("key", "text"),
+_COMMIT_ROW_COLS: Columns = [
+    ("id", "int"),
+    ("model", "text"),
+    ("author", "text"),
+    ("created_at", "text"),
+    ("message", "text"),
+    ("source", "text"),
+    ("cells", "int"),
+    ("reverts", "int"),
+    ("session", "text"),
+]
+_HISTORY_COLS: Columns = [
+    ("commit_id", "int"),
     ("cube", "text"),
     ("addr", "text"),
     ("old_num", "float"),
     ("old_txt", "text"),
     ("new_num", "float"),
     ("new_txt", "text"),
+]
+_CELL_COLS: Columns = [
+    ("key", "text"),
+    ("cube", "text"),
+    ("addr", "text"),
+    ("num", "float"),
+    ("txt", "text"),
+    ("commit_id", "int"),
 ]
 _ELEMENT_COLS: Columns = [
     ("model", "text"),
