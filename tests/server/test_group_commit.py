@@ -177,7 +177,7 @@ def _queued(
         for t in threads:
             t.join(30)
     finally:
-        cell_service._commit_group = real  # type: ignore[assignment]
+        cell_service._commit_group = real
     return answers, groups
 
 
