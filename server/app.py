@@ -61,7 +61,7 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     for module in (models, dimensions, cubes, rules, commits, feed):
         error_docs.document(module.router)
         app.include_router(module.router)
-    docs_pages.mount(app, schemas=[*models.SCHEMAS, error_docs.Error])
+    docs_pages.mount(app, schemas=[*models.SCHEMAS, *cubes.SCHEMAS, error_docs.Error])
     web.mount(app)  # web grid (issue 4): the built front-end at "/", its assets at "/assets"
 
     @app.get(

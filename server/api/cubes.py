@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AuthorDep, SessionDep, WorkspaceDep
-from server.api.route import StrictJsonRoute
+from server.api.route import StrictJsonRoute, parse_body
 from server.modeldef import CubeDef
 from server.responses import Json
 from server.services import cells, spreading, trace, views
 from server.services import cubes as service
 
 router = APIRouter(prefix="/api/models/{model}/cubes", tags=["cubes"], route_class=StrictJsonRoute)
+SCHEMAS = [cells.WriteBatch]  # bodies these routes read themselves, named in openapi_extra by $ref
 
 
 @router.get("", summary="List cubes")
@@ -58,16 +60,34 @@ def query_view(
     "`base_commit`, cells changed after that commit make the write fail with 409 "
     "`write_conflict`, listing them with their current value, author and time — except "
     "changes made by the writer's own session (`X-Plancube-Session`).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/WriteBatch"}}
+            },
+        }
+    },
 )
-def write_cells(
+async def write_cells(
+    request: Request,
     ws: WorkspaceDep,
     author: AuthorDep,
     session: SessionDep,
     model: str,
     cube: str,
-    body: cells.WriteBatch,
 ) -> dict[str, Any]:
-    return cells.write(ws, model, cube, body, author, session)
+    # parsed, validated and committed in a worker thread: a big batch must not stop the loop
+    raw = await request.body()
+    return await run_in_threadpool(_write_cells, ws, model, cube, raw, author, session)
+
+
+def _write_cells(
+    ws: Any, model: str, cube: str, raw: bytes, author: str, session: str | None
+) -> dict[str, Any]:
+    return cells.write(
+        ws, model, cube, parse_body(raw, cells.WriteBatch.from_wire), author, session
+    )
 
 
 @router.get("/{cube}/cells/history", summary="One cell's history, oldest first")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -220,3 +223,52 @@ def test_snapshots_api(small: Any) -> None:
     assert [s["name"] for s in small.get("/api/models/small/snapshots").json()] == ["Budget v1"]
     assert small.get("/api/models/small/snapshots/Budget v1").json()["commit"] == c1
     error(small.get("/api/models/small/snapshots/none"), 404, "snapshot_not_found")
+
+
+def _longest_pause(work: Callable[[], object]) -> tuple[float, float]:
+    """Run ``work`` in a thread while this one ticks: (the longest gap between ticks, seconds
+    the work took). A call that holds the GIL throughout is one long gap."""
+    done = threading.Event()
+    took: list[float] = []
+
+    def run() -> None:
+        start = time.perf_counter()
+        work()
+        took.append(time.perf_counter() - start)
+        done.set()
+
+    thread = threading.Thread(target=run)
+    last, gap = time.perf_counter(), 0.0
+    thread.start()
+    while not done.is_set():
+        time.sleep(0.001)
+        now = time.perf_counter()
+        gap, last = max(gap, now - last), now
+    thread.join()
+    return gap, took[0]
+
+
+def test_a_big_batch_is_validated_without_stopping_other_threads() -> None:
+    """Pydantic holds the GIL for a whole call: a write of 200,000 cells validated in one call
+    stops the event loop (every other request) for the whole of it; in chunks, it does not."""
+    from server.services.cells import WriteBatch
+
+    batch = {
+        "cells": [{"elements": [f"i{n}", "Amount"], "value": float(n)} for n in range(200_000)]
+    }
+    one_gap, one_call = _longest_pause(lambda: WriteBatch.model_validate(batch))
+    assert one_gap > one_call / 2  # what the test detects: one call is one long pause
+    gap, took = _longest_pause(lambda: WriteBatch.from_wire(batch))
+    assert gap < one_call / 4, (gap, took, one_call)
+    assert WriteBatch.from_wire(batch) == WriteBatch.model_validate(batch)
+
+
+def test_a_big_batchs_invalid_cell_is_named_by_its_place_in_the_whole_batch(client: Any) -> None:
+    load_small(client)
+    cells: list[dict[str, Any]] = [
+        {"elements": ["Actual", "Rev", "Jan", "Amount"], "value": 1.0} for _ in range(12_000)
+    ]
+    cells[11_001] = {"elements": ["Actual", "Rev", "Jan", "Amount"], "value": [1]}
+    r = client.post("/api/models/small/cubes/PnL/cells", json={"cells": cells})
+    body = error(r, 422, "invalid")
+    assert body["details"]["problems"][0]["location"][:3] == ["body", "cells", 11_001]
