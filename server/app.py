@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
 from server.api.route import StrictJsonRoute
 from server.body_limit import BodyLimit
-from server.errors import install_handlers
+from server.errors import StorageUnavailable, install_handlers
 from server.events import GiveWay
 from server.responses import Json
 from server.storage import open_store
@@ -67,17 +67,36 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     @app.get(
         "/api/health",
         tags=["server"],
-        summary="Liveness, the store in use, and models that failed to load",
-        description="`status` is `ok`, or `degraded` while a stored model could not be loaded "
-        "at start-up: `unavailable` lists each with the reason. The others are served; the "
+        summary="Liveness, the store and whether it answers, and models that failed to load",
+        description="`status` is `ok`; `degraded` while a stored model could not be loaded "
+        "at start-up (`unavailable` lists each with the reason: the others are served, the "
         "broken one answers 409 `model_unavailable` until it is deleted or imported again "
-        "with `replace`.",
+        "with `replace`); or `storage_unavailable`, answered with 503 and `Retry-After`, "
+        "while the database does not answer (`storage` says why). Every call asks the "
+        "database.",
+        responses={
+            503: {
+                "description": "the database does not answer: the same body, with "
+                "`status` `storage_unavailable` and the reason in `storage.message`",
+                "headers": {"Retry-After": error_docs.RETRY_AFTER},
+            }
+        },
     )
-    def health() -> dict[str, object]:
+    def health(response: Response) -> dict[str, object]:
         unavailable = ws.unavailable()
+        status = "degraded" if unavailable else "ok"
+        storage: dict[str, object] = {"status": "ok"}
+        try:
+            ws.store.ping()
+        except StorageUnavailable as exc:
+            status = "storage_unavailable"
+            storage = {"status": "unavailable", "message": exc.message}
+            response.status_code = exc.status
+            response.headers.update(exc.headers())
         return {
-            "status": "degraded" if unavailable else "ok",
+            "status": status,
             "store": type(ws.store).__name__,
+            "storage": storage,
             "models": ws.model_names(),
             "unavailable": unavailable,
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +42,10 @@ def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
 
     from server.app import create_app
 
+    if hasattr(signal, "SIGXFSZ"):
+        # a file past the size limit (ulimit -f) would end the process; ignored, the write
+        # fails instead and is answered 507 storage_full, like a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app = create_app(db)
     url = f"http://{host}:{port}"
     _announce(app, url)

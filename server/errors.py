@@ -40,6 +40,10 @@ class PlancubeError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the body (``Retry-After``, say)."""
+        return {}
+
 
 class BadRequest(PlancubeError):
     status = 400
@@ -130,6 +134,29 @@ class WriteConflict(PlancubeError):
     code = "write_conflict"
 
 
+class StorageUnavailable(PlancubeError):
+    """The database cannot be reached, or did not answer in time: retry after ``retry_after``.
+
+    ``details.written`` says what became of a write: ``false`` when it surely was not stored,
+    ``null`` when the connection broke while the commit was being confirmed (it may have been;
+    docs/operations.md says why re-sending it is safe).
+    """
+
+    status = 503
+    code = "storage_unavailable"
+    retry_after = 2  # seconds: a restarted PostgreSQL accepts connections again within a few
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class StorageFull(PlancubeError):
+    """The database's disk (or a file size limit) has no room for the write; nothing was stored."""
+
+    status = 507
+    code = "storage_full"
+
+
 class Unprocessable(PlancubeError):
     status = 422
     code = "invalid"
@@ -201,7 +228,7 @@ def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlancubeError)
     async def _plancube(_: Request, exc: PlancubeError) -> Json:
-        return Json(exc.body(), status_code=exc.status)
+        return Json(exc.body(), status_code=exc.status, headers=exc.headers() or None)
 
     @app.exception_handler(engine_errors.EngineError)
     async def _engine(_: Request, exc: engine_errors.EngineError) -> Json:

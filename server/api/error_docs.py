@@ -5,7 +5,9 @@ says on each operation which statuses it can answer: 422 wherever a parameter or
 (in the one error shape, not FastAPI's default validation schema, which plancube never sends);
 400, 404 and 409 wherever a model is named in the path or a body names things (something
 contradicts the model, does not exist, exists already, changed since the base commit, or the
-model is stored but unavailable); 413 wherever there is a body (``server.body_limit``).
+model is stored but unavailable); 413 wherever there is a body (``server.body_limit``); 503
+with ``Retry-After`` everywhere, as every operation may need the database and it may be down;
+507 wherever something is written (the database's disk is full).
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ class Error(BaseModel):
     error: ErrorDetail
 
 
-def _response(description: str) -> dict[str, Any]:
+RETRY_AFTER = {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}
+
+
+def _response(description: str, **extra: Any) -> dict[str, Any]:
     # by $ref (the schema is added to the document's components by ``docs_pages``): a route's
     # response models are fixed when it is created, and these are declared after
     schema = {"$ref": "#/components/schemas/Error"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    content = {"application/json": {"schema": schema}}
+    return {"description": description, "content": content, **extra}
 
 
 def _reads_parameters(dependant: Dependant) -> bool:
@@ -72,5 +78,15 @@ def document(router: APIRouter) -> None:
             )
         if body:
             declared[413] = _response("the body is larger than the server accepts")
+        declared[503] = _response(
+            "the database is unavailable or did not answer in time (storage_unavailable); "
+            "`details.written` says whether a write may have been stored: retry after "
+            "Retry-After seconds",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+        if {"POST", "PUT", "PATCH", "DELETE"} & (route.methods or set()):
+            declared[507] = _response(
+                "the database has no room left on its disk (storage_full); nothing was written"
+            )
         for status, response in declared.items():
             route.responses.setdefault(status, response)

@@ -141,6 +141,9 @@ class Store(Protocol):
     shared: bool  # True when other processes may commit to the same storage
 
     def close(self) -> None: ...
+    def ping(self) -> None:
+        """Return if the database answers; else raise ``StorageUnavailable``."""
+        ...
 
     # -- models and structure --------------------------------------------------------------
     def list_models(self) -> list[ModelRow]: ...

@@ -5,24 +5,33 @@ operation runs on its own cursor (a cheap connection to the same database instan
 staged as Arrow tables registered as views, which DuckDB scans without copying. A file another
 process holds is a one-line ``StoreInUse`` naming that process (``holder``); with
 ``create=False`` a missing file is ``StoreNotFound`` and nothing is created.
+
+A file the server cannot write (read-only, on a read-only file system, in a directory it may not
+create) stops start-up with one line naming the file and the problem. A write the disk has no
+room for — or one past a file size limit (``ulimit -f``; ``plancube serve`` ignores SIGXFSZ so
+that is an error, not the end of the process) — is ``StorageFull`` (507), any other failure to
+write the file ``StorageUnavailable`` (503): DuckDB rolls the transaction back whole, and the
+commit is never applied to the engine, so views show what storage holds.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from server.errors import StoreNotFound
+from server.errors import PlancubeError, StorageFull, StorageUnavailable, StoreNotFound
 from server.storage import holder
 from server.storage.sql import Columns, SqlStore
 
+log = logging.getLogger(__name__)
 _ARROW = {"text": pa.string(), "float": pa.float64(), "int": pa.int64()}
 
 
@@ -34,19 +43,40 @@ class DuckDBStore(SqlStore):
         self.url = str(self.path)
         if not create and not self.path.exists():
             raise StoreNotFound(f"no database at {self.path}", path=str(self.path))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = duckdb.connect(str(self.path))
+        except OSError as exc:
+            raise self._unopenable(exc.strerror or str(exc)) from None
         except duckdb.IOException as exc:
             if "lock" not in str(exc):
-                raise
+                raise self._unopenable(_reason(exc)) from None
             raise holder.in_use(self.path, str(exc)) from None
         self._write_lock = threading.RLock()
         self._names = itertools.count()
         self._create_schema()
 
+    def _unopenable(self, reason: str) -> StorageUnavailable:
+        return StorageUnavailable(
+            f"cannot open the database {self.path} for writing: {reason} (the server needs to "
+            "write the file and create files beside it)",
+            path=str(self.path),
+            reason=reason,
+        )
+
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._db.close()
+        except duckdb.Error as exc:  # the last checkpoint found the disk full: the WAL keeps all
+            log.warning(
+                "closing %s: %s (its write-ahead log still holds every commit)",
+                self.path,
+                _reason(exc),
+            )
+
+    def ping(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT 1")
 
     @contextmanager
     def _transaction(self, model: str | None = None) -> Iterator[Any]:
@@ -59,13 +89,39 @@ class DuckDBStore(SqlStore):
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                _rollback(cur)
                 raise
-            cur.execute("COMMIT")
+            cur.execute("COMMIT")  # a failed COMMIT is rolled back by DuckDB itself
+        except duckdb.Error as exc:
+            fault = self._fault(exc)
+            if fault is None:
+                raise
+            raise fault from None
         finally:
             if lock:
                 lock.release()
             cur.close()
+
+    def _fault(self, exc: duckdb.Error) -> PlancubeError | None:
+        """The error a client sees for a failure to write the file (None: not one)."""
+        text = str(exc)
+        reason = _reason(exc)
+        if any(m in text for m in _FULL):
+            return StorageFull(
+                f"no room to write the database {self.path}: {reason}; nothing was written. "
+                "Free some disk space (or raise the file size limit) and write again",
+                path=str(self.path),
+                reason=reason,
+            )
+        if isinstance(exc, duckdb.IOException | duckdb.FatalException) or "invalidated" in text:
+            return StorageUnavailable(
+                f"cannot write the database {self.path}: {reason}; nothing was written"
+                + (" (restart the server)" if "invalidated" in text else ""),
+                path=str(self.path),
+                reason=reason,
+                written=False,
+            )
+        return None
 
     def _exec(self, cur: Any, text: str, params: Sequence[Any] = ()) -> Any:
         # DuckDB refuses other work on a cursor with an unfinished result: read it all now.
@@ -93,6 +149,23 @@ class DuckDBStore(SqlStore):
             relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
         )
         return table
+
+
+# how DuckDB words ENOSPC and EFBIG (a file past RLIMIT_FSIZE) in its errors
+_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _reason(exc: duckdb.Error) -> str:
+    """DuckDB's message without its class prefix ("IO Error: ...") and the file it names."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.rsplit('": ', 1)[-1] if '": ' in text else text.split(": ", 1)[-1]
+
+
+def _rollback(cur: Any) -> None:
+    """Roll back, unless DuckDB already has (a failed statement can end the transaction): the
+    error the caller sees is the one that made it fail."""
+    with suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
 
 
 class _Rows:

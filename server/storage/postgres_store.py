@@ -3,19 +3,34 @@
 Writes to a model serialize on its row in ``models`` (``SELECT ... FOR UPDATE``), so commit ids
 rise in commit order within a model and the conflict check ("changed after my base commit?") is
 exact even across processes. Batches are staged in temporary tables filled with COPY.
+
+A database that cannot be reached — restarting, cut off, or too slow (``server.storage.pool``
+bounds every wait) — is ``StorageUnavailable`` (503 with ``Retry-After``), a full disk is
+``StorageFull`` (507). Either way the transaction is rolled back, unless the connection broke
+while its COMMIT was under way: then nobody can say whether it was stored (``written: null``),
+and the next read or write finds out (``Workspace.sync`` replays it into the engine if it was).
+The store notes when the database went away and when it came back, in the log and for
+``/api/health``.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pyarrow as pa
-from psycopg_pool import ConnectionPool
 
+from server.errors import PlancubeError, StorageFull, StorageUnavailable
+from server.storage import location
+from server.storage.pool import Pool
 from server.storage.sql import SQL_TYPES, Columns, SqlStore
+
+log = logging.getLogger(__name__)
 
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS cell_history_cell ON cell_history (model, cube, addr)",
@@ -32,22 +47,76 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str, max_connections: int = 10) -> None:
         self.url = url
-        self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=True)
+        self._pool = Pool(url, max_size=max_connections)
         self._names = itertools.count()
-        self._create_schema(_INDEXES)
+        self._down_since: float | None = None
+        self._serving = False  # until then a failure is the one line start-up stops with
+        try:
+            self._create_schema(_INDEXES)
+        except StorageUnavailable as exc:
+            raise StorageUnavailable(
+                f"cannot reach PostgreSQL at {location.redact(url)}: {exc.details['reason']}",
+                store="postgresql",
+                reason=exc.details["reason"],
+            ) from None
+        self._serving = True
 
     def close(self) -> None:
         self._pool.close()
+
+    def ping(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT 1")
 
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s")
 
     @contextmanager
     def _transaction(self, model: str | None = None) -> Iterator[Any]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            if model is not None:
-                cur.execute("SELECT 1 FROM models WHERE name = %s FOR UPDATE", [model])
-            yield cur
+        committing = False
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                if model is not None:
+                    cur.execute("SELECT 1 FROM models WHERE name = %s FOR UPDATE", [model])
+                yield cur
+                committing = True  # the block is done: leaving ``transaction()`` commits
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._fault(exc, committing) from None
+        if self._down_since is not None:
+            log.warning(
+                "PostgreSQL at %s answers again, after %.1f s",
+                location.redact(self.url),
+                time.monotonic() - self._down_since,
+            )
+            self._down_since = None
+
+    def _fault(self, exc: psycopg.Error, committing: bool) -> PlancubeError:
+        """The error a client sees when the database failed the transaction."""
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = location.redact(self.url)
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StorageFull(
+                f"PostgreSQL has no room left on its disk ({reason}); nothing was written",
+                store="postgresql",
+                reason=reason,
+            )
+        if self._down_since is None and self._serving:
+            self._down_since = time.monotonic()
+            log.warning("PostgreSQL at %s is unavailable: %s", where, reason)
+        outcome = (
+            "the connection broke while the commit was being confirmed, so it may or may not "
+            "have been stored: re-send it (with the same base_commit and session it is applied "
+            "at most once)"
+            if committing
+            else "nothing was written"
+        )
+        return StorageUnavailable(
+            f"the database is unavailable ({reason}); {outcome}; retry in a few seconds",
+            store="postgresql",
+            reason=reason,
+            written=None if committing else False,
+            retry_after=StorageUnavailable.retry_after,
+        )
 
     def _stage(self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns) -> str:
         name = f"staged_{next(self._names)}"
