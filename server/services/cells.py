@@ -27,6 +27,8 @@ from server.errors import (
     ElementNotFound,
     InvalidValue,
     NotWritable,
+    StorageFull,
+    StorageUnavailable,
     WriteConflict,
 )
 from server.group_commit import Pending
@@ -335,6 +337,8 @@ def _commit_group(ws: Workspace, rt: ModelRuntime, group: Sequence[Pending]) -> 
         outcomes: list[Any]
         try:
             outcomes = list(ws.store.commit_many(rt.name, requests))
+        except (StorageUnavailable, StorageFull):
+            raise  # the database, not a batch: every writer of the group hears of it
         except Exception:
             if len(requests) == 1:
                 raise

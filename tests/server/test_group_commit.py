@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.errors import InvalidValue, WriteConflict
+from server.errors import InvalidValue, StorageUnavailable, WriteConflict
 from server.services import cells as cell_service
 from server.storage import (
     CellChange,
@@ -277,3 +277,25 @@ def test_every_acknowledged_write_of_many_threads_is_stored_and_shown(client: An
         assert set(writes) <= stored  # every acknowledged write, under the id it was given
         assert len({cid for cid, _ in writes}) == len(writes)
         assert cell(body, account, month) == max(writes)[1]  # the last commit's value shows
+
+
+def test_a_database_outage_fails_the_group_at_once_not_writer_by_writer(ws: Workspace) -> None:
+    """Retrying each writer alone would wait out the connect timeout once per writer."""
+    store = ws.store
+    real = store.commit_many
+    calls: list[int] = []
+
+    def down(model: str, requests: Any) -> Any:
+        calls.append(len(requests))
+        if len(calls) > 1:
+            raise StorageUnavailable("the database does not answer", retry_after=1)
+        return real(model, requests)
+
+    store.commit_many = down  # type: ignore[method-assign]
+    try:
+        answers, groups = _queued(ws, [(f"u{i}", _batch(i, float(i))) for i in range(5)])
+    finally:
+        store.commit_many = real  # type: ignore[method-assign]
+    assert groups == [1, 4] and calls == [1, 4]
+    assert answers[0]["commit"] is not None
+    assert all(isinstance(a, StorageUnavailable) for a in answers[1:])
