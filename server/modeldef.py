@@ -34,8 +34,13 @@ are strict: ``true`` is not 1.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
 from server.errors import InvalidJson, InvalidModel, InvalidYaml
+from server.limits import MAX_ALIAS_NODES, MAX_DEPTH
 from server.names import Name, PathName, normalize, problem
 from server.wire import NUL_REFUSED, Number, Text, nul_at
 
@@ -328,27 +334,129 @@ def load_json(data: bytes, source: str = "body") -> Any:
     return raw
 
 
+# libyaml's parser (PyYAML's C extension), else PyYAML's own: the same documents, 6x slower
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# an anchor (``&name``) starts a node: at a line's start, after a space or a flow indicator
+_ANCHOR = re.compile(rb"(?:^|[\s\[\]{},:])&[^\s\[\]{},]", re.MULTILINE)
+
+
 def load_yaml(data: bytes, source: str = "body") -> Any:
     """YAML parsed safely, then held to what JSON allows: no lone surrogates (which a YAML
-    escape can make and no store can keep), no nesting past orjson's depth."""
+    escape can make and no store can keep), no nesting past ``MAX_DEPTH``, and no more than
+    ``MAX_ALIAS_NODES`` added by aliases, counted on the node graph before any object is built."""
+    loader = _Loader(data)
     try:
-        raw = yaml.safe_load(data)
-    except RecursionError:
-        raise InvalidYaml(f"{source} is not a model file: the YAML nests too deeply") from None
+        with _collections_paused():
+            node = loader.get_single_node()
+            if node is not None and _ANCHOR.search(data):  # no anchor, no alias: no expansion
+                _check_aliases_expansion(node, source)
+            raw = None if node is None else loader.construct_document(node)
+            del node
+    except RecursionError:  # PyYAML's own parser recurses once per level
+        raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):  # libyaml stops at 1,000 levels
+            raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
+        if "invalid Unicode character escape" in str(exc):  # libyaml: a surrogate's escape
+            raise InvalidYaml(f"{source} is not a model file: {_SURROGATE} ({exc})") from None
         raise InvalidYaml(f"{source} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     try:
         as_json = orjson.dumps(raw, default=repr)
     except orjson.JSONEncodeError as exc:
-        reason = str(exc)
-        if "surrogate" in reason:
-            reason = "it holds text with a lone surrogate, which is not valid Unicode"
-        elif "ecursion" in reason:
-            reason = "the YAML nests too deeply"
+        if "ecursion" in str(exc):
+            raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
+        reason = _SURROGATE if "surrogate" in str(exc) else str(exc)
         raise InvalidYaml(f"{source} is not a model file: {reason}") from None
     if nul_at(as_json) is not None:
         raise InvalidYaml(f"{source} is not a model file: {NUL_REFUSED}")
     return raw
+
+
+_pauses = 0  # parses under way with the cyclic garbage collector paused
+_resume = True  # whether the collector was on when the first of them began
+_pauses_lock = threading.Lock()
+
+
+@contextmanager
+def _collections_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a model file is parsed (in every thread: it is
+    one collector), back on when the last parse under way ends.
+
+    A parse makes millions of objects (a node, its marks, then the value, per scalar), and each
+    of Python's full collections walks every live object while holding the GIL: parsing 2 MB of
+    YAML in a worker thread made collections of up to a second, in which /api/health and every
+    other request waited. The nodes are freed by reference counting as soon as the value is
+    built (they hold no cycles, but for an alias inside its own anchor, which is refused).
+    """
+    global _pauses, _resume
+    with _pauses_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()  # (a collector someone else turned off stays off)
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pauses_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
+
+
+_SURROGATE = "it holds text with a lone surrogate, which is not valid Unicode"
+
+
+def _too_deep(source: str) -> str:
+    return f"{source} is not a model file: the YAML nests too deeply (at most {MAX_DEPTH} levels)"
+
+
+def _check_aliases_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a node graph whose aliases would expand past ``MAX_ALIAS_NODES`` nodes more than
+    are written, or refer to a node that contains them (a structure without end).
+
+    An alias is the very node its anchor names, so the graph is walked once per distinct node
+    (iteratively: a document may nest 1,000 levels) and each node's expanded size is the sum of
+    its children's: a few microseconds a node, whatever the expansion.
+    """
+    size: dict[int, int] = {}  # id(node) -> nodes in its expansion, itself included
+    path: set[int] = set()  # the nodes being walked: their descendants are not yet sized
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = node.value if isinstance(node, yaml.SequenceNode) else _pairs(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            path.discard(key)
+        elif key not in size:
+            written += 1
+            if isinstance(node, yaml.ScalarNode):
+                size[key] = 1
+                continue
+            if key in path:
+                raise InvalidYaml(
+                    f"{source} is not a model file: an alias refers to a node that contains it"
+                )
+            path.add(key)
+            stack.append((node, True))
+            kids = node.value if isinstance(node, yaml.SequenceNode) else _pairs(node)
+            stack.extend((k, False) for k in kids)
+    added = size[id(root)] - written
+    if added > MAX_ALIAS_NODES:
+        raise InvalidYaml(
+            f"{source} is not a model file: its aliases expand it by {added:,} nodes, more "
+            f"than the {MAX_ALIAS_NODES:,} allowed (write the repeated parts out)",
+            nodes=written,
+            expanded=size[id(root)],
+            limit=MAX_ALIAS_NODES,
+        )
+
+
+def _pairs(node: yaml.Node) -> list[yaml.Node]:
+    return [n for pair in node.value for n in pair]
 
 
 def parse_model(raw: Any, source: str = "model") -> ModelDef:

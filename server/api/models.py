@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from server.api.deps import AuthorDep, WorkspaceDep
@@ -59,10 +60,14 @@ async def import_model(
 ) -> dict[str, Any]:
     raw_bytes = await request.body()
     yaml_format = "yaml" in request.headers.get("content-type", "")
-    model = load_model(raw_bytes, yaml_format=yaml_format)
-    from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(service.load, ws, model, author, replace)
+    def parse_and_load() -> dict[str, Any]:
+        # a 64 MB model file takes seconds to parse and validate: not on the event loop,
+        # where /api/health and every other request would wait for it
+        model = load_model(raw_bytes, yaml_format=yaml_format)
+        return service.load(ws, model, author, replace)
+
+    return await run_in_threadpool(parse_and_load)
 
 
 @router.get("/{model}", summary="Get a model")
