@@ -51,9 +51,9 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
 from server.errors import InvalidJson, InvalidModel, InvalidYaml
-from server.limits import MAX_ALIAS_NODES, MAX_DEPTH
-from server.names import Name, PathName, normalize, problem
-from server.wire import NUL_REFUSED, Number, Text, nul_at
+from server.limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FORMULA
+from server.names import Name, PathName, Reference, normalize, problem
+from server.wire import NUL_REFUSED, TEXT_LIMIT, Description, Number, Text, nul_at
 
 FORMAT_VERSION = 1
 MAX_WEIGHT = 1e6  # the largest magnitude of an edge weight, and of a combined rollup weight
@@ -92,7 +92,7 @@ class ElementDef(_Strict):
     name: Name
     type: ElementType = ElementType.numeric
     children: list[ChildRef] = []
-    attributes: dict[str, Text | Number | None] = {}
+    attributes: dict[Reference, Annotated[Text | Number | None, TEXT_LIMIT]] = {}
 
     @field_validator("children", mode="before", json_schema_input_type=list[ChildRef | Name])
     @classmethod
@@ -117,7 +117,7 @@ def _element_shorthand(v: Any) -> Any:
 class DimensionDef(_Strict):
     name: PathName
     role: Role | None = None
-    description: str = ""
+    description: Description = ""
     attributes: dict[Name, AttributeType] = {}
     elements: list[ElementDef] = []
 
@@ -132,9 +132,9 @@ class RuleSpec(_Strict):
     name: PathName
     target: Name = Field(description="the measure element the rule computes")
     formula: str = Field(
-        min_length=1, max_length=10_000, description="Excel syntax, e.g. =Units*Price"
+        min_length=1, max_length=MAX_FORMULA, description="Excel syntax, e.g. =Units*Price"
     )
-    where: dict[str, list[str]] = Field(
+    where: dict[Reference, list[Reference]] = Field(
         default={}, description="narrow other dimensions to these elements (and what lies below)"
     )
     level: Literal["leaf", "consolidated"] = Field(
@@ -148,18 +148,20 @@ class RuleSpec(_Strict):
 class CubeDef(_Strict):
     name: PathName
     dimensions: list[PathName] = Field(min_length=1)
-    description: str = ""
+    description: Description = ""
     rules: list[RuleSpec] = []
 
 
 class ModelDef(_Strict):
     plancube: Annotated[int, Strict(), Field(ge=1, le=FORMAT_VERSION)] = FORMAT_VERSION
     name: PathName
-    description: str = ""
+    description: Description = ""
     dimensions: list[DimensionDef] = []
     cubes: list[CubeDef] = []
     # finite numbers only: the bound (MAX_INPUT) is checked per cell, naming it
-    data: dict[str, list[list[Text | Annotated[float, Strict()] | None]]] = {}
+    data: dict[
+        Reference, list[list[Annotated[Text | Annotated[float, Strict()] | None, TEXT_LIMIT]]]
+    ] = {}
 
 
 def build_hierarchy(dim: DimensionDef) -> Hierarchy:

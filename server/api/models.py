@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.api.route import StrictJsonRoute
 from server.modeldef import ModelDef, dump_model, load_model
 from server.names import PathName
 from server.services import models as service
+from server.wire import Description
 
 router = APIRouter(prefix="/api/models", tags=["models"], route_class=StrictJsonRoute)
 SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_extra by $ref
@@ -20,7 +21,7 @@ SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_ex
 
 class ModelCreate(BaseModel):
     name: PathName
-    description: str = Field(default="", max_length=2000)
+    description: Description = ""
 
 
 @router.get("", summary="List models")

@@ -15,18 +15,18 @@ from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNot
 from server.names import PathName
 from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
 from server.storage import CellChange, CommitInfo
-from server.wire import CommitId, Flag
+from server.wire import CommitId, Description, Flag, Message
 from server.workspace import Workspace
 
 
 class SnapshotCreate(BaseModel):
     name: PathName
     commit: CommitId | None = Field(default=None, description="default: the model's head commit")
-    description: str = ""
+    description: Description = ""
 
 
 class RevertRequest(BaseModel):
-    message: str = ""
+    message: Message = ""
     force: Flag = Field(default=False, description="revert even cells changed after the commit")
 
 
