@@ -41,8 +41,10 @@ def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
     description="The body is a model file (see docs/model-file.md), as JSON or, with "
     "`Content-Type: application/yaml`, as YAML. Everything is validated before anything is "
     "written; `data` rows become one commit with source `import`. A body that does not parse "
-    "is 400 `invalid_json` or `invalid_yaml`; one that is not a model is 422 `invalid_model` "
-    "(or `invalid_rule` for a bad formula).",
+    "is 400 `invalid_json` or `invalid_yaml`, and so is YAML that nests past 254 levels or "
+    "whose aliases would expand it by more than 1,000,000 nodes; one that is not a model is "
+    "422 `invalid_model` (or `invalid_rule` for a bad formula), e.g. a description past "
+    "10,000 characters or a text value past 32,767. Parsed and validated off the event loop.",
     openapi_extra={
         "requestBody": {
             "required": True,
