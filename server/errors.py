@@ -192,6 +192,12 @@ class RuleCycle(Unprocessable):
     code = "rule_cycle"
 
 
+class FeedLimit(Unprocessable):
+    """A live-feed socket would watch more subscriptions, or more cells, than the limit allows."""
+
+    code = "feed_limit"
+
+
 class CubeTooLarge(Unprocessable):
     """A structure change would give a cube more cell addresses than the limit allows."""
 

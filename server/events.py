@@ -37,7 +37,8 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calc_engine import EngineError
-from server.errors import PlancubeError, from_engine
+from server.errors import FeedLimit, PlancubeError, from_engine
+from server.limits import DEFAULT_MAX_FEED_CELLS, FEED_CELLS_SETTING
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,17 @@ def error_body(exc: Exception) -> dict[str, Any]:
 class Outbox:
     """One socket's messages on their way out; everything here runs on the socket's loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = MAX_QUEUED) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit: int = MAX_QUEUED,
+        max_cells: int = DEFAULT_MAX_FEED_CELLS,
+    ) -> None:
         self.loop = loop
         self.limit = limit
+        self.max_cells = max_cells  # cells all its views may hold together
         self.subscriptions: dict[str, Subscription] = {}
+        self.cells: dict[Subscription, int] = {}  # each view's cells (the hub thread's own)
         self._queue: deque[str] = deque()
         self._wake = asyncio.Event()
         self._lagging: list[Subscription] = []
@@ -275,6 +283,7 @@ class Hub:
                 continue
             group = self._groups.get(sub.key, {})
             if job.kind == "leave":
+                sub.outbox.cells.pop(sub, None)
                 group.pop(sub, None)
                 if not group:
                     self._groups.pop(sub.key, None)
@@ -319,6 +328,7 @@ class Hub:
             for sub in members + newcomers:
                 text = dumps({"type": "error", "id": sub.id, "error": error})
                 out.append((sub.outbox, text, sub, True))
+                sub.outbox.cells.pop(sub, None)
             self._groups.pop(key, None)
             return
         new = _grid(body["values"])
@@ -349,11 +359,20 @@ class Hub:
                     msg = {"type": "cells", "id": s.id, "commit": label, "cells": cells}
                     texts[s.id] = dumps(msg)
                 out.append((s.outbox, texts[s.id], s, False))
+        for sub in members:
+            sub.outbox.cells[sub] = new.size
+        joined = []
         for sub in newcomers:
+            refusal = _too_many_cells(sub, new.size)
+            if refusal is not None:
+                out.append((sub.outbox, refusal, sub, True))
+                continue
+            sub.outbox.cells[sub] = new.size
             out.append((sub.outbox, snapshot(sub), sub, True))
             if sub.live:
                 self._groups.setdefault(key, {})[sub] = None
-        for sub in members + newcomers:
+            joined.append(sub)
+        for sub in members + joined:
             sub.values = new
 
     def _label(self, head: int) -> dict[str, Any] | None:
@@ -362,6 +381,26 @@ class Hub:
         with self._cond:
             ids = [i for i in self._known if i <= head]
             return self._known[max(ids)] if ids else None
+
+
+def _too_many_cells(sub: Subscription, cells: int) -> str | None:
+    """The error a newcomer gets when its view would take its socket past its cells, or None.
+
+    Checked once the view is read (its size is known only then) and before it is kept: what the
+    feed keeps per subscriber, to send only what changed, is about 25 bytes a cell."""
+    held = sum(n for s, n in sub.outbox.cells.items() if s is not sub)
+    if held + cells <= sub.outbox.max_cells:
+        return None
+    refusal = FeedLimit(
+        f"subscription {sub.id!r} shows {cells:,} cells and this socket's other views "
+        f"{held:,}: one socket may watch at most {sub.outbox.max_cells:,} cells "
+        f"({FEED_CELLS_SETTING}); narrow the view or unsubscribe another",
+        cells=cells,
+        held=held,
+        limit=sub.outbox.max_cells,
+        setting=FEED_CELLS_SETTING,
+    )
+    return dumps({"type": "error", "id": sub.id, "error": error_body(refusal)})
 
 
 def _grid(values: Any) -> np.ndarray:

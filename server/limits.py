@@ -14,6 +14,13 @@ The limit is on cell *addresses* (the product of the dimension sizes, totals inc
 machine's memory. That leaves room: a full recalculation briefly holds about four more copies of
 the values, a dimension change builds the new array beside the old one, and the other cubes and
 models need memory too.
+
+The other limits bound what one request may make the server hold, each checked where the input
+is read and named in its refusal (all listed in docs/api.md, "Limits"): the body's bytes
+(``PLANCUBE_MAX_BODY_BYTES``, before it is read), the lengths of text fields (fixed: they are part
+of the API's schema), the nodes YAML aliases may add to a model file (a 4 KB file of nested
+aliases expands to 10^8 strings), the page sizes of history reads, and the subscriptions and
+cells one live-feed socket may watch (settable: each costs memory for as long as it lives).
 """
 
 from __future__ import annotations
@@ -30,6 +37,29 @@ BODY_SETTING = "PLANCUBE_MAX_BODY_BYTES"
 # a request body: a model file with its data, or a write batch (~90 bytes a cell as JSON); bulk
 # loads of millions of cells belong to imports, which stream files
 DEFAULT_MAX_BODY_BYTES = 64 * 2**20
+SUBSCRIPTIONS_SETTING = "PLANCUBE_MAX_SUBSCRIPTIONS"
+DEFAULT_MAX_SUBSCRIPTIONS = 20  # views one feed socket watches; a grid page watches one or two
+FEED_CELLS_SETTING = "PLANCUBE_MAX_FEED_CELLS"
+# cells all views of one socket hold together: one largest view (server.services.views), which
+# the feed keeps about 25 bytes a cell for (what it last sent, to send only what changed)
+DEFAULT_MAX_FEED_CELLS = 2_000_000
+
+# text fields on the wire, in characters
+MAX_MESSAGE = 10_000  # a commit message
+MAX_DESCRIPTION = 10_000  # of a model, dimension, cube or snapshot
+MAX_TEXT = 32_767  # a text cell or a text attribute: what one Excel cell holds
+MAX_FORMULA = 10_000  # a rule formula
+
+# model files: nodes YAML aliases may add beyond those written (a name repeated by reference is
+# fine; a file whose references expand a thousandfold is a bomb); and the nesting a model file
+# may have, which is what orjson writes (a model nests about eight levels)
+MAX_ALIAS_NODES = 1_000_000
+MAX_DEPTH = 254
+
+# history pages
+MAX_COMMITS_PAGE = 1000  # commits in one GET .../commits
+DEFAULT_CHANGES_PAGE = 1000  # changes in one GET .../commits/{id}
+MAX_CHANGES_PAGE = 10_000
 _MEMORY_SHARE = 16  # one cube's arrays: at most 1/16 of the machine's memory by default
 _FALLBACK = 2**27  # when the memory cannot be read: 1.2 GB of arrays per cube
 
@@ -51,15 +81,20 @@ def default_max_cube_cells() -> int:
 class Limits:
     max_cube_cells: int
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
+    max_feed_cells: int = DEFAULT_MAX_FEED_CELLS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """The limits set in the environment (``PLANCUBE_MAX_CUBE_CELLS``,
-        ``PLANCUBE_MAX_BODY_BYTES``), else the defaults."""
+        ``PLANCUBE_MAX_BODY_BYTES``, ``PLANCUBE_MAX_SUBSCRIPTIONS``,
+        ``PLANCUBE_MAX_FEED_CELLS``), else the defaults."""
         env = os.environ if environ is None else environ
         return cls(
             _positive(env, SETTING, "cells") or default_max_cube_cells(),
             _positive(env, BODY_SETTING, "bytes") or DEFAULT_MAX_BODY_BYTES,
+            _positive(env, SUBSCRIPTIONS_SETTING, "subscriptions") or DEFAULT_MAX_SUBSCRIPTIONS,
+            _positive(env, FEED_CELLS_SETTING, "cells") or DEFAULT_MAX_FEED_CELLS,
         )
 
     def check_cube(self, cube: str, sizes: Mapping[str, int]) -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,9 +46,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from calc_engine import MAX_INPUT, Edge, Hierarchy, HierarchyCycleError
+from server.collector import collections_paused
 from server.errors import InvalidJson, InvalidModel, InvalidYaml
-from server.names import Name, PathName, normalize, problem
-from server.wire import NUL_REFUSED, Number, Text, nul_at
+from server.limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FORMULA
+from server.names import Name, PathName, Reference, normalize, problem
+from server.wire import NUL_REFUSED, TEXT_LIMIT, Description, Number, Text, nul_at
 
 FORMAT_VERSION = 1
 MAX_WEIGHT = 1e6  # the largest magnitude of an edge weight, and of a combined rollup weight
@@ -86,7 +89,7 @@ class ElementDef(_Strict):
     name: Name
     type: ElementType = ElementType.numeric
     children: list[ChildRef] = []
-    attributes: dict[str, Text | Number | None] = {}
+    attributes: dict[Reference, Annotated[Text | Number | None, TEXT_LIMIT]] = {}
 
     @field_validator("children", mode="before", json_schema_input_type=list[ChildRef | Name])
     @classmethod
@@ -111,7 +114,7 @@ def _element_shorthand(v: Any) -> Any:
 class DimensionDef(_Strict):
     name: PathName
     role: Role | None = None
-    description: str = ""
+    description: Description = ""
     attributes: dict[Name, AttributeType] = {}
     elements: list[ElementDef] = []
 
@@ -126,9 +129,9 @@ class RuleSpec(_Strict):
     name: PathName
     target: Name = Field(description="the measure element the rule computes")
     formula: str = Field(
-        min_length=1, max_length=10_000, description="Excel syntax, e.g. =Units*Price"
+        min_length=1, max_length=MAX_FORMULA, description="Excel syntax, e.g. =Units*Price"
     )
-    where: dict[str, list[str]] = Field(
+    where: dict[Reference, list[Reference]] = Field(
         default={}, description="narrow other dimensions to these elements (and what lies below)"
     )
     level: Literal["leaf", "consolidated"] = Field(
@@ -142,18 +145,20 @@ class RuleSpec(_Strict):
 class CubeDef(_Strict):
     name: PathName
     dimensions: list[PathName] = Field(min_length=1)
-    description: str = ""
+    description: Description = ""
     rules: list[RuleSpec] = []
 
 
 class ModelDef(_Strict):
     plancube: Annotated[int, Strict(), Field(ge=1, le=FORMAT_VERSION)] = FORMAT_VERSION
     name: PathName
-    description: str = ""
+    description: Description = ""
     dimensions: list[DimensionDef] = []
     cubes: list[CubeDef] = []
     # finite numbers only: the bound (MAX_INPUT) is checked per cell, naming it
-    data: dict[str, list[list[Text | Annotated[float, Strict()] | None]]] = {}
+    data: dict[
+        Reference, list[list[Annotated[Text | Annotated[float, Strict()] | None, TEXT_LIMIT]]]
+    ] = {}
 
 
 def build_hierarchy(dim: DimensionDef) -> Hierarchy:
@@ -328,27 +333,98 @@ def load_json(data: bytes, source: str = "body") -> Any:
     return raw
 
 
+# libyaml's parser (PyYAML's C extension), else PyYAML's own: the same documents, 6x slower
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# an anchor (``&name``) starts a node: at a line's start, after a space or a flow indicator
+_ANCHOR = re.compile(rb"(?:^|[\s\[\]{},:])&[^\s\[\]{},]", re.MULTILINE)
+
+
 def load_yaml(data: bytes, source: str = "body") -> Any:
     """YAML parsed safely, then held to what JSON allows: no lone surrogates (which a YAML
-    escape can make and no store can keep), no nesting past orjson's depth."""
+    escape can make and no store can keep), no nesting past ``MAX_DEPTH``, and no more than
+    ``MAX_ALIAS_NODES`` added by aliases, counted on the node graph before any object is built."""
+    loader = _Loader(data)
     try:
-        raw = yaml.safe_load(data)
-    except RecursionError:
-        raise InvalidYaml(f"{source} is not a model file: the YAML nests too deeply") from None
+        with collections_paused():
+            node = loader.get_single_node()
+            if node is not None and _ANCHOR.search(data):  # no anchor, no alias: no expansion
+                _check_aliases_expansion(node, source)
+            raw = None if node is None else loader.construct_document(node)
+            del node
+    except RecursionError:  # PyYAML's own parser recurses once per level
+        raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):  # libyaml stops at 1,000 levels
+            raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
+        if "invalid Unicode character escape" in str(exc):  # libyaml: a surrogate's escape
+            raise InvalidYaml(f"{source} is not a model file: {_SURROGATE} ({exc})") from None
         raise InvalidYaml(f"{source} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     try:
         as_json = orjson.dumps(raw, default=repr)
     except orjson.JSONEncodeError as exc:
-        reason = str(exc)
-        if "surrogate" in reason:
-            reason = "it holds text with a lone surrogate, which is not valid Unicode"
-        elif "ecursion" in reason:
-            reason = "the YAML nests too deeply"
+        if "ecursion" in str(exc):
+            raise InvalidYaml(_too_deep(source), limit=MAX_DEPTH) from None
+        reason = _SURROGATE if "surrogate" in str(exc) else str(exc)
         raise InvalidYaml(f"{source} is not a model file: {reason}") from None
     if nul_at(as_json) is not None:
         raise InvalidYaml(f"{source} is not a model file: {NUL_REFUSED}")
     return raw
+
+
+_SURROGATE = "it holds text with a lone surrogate, which is not valid Unicode"
+
+
+def _too_deep(source: str) -> str:
+    return f"{source} is not a model file: the YAML nests too deeply (at most {MAX_DEPTH} levels)"
+
+
+def _check_aliases_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a node graph whose aliases would expand past ``MAX_ALIAS_NODES`` nodes more than
+    are written, or refer to a node that contains them (a structure without end).
+
+    An alias is the very node its anchor names, so the graph is walked once per distinct node
+    (iteratively: a document may nest 1,000 levels) and each node's expanded size is the sum of
+    its children's: a few microseconds a node, whatever the expansion.
+    """
+    size: dict[int, int] = {}  # id(node) -> nodes in its expansion, itself included
+    path: set[int] = set()  # the nodes being walked: their descendants are not yet sized
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = node.value if isinstance(node, yaml.SequenceNode) else _pairs(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            path.discard(key)
+        elif key not in size:
+            written += 1
+            if isinstance(node, yaml.ScalarNode):
+                size[key] = 1
+                continue
+            if key in path:
+                raise InvalidYaml(
+                    f"{source} is not a model file: an alias refers to a node that contains it"
+                )
+            path.add(key)
+            stack.append((node, True))
+            kids = node.value if isinstance(node, yaml.SequenceNode) else _pairs(node)
+            stack.extend((k, False) for k in kids)
+    added = size[id(root)] - written
+    if added > MAX_ALIAS_NODES:
+        raise InvalidYaml(
+            f"{source} is not a model file: its aliases expand it by {added:,} nodes, more "
+            f"than the {MAX_ALIAS_NODES:,} allowed (write the repeated parts out)",
+            nodes=written,
+            expanded=size[id(root)],
+            limit=MAX_ALIAS_NODES,
+        )
+
+
+def _pairs(node: yaml.Node) -> list[yaml.Node]:
+    return [n for pair in node.value for n in pair]
 
 
 def parse_model(raw: Any, source: str = "model") -> ModelDef:

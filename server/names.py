@@ -93,3 +93,9 @@ PathName = Annotated[
     ),
 ]
 """A name that is one segment of a URL path: a model, dimension, cube, rule or snapshot."""
+
+Reference = Annotated[
+    str, Field(max_length=MAX_LENGTH, description="a name or alias, at most 255 characters")
+]
+"""A name a request looks up rather than stores (normalized when it is looked up): bounded like
+a name, so that no lookup of a megabyte of text echoes it back in its refusal."""

@@ -11,6 +11,10 @@ Bodies themselves are parsed by orjson (``server.api.route``), which refuses wha
 ``json`` lets through: ``NaN`` and ``Infinity``, numbers past the float range, lone surrogates,
 nesting deeper than 1,024 levels. ``nul_at`` finds the one character JSON can carry that no
 store can keep: NUL (``\u0000``; PostgreSQL text cannot hold it).
+
+Text is bounded too (``server.limits``): whatever a client stores comes back in every read of
+it — a 10 MB commit message in every page of the history — so each free-text field has a
+length, declared in the OpenAPI schema and refused with 422 naming the field and the limit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import Field, Strict, StrictBool, StrictStr
+from pydantic import BeforeValidator, Field, Strict, StrictBool, StrictStr
+from pydantic_core import PydanticCustomError
+
+from server.limits import MAX_DESCRIPTION, MAX_MESSAGE, MAX_TEXT
 
 # \u0000 not itself escaped: an odd number of backslashes before the "u0000"
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -48,6 +55,42 @@ Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Flag = StrictBool
 """``true`` or ``false``, nothing that merely looks like one."""
 
-Text = StrictStr
+Text = Annotated[StrictStr, Field(max_length=MAX_TEXT)]
+"""Text a cell or an attribute holds: at most 32,767 characters, what one Excel cell holds."""
 
-__all__ = ["MAX_ID", "NUL_REFUSED", "CommitId", "Flag", "Number", "Text", "nul_at"]
+
+def _text_within_limit(value: object) -> object:
+    # checked before a union (``Number | Text | None``) is tried, so that the refusal names
+    # the limit rather than "Input should be a valid number" of the number it also is not
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise PydanticCustomError(
+            "string_too_long",
+            "a text value has at most {max_length} characters (this one has {length})",
+            {"max_length": MAX_TEXT, "length": len(value)},
+        )
+    return value
+
+
+TEXT_LIMIT = BeforeValidator(_text_within_limit)
+"""Put on a union with ``Text``: ``Annotated[Number | Text | None, TEXT_LIMIT]``."""
+
+Message = Annotated[str, Field(max_length=MAX_MESSAGE, description="at most 10,000 characters")]
+"""A commit message."""
+
+Description = Annotated[
+    str, Field(max_length=MAX_DESCRIPTION, description="at most 10,000 characters")
+]
+"""What a model, dimension, cube or snapshot is for."""
+
+__all__ = [
+    "MAX_ID",
+    "NUL_REFUSED",
+    "TEXT_LIMIT",
+    "CommitId",
+    "Description",
+    "Flag",
+    "Message",
+    "Number",
+    "Text",
+    "nul_at",
+]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.api.route import StrictJsonRoute
+from server.limits import DEFAULT_CHANGES_PAGE, MAX_CHANGES_PAGE, MAX_COMMITS_PAGE
 from server.services import commits as service
 from server.services.commits import RevertRequest, SnapshotCreate
 
@@ -15,11 +16,16 @@ router = APIRouter(prefix="/api/models/{model}", tags=["history"], route_class=S
 CommitId = Annotated[int, Path(ge=0, le=2**62, description="a commit id")]
 
 
-@router.get("/commits", summary="List commits, newest first")
+@router.get(
+    "/commits",
+    summary="List commits, newest first",
+    description="At most `limit` commits (1 to 1,000); page on with `before`: the id of the "
+    "last commit of the page.",
+)
 def list_commits(
     ws: WorkspaceDep,
     model: str,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_COMMITS_PAGE)] = 50,
     before: Annotated[
         int | None, Query(ge=0, le=2**62, description="only commits older than this id")
     ] = None,
@@ -27,9 +33,25 @@ def list_commits(
     return service.get_all(ws, model, limit, before)
 
 
-@router.get("/commits/{commit}", summary="A commit with every cell it changed (old -> new)")
-def get_commit(ws: WorkspaceDep, model: str, commit: CommitId) -> dict[str, Any]:
-    return service.get(ws, model, commit)
+@router.get(
+    "/commits/{commit}",
+    summary="A commit with the cells it changed (old -> new), a page at a time",
+    description="`changes` holds at most `limit` of the commit's changes (default 1,000, at "
+    "most 10,000) from `offset`, in cube and address order; `total` counts them all (as "
+    "`cells` does) and `next` is the URL of the next page, null on the last.",
+)
+def get_commit(
+    ws: WorkspaceDep,
+    model: str,
+    commit: CommitId,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_CHANGES_PAGE, description="changes in this page")
+    ] = DEFAULT_CHANGES_PAGE,
+    offset: Annotated[
+        int, Query(ge=0, le=2**62, description="changes to skip, in cube and address order")
+    ] = 0,
+) -> dict[str, Any]:
+    return service.get(ws, model, commit, limit, offset)
 
 
 @router.post(

@@ -11,7 +11,9 @@ Protocol (JSON text frames)::
 After commits to the model, each distinct view on a cube they touched is re-read from the engine
 once, off the write path, and every subscriber of it gets the differences from what it last got
 — written leaves, recomputed totals — as one ``cells`` message (``server.events``). A socket that
-falls far behind gets a fresh ``snapshot`` instead of the messages it missed.
+falls far behind gets a fresh ``snapshot`` instead of the messages it missed. A socket watches at
+most ``PLANCUBE_MAX_SUBSCRIPTIONS`` views (checked here) of ``PLANCUBE_MAX_FEED_CELLS`` cells in
+all (checked by the hub once a view is read): past either, an ``error`` of code ``feed_limit``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from server.api.route import StrictJsonRoute
-from server.errors import PlancubeError, Unprocessable
+from server.errors import FeedLimit, PlancubeError, Unprocessable
 from server.events import Hub, Outbox, Subscription, dumps, error_body
+from server.limits import SUBSCRIPTIONS_SETTING
 from server.services import views
 from server.workspace import Workspace
 
@@ -86,7 +89,8 @@ async def feed(socket: WebSocket, model: str) -> None:
         await socket.close(code=4404)
         return
     hub = ws.feed.hub(model)
-    outbox = Outbox(asyncio.get_running_loop(), ws.feed.limit)
+    outbox = Outbox(asyncio.get_running_loop(), ws.feed.limit, ws.limits.max_feed_cells)
+    most = ws.limits.max_subscriptions
 
     async def listen() -> None:
         while True:
@@ -105,6 +109,15 @@ async def feed(socket: WebSocket, model: str) -> None:
                     raise Unprocessable("a feed message is a JSON object")
                 wid = str(msg.get("id", ""))
                 if msg.get("op") == "subscribe":
+                    if wid not in outbox.subscriptions and len(outbox.subscriptions) >= most:
+                        raise FeedLimit(
+                            f"this socket watches {len(outbox.subscriptions)} views, the most "
+                            f"one socket may ({SUBSCRIPTIONS_SETTING}); unsubscribe one first "
+                            "or subscribe under the id of one to replace it",
+                            subscriptions=len(outbox.subscriptions),
+                            limit=most,
+                            setting=SUBSCRIPTIONS_SETTING,
+                        )
                     sub = _subscribe(ws, model, outbox, msg)
                     _leave(hub, outbox.subscriptions.get(wid))
                     outbox.subscriptions[wid] = sub

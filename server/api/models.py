@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from server.api.deps import AuthorDep, WorkspaceDep
 from server.api.route import StrictJsonRoute
 from server.modeldef import ModelDef, dump_model, load_model
 from server.names import PathName
 from server.services import models as service
+from server.wire import Description
 
 router = APIRouter(prefix="/api/models", tags=["models"], route_class=StrictJsonRoute)
 SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_extra by $ref
@@ -19,7 +21,7 @@ SCHEMAS = [ModelDef]  # bodies these routes read themselves, named in openapi_ex
 
 class ModelCreate(BaseModel):
     name: PathName
-    description: str = Field(default="", max_length=2000)
+    description: Description = ""
 
 
 @router.get("", summary="List models")
@@ -39,8 +41,10 @@ def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
     description="The body is a model file (see docs/model-file.md), as JSON or, with "
     "`Content-Type: application/yaml`, as YAML. Everything is validated before anything is "
     "written; `data` rows become one commit with source `import`. A body that does not parse "
-    "is 400 `invalid_json` or `invalid_yaml`; one that is not a model is 422 `invalid_model` "
-    "(or `invalid_rule` for a bad formula).",
+    "is 400 `invalid_json` or `invalid_yaml`, and so is YAML that nests past 254 levels or "
+    "whose aliases would expand it by more than 1,000,000 nodes; one that is not a model is "
+    "422 `invalid_model` (or `invalid_rule` for a bad formula), e.g. a description past "
+    "10,000 characters or a text value past 32,767. Parsed and validated off the event loop.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -59,10 +63,14 @@ async def import_model(
 ) -> dict[str, Any]:
     raw_bytes = await request.body()
     yaml_format = "yaml" in request.headers.get("content-type", "")
-    model = load_model(raw_bytes, yaml_format=yaml_format)
-    from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(service.load, ws, model, author, replace)
+    def parse_and_load() -> dict[str, Any]:
+        # a 64 MB model file takes seconds to parse and validate: not on the event loop,
+        # where /api/health and every other request would wait for it
+        model = load_model(raw_bytes, yaml_format=yaml_format)
+        return service.load(ws, model, author, replace)
+
+    return await run_in_threadpool(parse_and_load)
 
 
 @router.get("/{model}", summary="Get a model")

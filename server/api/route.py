@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from server.collector import collections_paused
 from server.wire import NUL_REFUSED, nul_at
 
 B = TypeVar("B", bound=BaseModel)
@@ -43,6 +44,11 @@ def parse_body(body: bytes, validate: Callable[[Any], B]) -> B:
     thread: FastAPI parses and validates declared bodies on the event loop, where a batch of
     half a million cells would stop every other request, health checks included, for seconds.
     """
+    with collections_paused():
+        return _parse_body(body, validate)
+
+
+def _parse_body(body: bytes, validate: Callable[[Any], B]) -> B:
     try:
         data = strict_loads(body)
     except orjson.JSONDecodeError as e:

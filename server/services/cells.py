@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -32,6 +32,7 @@ from server.errors import (
     WriteConflict,
 )
 from server.group_commit import Pending
+from server.names import Reference
 from server.storage import (
     CellChange,
     CommitInfo,
@@ -43,7 +44,7 @@ from server.storage import (
     address,
     elements_of,
 )
-from server.wire import CommitId, Number, Text
+from server.wire import TEXT_LIMIT, CommitId, Message, Number, Text
 from server.workspace import ModelRuntime, Workspace
 
 MAX_BATCH = 1_000_000  # cells in one write request
@@ -61,13 +62,13 @@ class Source(StrEnum):
 
 
 class CellWrite(BaseModel):
-    elements: list[str] | dict[str, str] = Field(
+    elements: list[Reference] | dict[Reference, Reference] = Field(
         description="the leaf cell: element names (or aliases) in cube dimension order, "
         "or an object {dimension: element}"
     )
-    value: Number | Text | None = Field(
-        description=f"a number (at most {MAX_INPUT:.0e} in magnitude), text for text cells, "
-        "null to clear"
+    value: Annotated[Number | Text | None, TEXT_LIMIT] = Field(
+        description=f"a number (at most {MAX_INPUT:.0e} in magnitude), text for text cells "
+        "(at most 32,767 characters), null to clear"
     )
 
 
@@ -81,7 +82,7 @@ class WriteBatch(BaseModel):
         "last-writer-wins write); one after the model's head is refused with 422 "
         "`base_commit_ahead`",
     )
-    message: str = ""
+    message: Message = ""
     source: Source = Source.api
 
     @classmethod

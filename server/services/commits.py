@@ -8,25 +8,27 @@ work, so it answers 409 with those cells instead, unless asked to ``force``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNotFound
+from server.limits import DEFAULT_CHANGES_PAGE
 from server.names import PathName
 from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
 from server.storage import CellChange, CommitInfo
-from server.wire import CommitId, Flag
+from server.wire import CommitId, Description, Flag, Message
 from server.workspace import Workspace
 
 
 class SnapshotCreate(BaseModel):
     name: PathName
     commit: CommitId | None = Field(default=None, description="default: the model's head commit")
-    description: str = ""
+    description: Description = ""
 
 
 class RevertRequest(BaseModel):
-    message: str = ""
+    message: Message = ""
     force: Flag = Field(default=False, description="revert even cells changed after the commit")
 
 
@@ -44,13 +46,28 @@ def _commit(ws: Workspace, model: str, commit_id: int) -> CommitInfo:
     return info
 
 
-def get(ws: Workspace, model: str, commit_id: int) -> dict[str, Any]:
+def get(
+    ws: Workspace,
+    model: str,
+    commit_id: int,
+    limit: int = DEFAULT_CHANGES_PAGE,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The commit and one page of its changes: a commit may hold a million cells (72 MB)."""
     ws.runtime(model)
     info = _commit(ws, model, commit_id)
-    changes = history_json(ws.store.commit_changes(model, commit_id))
+    changes = history_json(ws.store.commit_changes(model, commit_id, limit, offset))
     for c in changes:
         c.pop("commit")
-    return {**commit_json(info), "changes": changes}
+    after = offset + len(changes)
+    url = f"/api/models/{quote(model, safe='')}/commits/{commit_id}"
+    return {
+        **commit_json(info),
+        "changes": changes,
+        "offset": offset,
+        "total": info.cells,
+        "next": f"{url}?offset={after}&limit={limit}" if after < info.cells else None,
+    }
 
 
 def revert(

@@ -8,7 +8,7 @@ elements, because the cells would silently drop out of every total.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -16,14 +16,15 @@ from pydantic import BaseModel, Field
 from calc_engine import Engine, Hierarchy
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
-from server.wire import Number, Text
+from server.names import Reference
+from server.wire import TEXT_LIMIT, Number, Text
 from server.workspace import ModelRuntime, Workspace, element_attributes
 
 
 class ElementUpsert(BaseModel):
     name: Name
     type: ElementType | None = Field(default=None, description="default: keep (new: numeric)")
-    attributes: dict[str, Text | Number | None] = Field(
+    attributes: dict[Reference, Annotated[Text | Number | None, TEXT_LIMIT]] = Field(
         default={}, description="merged into the element's attributes; null removes one"
     )
     children: list[ChildRef] | None = Field(

@@ -16,14 +16,15 @@ from pydantic import BaseModel, Field
 from calc_engine import MAX_INPUT
 from calc_engine.spread import Method, SpreadError, spread
 from server.errors import InvalidValue, NotWritable
+from server.names import Reference
 from server.services.cells import Source, commit_changes, result_json
 from server.storage import CellChange, address, elements_of
-from server.wire import CommitId, Number
+from server.wire import CommitId, Message, Number
 from server.workspace import ModelRuntime, Workspace
 
 
 class SpreadRequest(BaseModel):
-    elements: list[str] = Field(description="the cell (leaf or consolidated), in cube order")
+    elements: list[Reference] = Field(description="the cell (leaf or consolidated), in cube order")
     value: Number = Field(
         ge=-MAX_INPUT,
         le=MAX_INPUT,
@@ -35,11 +36,11 @@ class SpreadRequest(BaseModel):
         description="the commit the client last saw: leaves changed by someone else since "
         "make it a 409; one after the model's head is refused with 422 `base_commit_ahead`",
     )
-    message: str = ""
+    message: Message = ""
 
 
 class HoldRequest(BaseModel):
-    elements: list[str] = Field(description="the cell to hold (leaf or consolidated)")
+    elements: list[Reference] = Field(description="the cell to hold (leaf or consolidated)")
 
 
 def _names(rt: ModelRuntime, cube: str, coord: tuple[int, ...]) -> list[str]:

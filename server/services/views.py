@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -35,10 +35,13 @@ from calc_engine import CubeArray, Hierarchy, TreeRow
 from calc_engine.cube import ErrorCells
 from calc_engine.functions import ErrorCode
 from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
+from server.names import Reference
 from server.wire import CommitId
 from server.workspace import ModelRuntime, Workspace
 
 MAX_CELLS = 2_000_000  # values in one view answer
+# an element name or an expression over one (``descendants(X)``), in characters
+MemberSpec = Annotated[str, Field(max_length=512)]
 FLAG_BITS = {
     "consolidated": 1,
     "editable": 2,
@@ -52,8 +55,8 @@ _EXPRESSION = re.compile(r"^\s*(children|descendants|leaves|roots|members)\s*\((
 
 
 class AxisSpec(BaseModel):
-    dimension: str
-    members: list[str] | str = Field(
+    dimension: Reference
+    members: list[MemberSpec] | MemberSpec = Field(
         default="roots()",
         description="element names and expressions: children(X), descendants(X), leaves(X), "
         "roots(), members()",
@@ -63,11 +66,13 @@ class AxisSpec(BaseModel):
 class ViewSpec(BaseModel):
     rows: list[AxisSpec] = Field(min_length=1)
     columns: list[AxisSpec] = Field(min_length=1)
-    filters: dict[str, str] = Field(
+    filters: dict[Reference, Reference] = Field(
         default={}, description="one element per remaining dimension; default: its first root"
     )
     as_of: CommitId | None = Field(default=None, description="read the cube as of this commit id")
-    snapshot: str | None = Field(default=None, description="read the cube as of this snapshot")
+    snapshot: Reference | None = Field(
+        default=None, description="read the cube as of this snapshot"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -520,19 +520,23 @@ class SqlStore(ABC):
             ).fetchone()
         return _commit(row) if row else None
 
-    def _history(self, where: str, params: Sequence[Any]) -> list[HistoryRow]:
+    def _history(self, where: str, params: Sequence[Any], page: str = "") -> list[HistoryRow]:
         with self._transaction() as cur:
             rows = self._exec(
                 cur,
                 f"SELECT {_COMMIT_COLS}, h.cube, h.addr, h.old_num, h.old_txt, h.new_num, "
                 f"h.new_txt FROM cell_history h JOIN commits k ON k.id = h.commit_id "
-                f"WHERE {where} ORDER BY h.commit_id, h.cube, h.addr",
+                f"WHERE {where} ORDER BY h.commit_id, h.cube, h.addr{page}",
                 params,
             ).fetchall()
         return [HistoryRow(_commit(r[:8]), *r[8:]) for r in rows]
 
-    def commit_changes(self, model: str, commit_id: int) -> list[HistoryRow]:
-        return self._history("h.model = ? AND h.commit_id = ?", [model, commit_id])
+    def commit_changes(
+        self, model: str, commit_id: int, limit: int | None = None, offset: int = 0
+    ) -> list[HistoryRow]:
+        # a page of a million-cell commit is read as a page, not sliced from all of it
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return self._history("h.model = ? AND h.commit_id = ?", [model, commit_id], page)
 
     def cell_history(self, model: str, cube: str, addr: str) -> list[HistoryRow]:
         return self._history("h.model = ? AND h.cube = ? AND h.addr = ?", [model, cube, addr])

@@ -177,11 +177,31 @@ def test_api_request_example_is_accepted_by_the_demo(
 
 
 def test_the_limits_and_their_errors_are_documented() -> None:
-    from server.errors import CubeTooLarge, ModelUnavailable
-    from server.limits import SETTING
+    from server import limits
+    from server.errors import CubeTooLarge, FeedLimit, ModelUnavailable
 
     api = (DOCS / "api.md").read_text()
     codes = (DOCS / "architecture.md").read_text()
-    assert "## Limits" in api and SETTING in api
-    for error in (CubeTooLarge, ModelUnavailable):
+    readme = (ROOT / "README.md").read_text()
+    assert "## Limits" in api
+    for setting in (
+        limits.SETTING,
+        limits.BODY_SETTING,
+        limits.SUBSCRIPTIONS_SETTING,
+        limits.FEED_CELLS_SETTING,
+    ):
+        assert f"`{setting}`" in api and setting in readme, setting
+    for value in (
+        limits.MAX_MESSAGE,
+        limits.MAX_DESCRIPTION,
+        limits.MAX_TEXT,
+        limits.MAX_FORMULA,
+        limits.MAX_ALIAS_NODES,
+        limits.MAX_COMMITS_PAGE,
+        limits.MAX_CHANGES_PAGE,
+        limits.DEFAULT_MAX_SUBSCRIPTIONS,
+        limits.DEFAULT_MAX_FEED_CELLS,
+    ):
+        assert f"{value:,}" in api, value
+    for error in (CubeTooLarge, ModelUnavailable, FeedLimit):
         assert f"`{error.code}`" in api and f"`{error.code}`" in codes

@@ -334,3 +334,66 @@ def test_a_view_as_of_a_commit_gets_its_snapshot_and_no_changes(small: Any) -> N
         head = write(small, [(JAN, 130.0)]).json()["head"]
         msg = receive(ws)
         assert (msg["id"], msg["type"], msg["commit"]["id"]) == ("now", "cells", head)
+
+
+@contextlib.contextmanager
+def feed_with(monkeypatch: Any, store_url: str, **settings: str) -> Iterator[Any]:
+    """A client of an app started with these settings in the environment, the small model in it."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with TestClient(create_app(store_url)) as c:
+        load_small(c)
+        yield c
+
+
+def test_a_socket_watches_at_most_20_views(client: Any) -> None:
+    load_small(client)
+    with client.websocket_connect("/api/models/small/feed") as ws:
+        for i in range(20):
+            ws.send_json({"op": "subscribe", "id": f"v{i}", "cube": "PnL", "view": VIEW})
+            assert receive(ws)["type"] == "snapshot"
+        ws.send_json({"op": "subscribe", "id": "one more", "cube": "PnL", "view": VIEW})
+        err = receive(ws)
+        assert err["type"] == "error" and err["id"] == "one more"
+        assert err["error"]["code"] == "feed_limit"
+        assert err["error"]["details"] == {
+            "subscriptions": 20,
+            "limit": 20,
+            "setting": "PLANCUBE_MAX_SUBSCRIPTIONS",
+        }
+        assert "PLANCUBE_MAX_SUBSCRIPTIONS" in err["error"]["message"]
+        ws.send_json({"op": "subscribe", "id": "v3", "cube": "PnL", "view": VIEW})  # replaces v3
+        assert receive(ws)["id"] == "v3"
+        ws.send_json({"op": "unsubscribe", "id": "v0"})
+        ws.send_json({"op": "subscribe", "id": "one more", "cube": "PnL", "view": VIEW})
+        assert receive(ws) | {"view": None} == {"type": "snapshot", "id": "one more", "view": None}
+
+
+def test_a_socket_watches_at_most_its_cells(monkeypatch: Any, store_url: str) -> None:
+    with (
+        feed_with(monkeypatch, store_url, PLANCUBE_MAX_FEED_CELLS="30") as c,
+        c.websocket_connect("/api/models/small/feed") as ws,
+    ):
+        ws.send_json({"op": "subscribe", "id": "a", "cube": "PnL", "view": VIEW})
+        first = receive(ws)
+        cells = sum(len(row) for row in first["view"]["values"])
+        assert first["type"] == "snapshot" and cells == 24
+        ws.send_json({"op": "subscribe", "id": "b", "cube": "PnL", "view": VIEW})
+        err = receive(ws)
+        assert err["type"] == "error" and err["id"] == "b"
+        assert err["error"]["code"] == "feed_limit"
+        assert err["error"]["details"] == {
+            "cells": 24,
+            "held": 24,
+            "limit": 30,
+            "setting": "PLANCUBE_MAX_FEED_CELLS",
+        }
+        write(c, [(JAN, 5.0)])
+        assert receive(ws)["id"] == "a"  # and nothing for b
+        ws.send_json({"op": "unsubscribe", "id": "a"})
+        ws.send_json({"op": "subscribe", "id": "b", "cube": "PnL", "view": VIEW})
+        assert receive(ws)["type"] == "snapshot"

@@ -133,6 +133,15 @@ def test_the_limit_comes_from_the_environment() -> None:
             Limits.from_env({SETTING: bad})
 
 
+def test_the_feed_limits_come_from_the_environment() -> None:
+    limits = Limits.from_env({"PLANCUBE_MAX_SUBSCRIPTIONS": "3", "PLANCUBE_MAX_FEED_CELLS": "10"})
+    assert (limits.max_subscriptions, limits.max_feed_cells) == (3, 10)
+    assert Limits.from_env({}).max_subscriptions == 20
+    assert Limits.from_env({}).max_feed_cells == 2_000_000
+    with pytest.raises(BadRequest, match="PLANCUBE_MAX_SUBSCRIPTIONS"):
+        Limits.from_env({"PLANCUBE_MAX_SUBSCRIPTIONS": "0"})
+
+
 def test_a_bad_limit_setting_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, SETTING: "lots"}
     db = str(tmp_path / "x.duckdb")

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,3 +99,59 @@ def test_a_model_that_cannot_load_does_not_stop_the_server(store_url: str, tmp_p
         assert httpx.delete(f"{p.url}/api/models/broken").status_code == 204
     text = log.read_text()
     assert "'broken' could not be loaded" in text and "cube_too_large" in text
+
+
+def big_model_yaml(n: int = 250) -> bytes:
+    """A legal model file of n x n data rows (about 2 MB of YAML, a few seconds to parse)."""
+    lines = [
+        "name: big",
+        "dimensions:",
+        f"  - {{name: A, elements: [{', '.join(f'a{i}' for i in range(n))}]}}",
+        f"  - {{name: B, elements: [{', '.join(f'b{i}' for i in range(n))}]}}",
+        "  - {name: Measure, role: measure, elements: [Amount]}",
+        "cubes:",
+        "  - {name: C, dimensions: [A, B, Measure]}",
+        "data:",
+        "  C:",
+        *(f"    - [a{i}, b{j}, Amount, {i * n + j}.5]" for i in range(n) for j in range(n)),
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_health_answers_while_a_big_model_file_is_parsed(tmp_path: Path) -> None:
+    """Parsing and validating a model file runs off the event loop (it stalled /api/health for
+    as long as the parse took: seconds for a few MB)."""
+    body = big_model_yaml()
+    with server(str(tmp_path / "plancube.duckdb")) as (url, _):
+        done = threading.Event()
+        answer: list[httpx.Response] = []
+
+        def post() -> None:
+            try:
+                answer.append(
+                    httpx.post(
+                        f"{url}/api/models/import",
+                        content=body,
+                        headers={"Content-Type": "application/yaml"},
+                        timeout=300,
+                    )
+                )
+            finally:
+                done.set()
+
+        importer = threading.Thread(target=post)
+        importer.start()
+        waits = []
+        with httpx.Client(timeout=60) as client:
+            while not done.is_set():
+                started = time.perf_counter()
+                assert client.get(f"{url}/api/health").status_code == 200
+                waits.append(time.perf_counter() - started)
+                time.sleep(0.02)
+        importer.join()
+        assert answer[0].status_code == 201, answer[0].text
+        head = answer[0].json()["head"]
+        assert httpx.get(f"{url}/api/models/big/commits/{head}").json()["cells"] == 250 * 250
+        assert len(waits) >= 10, waits  # the import took a while: health was asked meanwhile
+        assert max(waits) < 1.0, max(waits)
+        print(f"import {len(body):,} bytes: {len(waits)} health checks, longest {max(waits):.3f} s")

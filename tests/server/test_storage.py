@@ -236,3 +236,12 @@ def test_a_store_made_before_sessions_opens_and_checks_by_session(store_url: str
         assert store.head("m") == head + 1
     finally:
         store.close()
+
+
+def test_a_commits_changes_are_read_a_page_at_a_time(store: Store) -> None:
+    head = commit(store, *(CellChange("C", f"a{i:03}", float(i)) for i in range(250)))
+    everything = [h.addr for h in store.commit_changes("m", head)]
+    assert everything == sorted(everything) and len(everything) == 250
+    pages = [store.commit_changes("m", head, limit=100, offset=k) for k in (0, 100, 200, 300)]
+    assert [len(p) for p in pages] == [100, 100, 50, 0]
+    assert [h.addr for p in pages for h in p] == everything
