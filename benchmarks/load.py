@@ -20,7 +20,10 @@ answered (nothing lost, nothing duplicated), and each cell's stored value must b
 acknowledged one. A run that fails the check is marked ``"correct": false``.
 
     python -m benchmarks.load [--stores duckdb,postgres] [--planners 50] [--seconds 20]
-        [--writes 3] [--subscribers 0,100,1000] [--out benchmarks/results/load.json]
+        [--writes 3] [--subscribers 0,100,1000] [--writes-only] [--out benchmarks/results/load.json]
+
+``--writes-only`` measures the commit path's capacity: the planners only write, each with the
+head its last write answered as its base (a view first, and again after a 409).
 """
 
 from __future__ import annotations
@@ -92,7 +95,12 @@ class Tally:
 
 
 async def planner(
-    client: httpx.AsyncClient, n: int, deadline: float, writes: int, tally: Tally
+    client: httpx.AsyncClient,
+    n: int,
+    deadline: float,
+    writes: int,
+    tally: Tally,
+    writes_only: bool = False,
 ) -> None:
     department = DEPARTMENTS[n % len(DEPARTMENTS)]
     spec = view_spec(department)
@@ -106,12 +114,14 @@ async def planner(
         tally.ms[op].append((time.perf_counter() - start) * 1000)
         return r
 
+    head = None
     while time.perf_counter() < deadline:
-        r = await timed("view", "POST", f"{CUBE}/view", spec)
-        if r.status_code != 200:
-            tally.errors.append(f"view {r.status_code}: {r.text[:200]}")
-            continue
-        head = r.json()["commit"]
+        if head is None or not writes_only:
+            r = await timed("view", "POST", f"{CUBE}/view", spec)
+            if r.status_code != 200:
+                tally.errors.append(f"view {r.status_code}: {r.text[:200]}")
+                continue
+            head = r.json()["commit"]
         mine: dict[tuple[str, str], float] = {}
         for _ in range(writes):
             account, month = rng.choice(ACCOUNTS), rng.choice(MONTHS)
@@ -134,8 +144,13 @@ async def planner(
                     mine[account, month] = value
             elif r.status_code == 409:
                 tally.conflicts += 1
+                if writes_only:  # read again before the next write
+                    head = None
+                    break
             else:
                 tally.errors.append(f"write {r.status_code}: {r.text[:200]}")
+        if writes_only:
+            continue
         r = await timed("read", "POST", f"{CUBE}/view", spec)
         if r.status_code != 200:
             tally.errors.append(f"read {r.status_code}: {r.text[:200]}")
@@ -152,12 +167,16 @@ async def planner(
                 tally.unseen += 1
 
 
-async def planners(url: str, count: int, seconds: float, writes: int) -> Tally:
+async def planners(
+    url: str, count: int, seconds: float, writes: int, writes_only: bool = False
+) -> Tally:
     tally = Tally()
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, trust_env=False) as c:
         deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(planner(c, n, deadline, writes, tally) for n in range(count)))
+        await asyncio.gather(
+            *(planner(c, n, deadline, writes, tally, writes_only) for n in range(count))
+        )
     return tally
 
 
@@ -260,7 +279,9 @@ def run(store: str, db: str, args: argparse.Namespace, subs: int, log: Path) -> 
         head = httpx.get(f"{server.url}/api/models/demo", timeout=30).json()["head"]
         with subscribers(server.url, subs) as received:
             start = time.perf_counter()
-            tally = asyncio.run(planners(server.url, args.planners, args.seconds, args.writes))
+            tally = asyncio.run(
+                planners(server.url, args.planners, args.seconds, args.writes, args.writes_only)
+            )
             elapsed = time.perf_counter() - start
             time.sleep(1)  # let the last feed messages arrive
             result["feed_messages"] = received()
@@ -317,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--writes", type=int, default=3, help="single-cell writes per loop")
     p.add_argument("--subscribers", default="0", help="comma-separated, e.g. 0,100,1000")
+    p.add_argument(
+        "--writes-only",
+        action="store_true",
+        help="planners only write (a view first and after a 409): the commit path's capacity",
+    )
     p.add_argument("--out", default=DEFAULT_OUT)
     args = p.parse_args(argv)
 
