@@ -86,7 +86,7 @@ def _write_cells(
     ws: Any, model: str, cube: str, raw: bytes, author: str, session: str | None
 ) -> dict[str, Any]:
     return cells.write(
-        ws, model, cube, parse_body(raw, cells.WriteBatch.from_wire), author, session
+        ws, model, cube, parse_body(raw, cells.WriteBatch.model_validate), author, session
     )
 
 

@@ -44,6 +44,9 @@ def parse_body(body: bytes, validate: Callable[[Any], B]) -> B:
     Routes whose bodies can be large (a write batch of many cells) call this in a worker
     thread: FastAPI parses and validates declared bodies on the event loop, where a batch of
     half a million cells would stop every other request, health checks included, for seconds.
+    In a thread, what still stops the others is what holds the GIL throughout: orjson's one
+    call, and the garbage collector's full collections over the millions of objects a big body
+    makes — so those are paused while a big body is parsed (``server.collector``).
     """
     if len(body) < _BIG:
         return _parse_body(body, validate)

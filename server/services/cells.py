@@ -18,8 +18,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from pydantic_core import InitErrorDetails
+from pydantic import BaseModel, Field
 
 from calc_engine import MAX_INPUT, NotALeafError
 from server.errors import (
@@ -48,7 +47,6 @@ from server.wire import TEXT_LIMIT, CommitId, Message, Number, Text
 from server.workspace import ModelRuntime, Workspace
 
 MAX_BATCH = 1_000_000  # cells in one write request
-_CHUNK = 5_000  # cells validated per call (see WriteBatch.from_wire)
 
 
 class Source(StrEnum):
@@ -84,34 +82,6 @@ class WriteBatch(BaseModel):
     )
     message: Message = ""
     source: Source = Source.api
-
-    @classmethod
-    def from_wire(cls, data: Any) -> WriteBatch:
-        """A batch validated a chunk of cells at a time: pydantic holds the GIL for the whole
-        of one call, so one call over half a million cells would stop every other thread —
-        the event loop, so every other request — for seconds. Errors name the cell by its
-        index in the whole batch, as one call would."""
-        raw = data.get("cells") if isinstance(data, dict) else None
-        if not isinstance(raw, list) or not _CHUNK < len(raw) <= MAX_BATCH:
-            return cls.model_validate(data)
-        head = cls.model_validate({**data, "cells": raw[:1]})
-        cells: list[CellWrite] = []
-        for start in range(0, len(raw), _CHUNK):
-            try:
-                cells.extend(_CELL_LIST.validate_python(raw[start : start + _CHUNK]))
-            except ValidationError as exc:
-                errors = []
-                for e in exc.errors(include_url=False):
-                    where = ("cells", start + int(e["loc"][0]), *e["loc"][1:])
-                    error = InitErrorDetails(type=e["type"], loc=where, input=e["input"])
-                    if "ctx" in e:
-                        error["ctx"] = e["ctx"]
-                    errors.append(error)
-                raise ValidationError.from_exception_data(cls.__name__, errors) from None
-        return head.model_copy(update={"cells": cells})
-
-
-_CELL_LIST = TypeAdapter(list[CellWrite])
 
 
 def commit_json(c: CommitInfo) -> dict[str, Any]:
