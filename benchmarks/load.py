@@ -91,6 +91,9 @@ class Tally:
     acked: dict[tuple[str, str, str], list[tuple[int, float]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # every value sent to a cell, answered or not yet: a read can show another planner's write
+    # that is committed before the client has handled its answer
+    sent: dict[tuple[str, str, str], set[float]] = field(default_factory=lambda: defaultdict(set))
     unseen: int = 0  # acknowledged values a read-back did not show
 
 
@@ -127,6 +130,7 @@ async def planner(
             account, month = rng.choice(ACCOUNTS), rng.choice(MONTHS)
             seq += 1
             value = float(n * 1_000_000 + seq)  # unique: every write is recognizable
+            tally.sent[department, account, month].add(value)
             body = {
                 "base_commit": head,
                 "source": "api",
@@ -161,9 +165,8 @@ async def planner(
         for (account, month), value in mine.items():
             shown = body["values"][rows[account]][cols[month]]
             # another planner of the department may have written the cell since: only count a
-            # value that is neither ours nor anyone's later acknowledged one
-            later = {v for _, v in tally.acked[department, account, month]}
-            if shown != value and shown not in later:
+            # value that is neither ours nor anyone's write (acknowledged, or still in flight)
+            if shown != value and shown not in tally.sent[department, account, month]:
                 tally.unseen += 1
 
 
