@@ -125,7 +125,7 @@ async def planner(
                 tally.errors.append(f"view {r.status_code}: {r.text[:200]}")
                 continue
             head = r.json()["commit"]
-        mine: dict[tuple[str, str], float] = {}
+        mine: dict[tuple[str, str], tuple[float, int]] = {}  # (value, its commit)
         for _ in range(writes):
             account, month = rng.choice(ACCOUNTS), rng.choice(MONTHS)
             seq += 1
@@ -145,7 +145,7 @@ async def planner(
                 head = answer["head"]
                 if answer["commit"] is not None:
                     tally.acked[department, account, month].append((answer["commit"]["id"], value))
-                    mine[account, month] = value
+                    mine[account, month] = (value, answer["commit"]["id"])
             elif r.status_code == 409:
                 tally.conflicts += 1
                 if writes_only:  # read again before the next write
@@ -162,11 +162,16 @@ async def planner(
         body = r.json()
         rows = {h["elements"][0]: i for i, h in enumerate(body["rows"])}
         cols = {h["elements"][0]: j for j, h in enumerate(body["columns"])}
-        for (account, month), value in mine.items():
+        for (account, month), (value, commit) in mine.items():
             shown = body["values"][rows[account]][cols[month]]
             # another planner of the department may have written the cell since: only count a
-            # value that is neither ours nor anyone's write (acknowledged, or still in flight)
-            if shown != value and shown not in tally.sent[department, account, month]:
+            # value that is neither ours nor a later write (acknowledged after ours, or sent and
+            # not answered yet)
+            key = (department, account, month)
+            acked = {v: c for c, v in tally.acked[key]}
+            later = shown in acked and acked[shown] > commit
+            in_flight = shown in tally.sent[key] and shown not in acked
+            if shown != value and not later and not in_flight:
                 tally.unseen += 1
 
 
