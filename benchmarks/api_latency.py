@@ -405,6 +405,17 @@ class Server:
     def tail(self, chars: int = 2000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the server process has used: a cost that, unlike wall
+        time, other work on a shared machine does not inflate."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float | None:
         if self.proc is None:
             return None

@@ -286,11 +286,12 @@ def run(store: str, db: str, args: argparse.Namespace, subs: int, log: Path) -> 
     with Server(db, log) as server:
         head = httpx.get(f"{server.url}/api/models/demo", timeout=30).json()["head"]
         with subscribers(server.url, subs) as received:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), server.cpu_s()
             tally = asyncio.run(
                 planners(server.url, args.planners, args.seconds, args.writes, args.writes_only)
             )
             elapsed = time.perf_counter() - start
+            cpu_used = (server.cpu_s() or 0) - (cpu or 0)
             time.sleep(1)  # let the last feed messages arrive
             result["feed_messages"] = received()
         problems = check(server.url, tally, head)
@@ -301,6 +302,10 @@ def run(store: str, db: str, args: argparse.Namespace, subs: int, log: Path) -> 
                 **{f"{op}_ms": percentiles(ms) for op, ms in sorted(tally.ms.items())},
                 "writes_acked": acked,
                 "writes_per_s": round(acked / elapsed, 1),
+                # the server's CPU per request: comparable across runs on a busy machine
+                "server_cpu_ms_per_request": round(
+                    cpu_used * 1000 / max(1, sum(len(ms) for ms in tally.ms.values())), 2
+                ),
                 "conflicts_409": tally.conflicts,
                 "errors": len(tally.errors),
                 "first_errors": tally.errors[:3],
@@ -316,7 +321,7 @@ def run(store: str, db: str, args: argparse.Namespace, subs: int, log: Path) -> 
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         f"{'store':<9}{'subs':>6}{'view p50/p95':>16}{'write p50/p95':>17}{'read p50/p95':>16}"
-        f"{'writes/s':>10}{'409s':>7}{'errors':>8}  correct"
+        f"{'writes/s':>10}{'cpu ms/req':>12}{'409s':>7}{'errors':>8}  correct"
     )
     lines = [head]
     for r in results:
@@ -330,7 +335,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
         lines.append(
             f"{r['store']:<9}{r['subscribers']:>6}{pp('view'):>16}{pp('write'):>17}"
-            f"{pp('read'):>16}{r['writes_per_s']:>10}{r['conflicts_409']:>7}{r['errors']:>8}"
+            f"{pp('read'):>16}{r['writes_per_s']:>10}{r['server_cpu_ms_per_request']:>12}"
+            f"{r['conflicts_409']:>7}{r['errors']:>8}"
             f"  {r['correct']}"
         )
     return "\n".join(lines)
