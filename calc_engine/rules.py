@@ -143,15 +143,21 @@ class RuleBook:
 
         Writes move totals by deltas (or recompute them all — the input batch itself, or an
         error — which the cube's recompute count tells), which overwrites the rule's cells there;
-        the rule then sets them again. Cells of other cubes it reads — or cells of its own cube
-        at fixed elements (a share of the grand total) — send it over its whole area, which is
+        the rule then sets them again. A read of its own cube at fixed elements (a share of the
+        revenue total) sends it over the totals above the change on the other axes and the whole
+        of the fixed ones; cells of other cubes it reads send it over its whole area, which is
         rare and still one array operation.
         """
         cube = cubes[r.cube]
         read = {d.cube for d in r.dependencies}
-        fixed = any(
-            d.cube == r.cube and any(a != r.measure_axis for a, _ in d.fixed)
-            for d in r.dependencies
+        own = [d for d in r.dependencies if d.cube == r.cube]
+        fixed = sorted({a for d in own for a, _ in d.fixed if a != r.measure_axis})
+        # a read at a fixed element (Revenue's total) follows the cell on every other axis: a
+        # change reaches the rule's cells above it there, at every element of the fixed axes —
+        # unless the read also moves in time or looks its element up, which _above cannot follow
+        plain = all(
+            d.shift == 0 and not d.lookups and not d.cumulative and all(a == b for a, b in d.mapped)
+            for d in own
         )
         boxes: list[Box] = []
         if cube.recomputes != recomputes:
@@ -159,7 +165,13 @@ class RuleBook:
         else:
             for c in log:
                 if c.cube == r.cube:
-                    boxes.append(r.area if fixed else _above(cube, c.box, r))
+                    if fixed and not plain:
+                        boxes.append(r.area)
+                        continue
+                    box = _above(cube, c.box, r)
+                    for a in fixed:
+                        box[a] = r.area[a]
+                    boxes.append(box)
                 elif c.cube in read:
                     boxes.append(r.area)
         boxes = [b for b in boxes if all(len(x) for x in b)]

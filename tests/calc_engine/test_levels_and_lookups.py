@@ -90,6 +90,36 @@ def test_writes_keep_consolidated_rule_cells_current(coord: tuple[int, ...], val
     assert incremental[0, 0, 1] == pytest.approx(expected_price(e, [3, 4, 5, 6], [1, 2, 3]))
 
 
+SHARE_RULES = [
+    *LEAF_RULES,
+    # a share of the family total at every element, leaves and totals: a read at a fixed
+    # element (the All product) that follows the cell in time
+    RuleDef("share", "Margin %", '=IFERROR(Revenue / DB("Sales", "All", "Revenue"), 0)'),
+    RuleDef(
+        "share, totals",
+        "Margin %",
+        '=IFERROR(Revenue / DB("Sales", "All", "Revenue"), 0)',
+        level="consolidated",
+    ),
+]
+
+
+@pytest.mark.parametrize("coord", [(3, 1, 0), (6, 3, 1), (4, 2, 0), (5, 1, 1)])
+@pytest.mark.parametrize("value", [0.0, 7.0, 1e6])
+def test_a_write_keeps_a_share_of_a_fixed_total_current_at_every_element(
+    coord: tuple[int, ...], value: float
+) -> None:
+    """Only the totals above the write are redone on the other axes, every element of the
+    fixed one: the same numbers as a full recalculation."""
+    e = priced(SHARE_RULES)
+    put(e, "Sales", coord, value)
+    incremental = e.cube("Sales").values.copy()
+    e.recalc()
+    np.testing.assert_allclose(incremental, e.cube("Sales").values, rtol=1e-12)
+    v = e.cube("Sales").values
+    assert v[1, 0, 4] == pytest.approx(v[1, 0, 2] / v[0, 0, 2])  # F1's share of the year
+
+
 def test_a_batch_that_recomputes_every_total_redoes_the_consolidated_rule() -> None:
     e = priced()
     coords = np.array([[p, m, 0] for p in range(3, 7) for m in range(1, 4)])
