@@ -49,6 +49,11 @@ bench-structure: setup  ## adding 5k/20k/60k elements through parents and childr
 bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.feed_fanout --repeat 3
 
+.PHONY: bench-load
+bench-load: setup  ## 50 planners at once (mixed, and writes only), both stores, see docs/benchmarks.md
+	$(BIN)/python -m benchmarks.load --out benchmarks/results/load.json
+	$(BIN)/python -m benchmarks.load --writes-only --out benchmarks/results/load-writes-only.json
+
 bench-peers:  ## install the P&L benchmark's peers: LibreOffice (apt, as root), HyperFormula, pycel
 	apt-get update -q && apt-get install -y --no-install-recommends libreoffice-calc-nogui python3-uno
 	cd benchmarks && npm ci --no-audit --no-fund
