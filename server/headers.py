@@ -4,7 +4,11 @@ The grid (``server.web``) is built by Vite into files served from this host: one
 script, one stylesheet, no inline script, no ``eval``, its live feed over a WebSocket to this
 host. So its policy allows scripts, styles, images and connections from ``'self'`` only (plus
 ``data:`` images: the page's empty favicon), and nothing else — an injected script or a
-stylesheet from elsewhere does not run. Pages with a policy of their own (``/docs`` and
+stylesheet from elsewhere does not run. One exception: RevoGrid's components (Stencil) add
+their styles as ``<style>`` elements, so styles may be inline (``'unsafe-inline'`` for
+``style-src`` only). An injected style cannot run code, and cannot send what it reads
+anywhere but this host (``img-src``, ``font-src``); a nonce handed to Stencil would remove
+even that (docs/security.md). Pages with a policy of their own (``/docs`` and
 ``/redoc``, ``server.docs_pages``) keep it, with ``frame-ancestors`` added.
 
 Framing is refused (``frame-ancestors 'none'``, and ``X-Frame-Options: DENY`` for old browsers)
@@ -20,9 +24,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 GRID_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'"
 )
 
 
