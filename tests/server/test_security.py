@@ -40,3 +40,20 @@ def test_the_environment_and_the_options() -> None:
 def test_an_origin_must_be_an_origin(bad: str) -> None:
     with pytest.raises(BadRequest, match="PLANCUBE_ALLOWED_ORIGINS"):
         Security.from_env({"PLANCUBE_ALLOWED_ORIGINS": bad})
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    from server import security
+
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "security.md").read_text()
+    readme = (root / "README.md").read_text()
+    for setting in (
+        security.PUBLIC_URL_SETTING,
+        security.HOSTS_SETTING,
+        security.ORIGINS_SETTING,
+        security.FRAME_SETTING,
+    ):
+        assert f"`{setting}`" in page and setting in readme, setting
