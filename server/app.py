@@ -73,14 +73,20 @@ def create_app(
     # outermost last: every answer has the headers; a wrong Host goes no further; CORS answers
     # preflights before a foreign page's change is refused
     app.add_middleware(OriginCheck, trusted=security.trusted_origins())
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(security.allowed_origins),
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["content-type", "authorization", "x-plancube-user", "x-plancube-session"],
-        expose_headers=["retry-after"],
-        max_age=600,
-    )
+    if security.allowed_origins:  # else closed: a preflight is a 405 like any OPTIONS
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(security.allowed_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "content-type",
+                "authorization",
+                "x-plancube-user",
+                "x-plancube-session",
+            ],
+            expose_headers=["retry-after"],
+            max_age=600,
+        )
     app.add_middleware(HostCheck, names=security.host_names())
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
     app.state.security = security

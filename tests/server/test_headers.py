@@ -45,6 +45,7 @@ def test_cors_is_closed_by_default_and_opens_to_configured_origins(tmp_path: Pat
         create_app(tmp_path / "c.duckdb", security=Security(allowed_hosts=("testserver",)))
     ) as c:
         r = c.options("/api/models", headers=PREFLIGHT)
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
         assert "access-control-allow-origin" not in r.headers
         assert "access-control-allow-origin" not in c.get("/api/models", headers=PREFLIGHT).headers
     security = Security(allowed_hosts=("testserver",), allowed_origins=("https://addin.example",))
