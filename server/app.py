@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
@@ -19,7 +20,11 @@ from server.api.route import StrictJsonRoute
 from server.body_limit import BodyLimit
 from server.errors import StorageUnavailable, install_handlers
 from server.events import GiveWay
+from server.headers import SecurityHeaders
+from server.hosts import HostCheck
+from server.origins import OriginCheck
 from server.responses import Json
+from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
 
@@ -32,11 +37,19 @@ Errors share one shape: `{"error": {"code": ..., "message": ..., "details": {...
 Numbers follow one policy (docs/api.md): a cell holds at most 1e15 in magnitude, and a result
 past the float range is the error `#NUM!`, never null.
 The acting user is named by the `X-Plancube-User` header until sign-in arrives.
+Requests are refused whose `Host` is not one of the server's names (400 `host_not_allowed`),
+and changes or the feed asked for by a browser page of another origin (403
+`origin_not_allowed`); see docs/security.md.
 """
 
 
-def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
+def create_app(
+    db: str | Path, workspace: Workspace | None = None, security: Security | None = None
+) -> FastAPI:
+    """``security``: how the server faces browsers (``server.security``), by default as the
+    environment says."""
     ws = workspace or Workspace(open_store(db))
+    security = security or Security.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +70,26 @@ def create_app(db: str | Path, workspace: Workspace | None = None) -> FastAPI:
     app.state.workspace = ws
     app.add_middleware(BodyLimit, max_bytes=ws.limits.max_body_bytes)
     app.add_middleware(GiveWay, feed=ws.feed)  # the live feed holds back for requests
+    # outermost last: every answer has the headers; a wrong Host goes no further; CORS answers
+    # preflights before a foreign page's change is refused
+    app.add_middleware(OriginCheck, trusted=security.trusted_origins())
+    if security.allowed_origins:  # else closed: a preflight is a 405 like any OPTIONS
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(security.allowed_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "content-type",
+                "authorization",
+                "x-plancube-user",
+                "x-plancube-session",
+            ],
+            expose_headers=["retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(HostCheck, names=security.host_names())
+    app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
+    app.state.security = security
     install_handlers(app)
     for module in (models, dimensions, cubes, rules, commits, feed):
         error_docs.document(module.router)

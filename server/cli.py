@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server import __version__
-from server.errors import ModelNotFound, PlancubeError, StoreNotFound
+from server.errors import BadRequest, ModelNotFound, PlancubeError, StoreNotFound
 from server.storage import location
 from server.storage.location import DEFAULT_DB
 
@@ -37,23 +37,48 @@ def _db(args: argparse.Namespace) -> str:
     return location.resolve(args.db, args.db_file)
 
 
-def _serve(db: str, host: str, port: int, banner: str = "plancube") -> None:
+def _serve(db: str, args: argparse.Namespace, banner: str = "plancube") -> None:
     import uvicorn
 
+    from server import audit
     from server.app import create_app
+    from server.security import Security
 
     if hasattr(signal, "SIGXFSZ"):
         # a file past the size limit (ulimit -f) would end the process; ignored, the write
         # fails instead and is answered 507 storage_full, like a full disk
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    app = create_app(db)
-    url = f"http://{host}:{port}"
+    if bool(args.ssl_keyfile) != bool(args.ssl_certfile):
+        raise BadRequest("--ssl-keyfile and --ssl-certfile go together: give both or neither")
+    security = Security.from_env(
+        public_url=args.public_url,
+        allowed_hosts=args.allowed_hosts,
+        allowed_origins=args.allowed_origins,
+        listen_host=args.host,
+    )
+    app = create_app(db, security=security)
+    host, port = args.host, args.port
+    scheme = "https" if args.ssl_certfile else "http"
+    url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
     _announce(app, url)
+    audit.to_stderr()
     print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
+    if security.public_url:
+        print(f"public URL: {security.public_url}/")
     print(f"store: {location.redact(db)}   stop with Ctrl+C", flush=True)
     # no permessage-deflate: compressing every feed message for every socket was a third of
     # the feed's cost per subscriber (docs/benchmarks.md); its messages are small
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws_per_message_deflate=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
 
 
 def _announce(app: FastAPI, url: str) -> None:
@@ -81,7 +106,7 @@ def _announce(app: FastAPI, url: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _serve(_db(args), args.host, args.port)
+    _serve(_db(args), args)
     return 0
 
 
@@ -104,7 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ws.close()
     if args.no_serve:
         return 0
-    _serve(db, args.host, args.port, banner="plancube demo")
+    _serve(db, args, banner="plancube demo")
     return 0
 
 
@@ -183,6 +208,33 @@ def parser() -> argparse.ArgumentParser:
     def net_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--host", default="127.0.0.1", help="address to listen on")
         sp.add_argument("--port", type=int, default=8000, help="port to listen on")
+        sp.add_argument(
+            "--public-url",
+            metavar="URL",
+            help="the URL people open, e.g. https://plan.example.com behind a proxy: its host "
+            "and origin are allowed (default: $PLANCUBE_PUBLIC_URL)",
+        )
+        sp.add_argument(
+            "--allowed-hosts",
+            metavar="NAMES",
+            help="host names to answer to besides localhost, 127.0.0.1, ::1 and the listen "
+            "address, comma-separated; *.example.com for subdomains, * for any "
+            "(default: $PLANCUBE_ALLOWED_HOSTS)",
+        )
+        sp.add_argument(
+            "--allowed-origins",
+            metavar="ORIGINS",
+            help="origins of other sites' pages that may use the API and the live feed "
+            "(CORS), comma-separated; default none ($PLANCUBE_ALLOWED_ORIGINS)",
+        )
+        sp.add_argument("--ssl-keyfile", metavar="FILE", help="serve HTTPS: the private key")
+        sp.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS: the certificate")
+        sp.add_argument(
+            "--forwarded-allow-ips",
+            metavar="IPS",
+            help="proxies whose X-Forwarded-For/-Proto headers are trusted, comma-separated "
+            "(default: $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+        )
 
     serve = sub.add_parser("serve", help="serve the REST API and live feed")
     db_option(serve)

@@ -58,6 +58,32 @@ class InvalidYaml(BadRequest):
     code = "invalid_yaml"
 
 
+class HostNotAllowed(BadRequest):
+    """The ``Host`` header names a host the server is not configured to answer to
+    (``server.hosts``: a page on another name, or DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class Forbidden(PlancubeError):
+    status = 403
+    code = "forbidden"
+
+
+class OriginNotAllowed(Forbidden):
+    """A browser page of another origin asked for a change, or to open the live feed
+    (``server.origins``)."""
+
+    code = "origin_not_allowed"
+
+
+class UnsupportedMediaType(PlancubeError):
+    """A body of a content type the operation does not read (``server.api.route``)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class InternalError(PlancubeError):
     status = 500
     code = "internal_error"

@@ -24,6 +24,11 @@ import pytest
 from server.launch import free_port
 
 REQUIRE_ALL = os.environ.get("PLANCUBE_REQUIRE_ALL") == "1"
+# Starlette's TestClient sends ``Host: testserver``: a name the apps of these tests answer to
+# (server.hosts); tests of the host check build their settings themselves
+os.environ["PLANCUBE_ALLOWED_HOSTS"] = " ".join(
+    (os.environ.get("PLANCUBE_ALLOWED_HOSTS", ""), "testserver")
+).strip()
 
 
 def unavailable(reason: str) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from server.api.deps import AuthorDep, WorkspaceDep
+from server.api.deps import AuthorDep, DestructiveDep, WorkspaceDep
 from server.api.route import StrictJsonRoute
 from server.limits import DEFAULT_CHANGES_PAGE, MAX_CHANGES_PAGE, MAX_COMMITS_PAGE
 from server.services import commits as service
@@ -63,11 +63,23 @@ def get_commit(
 def revert_commit(
     ws: WorkspaceDep,
     author: AuthorDep,
+    guard: DestructiveDep,
     model: str,
     commit: CommitId,
     body: RevertRequest | None = None,
 ) -> dict[str, Any]:
-    return service.revert(ws, model, commit, body or RevertRequest(), author)
+    req = body or RevertRequest()
+    result = service.revert(ws, model, commit, req, author)
+    if req.force:
+        made = result["commit"]
+        guard.done(
+            "commit.revert_forced",
+            model=model,
+            reverted=commit,
+            commit=made and made["id"],
+            changed=result["changed"],
+        )
+    return result
 
 
 @router.get("/snapshots", summary="List snapshots")

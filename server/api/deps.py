@@ -4,14 +4,23 @@ Until sign-in arrives (Entra ID SSO), the acting user is whatever the client nam
 ``X-Plancube-User`` header; it is recorded as the author of commits and snapshots. A client may
 name its session in ``X-Plancube-Session`` (the grid: one per page load): writes with a
 ``base_commit`` then do not conflict with that session's own earlier commits.
+
+An operation that destroys data (deleting a model, an import with ``replace``, a forced revert)
+declares ``DestructiveDep``: the one place its guard lives. Today it records the operation in
+the audit log (``server.audit``) once the route calls ``done``; with sign-in it will also refuse
+a user who is not an admin of the model. A browser page of another site cannot reach these
+routes at all: their bodies must be JSON (``server.api.route``) and the origin the server's own
+(``server.origins``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from server import audit
 from server.workspace import Workspace
 
 
@@ -42,6 +51,21 @@ def get_session(
     return (x_plancube_session or "").strip() or None
 
 
+@dataclass(frozen=True, slots=True)
+class Destructive:
+    """The guard of an operation that destroys data (see above)."""
+
+    user: str
+
+    def done(self, action: str, **what: Any) -> None:
+        audit.record(self.user, action, **what)
+
+
+def get_destructive(author: Annotated[str, Depends(get_author)]) -> Destructive:
+    return Destructive(author)
+
+
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 AuthorDep = Annotated[str, Depends(get_author)]
 SessionDep = Annotated[str | None, Depends(get_session)]
+DestructiveDep = Annotated[Destructive, Depends(get_destructive)]

@@ -5,7 +5,9 @@ says on each operation which statuses it can answer: 422 wherever a parameter or
 (in the one error shape, not FastAPI's default validation schema, which plancube never sends);
 400, 404 and 409 wherever a model is named in the path or a body names things (something
 contradicts the model, does not exist, exists already, changed since the base commit, or the
-model is stored but unavailable); 413 wherever there is a body (``server.body_limit``); 503
+model is stored but unavailable); 413 wherever there is a body (``server.body_limit``), and 415
+where its content type is not one the operation reads (``server.api.route``); 403 wherever
+something is changed, for a browser page of another origin (``server.origins``); 503
 with ``Retry-After`` everywhere, as every operation may need the database and it may be down;
 507 wherever something is written (the database's disk is full).
 """
@@ -78,6 +80,10 @@ def document(router: APIRouter) -> None:
             )
         if body:
             declared[413] = _response("the body is larger than the server accepts")
+            declared[415] = _response(
+                "the body's Content-Type is not one the operation reads "
+                "(unsupported_media_type; `details.accepted` names them)"
+            )
         declared[503] = _response(
             "the database is unavailable or did not answer in time (storage_unavailable); "
             "`details.written` says whether a write may have been stored: retry after "

@@ -14,6 +14,8 @@ once, off the write path, and every subscriber of it gets the differences from w
 falls far behind gets a fresh ``snapshot`` instead of the messages it missed. A socket watches at
 most ``PLANCUBE_MAX_SUBSCRIPTIONS`` views (checked here) of ``PLANCUBE_MAX_FEED_CELLS`` cells in
 all (checked by the hub once a view is read): past either, an ``error`` of code ``feed_limit``.
+Only the server's own pages and the allowed origins may open the socket: another page's
+handshake is refused before it reaches this route (``server.origins``, ``server.hosts``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from server.api.deps import AuthorDep, WorkspaceDep
+from server.api.deps import AuthorDep, DestructiveDep, WorkspaceDep
 from server.api.route import StrictJsonRoute
 from server.modeldef import ModelDef, dump_model, load_model
 from server.names import PathName
@@ -59,6 +59,7 @@ async def import_model(
     request: Request,
     ws: WorkspaceDep,
     author: AuthorDep,
+    guard: DestructiveDep,
     replace: Annotated[bool, Query(description="replace a model of the same name")] = False,
 ) -> dict[str, Any]:
     raw_bytes = await request.body()
@@ -68,7 +69,11 @@ async def import_model(
         # a 64 MB model file takes seconds to parse and validate: not on the event loop,
         # where /api/health and every other request would wait for it
         model = load_model(raw_bytes, yaml_format=yaml_format)
-        return service.load(ws, model, author, replace)
+        replaced = replace and (model.name in ws.model_names() or ws.is_unavailable(model.name))
+        summary = service.load(ws, model, author, replace)
+        if replaced:
+            guard.done("model.replace", model=model.name, head=summary.get("head"))
+        return summary
 
     return await run_in_threadpool(parse_and_load)
 
@@ -79,8 +84,9 @@ def get_model(ws: WorkspaceDep, model: str) -> dict[str, Any]:
 
 
 @router.delete("/{model}", status_code=204, summary="Delete a model and all its history")
-def delete_model(ws: WorkspaceDep, model: str) -> Response:
+def delete_model(ws: WorkspaceDep, guard: DestructiveDep, model: str) -> Response:
     service.delete(ws, model)
+    guard.done("model.delete", model=model)
     return Response(status_code=204)
 
 

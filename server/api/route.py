@@ -7,6 +7,13 @@ with a ``JSONDecodeError`` that names the problem and its position (nesting stop
 levels), which FastAPI turns into a validation error and ``server.errors`` into 400
 ``invalid_json``; a NUL character (``"\\u0000"``, which PostgreSQL text cannot hold) is refused
 the same way. A test walks every route and fails on one that does not use this class.
+
+A body is read only in a content type its operation declares: ``application/json`` for a
+declared body, the types named in ``openapi_extra`` for a route that reads its body itself (the
+model import also takes ``application/yaml``). Anything else, or a body with no type, is 415
+``unsupported_media_type`` before the route runs. This is what keeps other sites' pages out: a
+browser sends ``text/plain``, form types or no type to another site without asking it first, and
+any other type only after a CORS preflight that the server refuses (``server.security``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from server.collector import collections_paused
+from server.errors import UnsupportedMediaType
 from server.wire import NUL_REFUSED, nul_at
 
 B = TypeVar("B", bound=BaseModel)
@@ -85,11 +93,42 @@ class _StrictJsonRequest(Request):
         return self._json
 
 
+JSON = "application/json"
+
+
+def accepted_media_types(route: APIRoute) -> list[str]:
+    """The content types a route reads its body in; none when it takes no body."""
+    declared = (route.openapi_extra or {}).get("requestBody", {}).get("content")
+    if declared:
+        return list(declared)
+    return [JSON] if route.body_field is not None else []
+
+
+def check_media_type(request: Request, accepted: list[str]) -> None:
+    """Refuse (415) a body whose ``Content-Type`` is not one of ``accepted``."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return  # no body: an optional one is absent, a required one is a 422
+    received = headers.get("content-type", "")
+    media = received.split(";", 1)[0].strip().lower()
+    if media in accepted:
+        return
+    named = " or ".join(accepted)
+    raise UnsupportedMediaType(
+        f"the body must be {named}" + (f", not {media}" if media else " (Content-Type is not set)"),
+        accepted=accepted,
+        received=media or None,
+    )
+
+
 class StrictJsonRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        accepted = accepted_media_types(self)
 
         async def strict(request: Request) -> Response:
+            if accepted:
+                check_media_type(request, accepted)
             return await handler(_StrictJsonRequest(request.scope, request.receive))
 
         return strict

@@ -1,0 +1,39 @@
+"""The audit log: one line for each operation that destroys data — who, what, when.
+
+Deleting a model, importing over one (``replace``) and a forced revert can each wipe a plan's
+work; until sign-in knows who is an admin, each is at least written down: a JSON line on the
+``plancube.audit`` logger (``plancube serve`` prints it on standard error)::
+
+    audit {"time": "2026-05-04T09:12:03.120Z", "user": "ann", "action": "model.delete", ...}
+
+``user`` is the name in ``X-Plancube-User`` today — what the client claims, not who it is
+(docs/security.md says what sign-in adds). Each route declares its guard, ``DestructiveDep``
+(``server.api.deps``), where the admin check will go.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("plancube.audit")
+
+
+def record(user: str, action: str, **what: Any) -> None:
+    """Write one audit line: ``action`` (e.g. ``model.delete``) done by ``user``."""
+    when = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    line = orjson.dumps({"time": when, "user": user, "action": action, **what}).decode()
+    log.info("audit %s", line)
+
+
+def to_stderr() -> None:
+    """Print the audit lines on standard error (the server's log), once."""
+    if not any(getattr(h, "plancube_audit", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.plancube_audit = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
