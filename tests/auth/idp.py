@@ -6,8 +6,9 @@ in the path, the endpoints msal and the server's validator use:
     /{tenant}/v2.0/.well-known/openid-configuration   OIDC discovery (``/organizations``: the
                                                       multi-tenant issuer template ``{tenantid}``)
     /{tenant}/discovery/v2.0/keys                     the JWKS (counted: ``jwks_fetches``)
-    /{tenant}/oauth2/v2.0/authorize                   auto-approves the test user, redirects
-                                                      with a code (PKCE S256 required)
+    /{tenant}/oauth2/v2.0/authorize                   auto-approves the test user and answers
+                                                      with a code (PKCE S256 required), by a
+                                                      redirect or a form_post page
     /{tenant}/oauth2/v2.0/devicecode                  device authorization
     /{tenant}/oauth2/v2.0/token                       authorization_code, device_code, refresh_token
     /devicelogin?user_code=…                          "the user" approving a device code
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import html
 import ipaddress
 import json
 import secrets
@@ -37,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import uvicorn
@@ -47,7 +49,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 HOME_TENANT = "11111111-1111-4111-8111-111111111111"
@@ -266,10 +274,19 @@ class TestIdp:
             "nonce": q.get("nonce"),
         }
         answer = {"code": code, "state": q.get("state", ""), "client_info": self._client_info()}
+        if q.get("response_mode") == "form_post":  # what a browser posts back to the client
+            fields = "".join(
+                f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+                for k, v in answer.items()
+            )
+            return HTMLResponse(
+                f'<form method="post" action="{html.escape(q["redirect_uri"])}">{fields}'
+                "</form><script>document.forms[0].submit()</script>"
+            )
         return RedirectResponse(f"{q['redirect_uri']}?{urlencode(answer)}", status_code=302)
 
     async def _devicecode(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         if form.get("client_id") != CLIENT_ID:
             return _oauth_error("unauthorized_client", "unknown client")
         device_code = secrets.token_urlsafe(32)
@@ -277,7 +294,7 @@ class TestIdp:
         self._devices[device_code] = {
             "tenant": request.path_params["tenant"],
             "user_code": user_code,
-            "scope": str(form.get("scope", "")),
+            "scope": form.get("scope", ""),
             "approved": False,
         }
         verify = f"{self.url}/devicelogin"
@@ -302,7 +319,7 @@ class TestIdp:
         return PlainTextResponse("unknown code", status_code=404)
 
     async def _token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _form(request)
         grant = form.get("grant_type", "")
         self.token_requests.append(grant)
         if form.get("client_id") != CLIENT_ID:
@@ -352,6 +369,11 @@ class TestIdp:
 
     def _client_info(self, tenant: str = HOME_TENANT) -> str:
         return _b64(json.dumps({"uid": self.user.oid, "utid": tenant}).encode())
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (without python-multipart)."""
+    return dict(parse_qsl((await request.body()).decode()))
 
 
 def _oauth_error(error: str, description: str) -> Response:
