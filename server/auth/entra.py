@@ -33,6 +33,7 @@ from server.auth.keys import IssuerKeys
 from server.auth.principal import Principal, TokenKind
 from server.auth.settings import EntraSettings
 from server.auth.tokens import audiences, string_claim, strings, verified_claims
+from server.auth.verified import VerifiedTokens
 
 ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 
@@ -49,8 +50,17 @@ class EntraValidator:
         self.keys = keys
         self.algorithms = tuple(algorithms)
         self.leeway_s = leeway_s
+        self.verified = VerifiedTokens()
 
     async def validate(self, token: str) -> Principal:
+        known = self.verified.get(token, self.keys.generation, self.leeway_s)
+        if known is not None:
+            return known
+        principal, exp = await self._validate(token)
+        self.verified.put(token, principal, exp, self.keys.generation)
+        return principal
+
+    async def _validate(self, token: str) -> tuple[Principal, float]:
         s = self.settings
         _, claims = await verified_claims(token, self.keys, self.algorithms, self.leeway_s)
         if claims.get("ver") != "2.0":
@@ -100,7 +110,7 @@ class EntraValidator:
                     required=sorted(s.app_roles),
                 )
         names = claims.get("_claim_names")
-        return Principal(
+        principal = Principal(
             key=f"entra:{tid}:{oid}",
             issuer=iss,
             subject=oid,
@@ -116,6 +126,7 @@ class EntraValidator:
             roles=roles,
             scopes=scopes,
         )
+        return principal, float(claims["exp"])
 
 
 def _text(value: object) -> str | None:

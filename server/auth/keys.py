@@ -19,6 +19,7 @@ Parsing a JWKS into keys is PyJWT's (``PyJWKSet``); the HTTP is httpx, as everyw
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import time
@@ -54,7 +55,9 @@ class IssuerKeys:
         self.clock = clock
         self.metadata: dict[str, Any] = {}
         self.fetches = 0  # successful and failed, for tests and the benchmark
+        self.generation = 0  # bumped whenever a fetch brings a different set of keys
         self._keys: dict[str, jwt.PyJWK] = {}
+        self._fingerprint = ""  # the JWKS's signing keys as canonical JSON
         self._fetched_at: float | None = None  # last success
         self._tried_at: float | None = None  # last attempt
         self._inflight: asyncio.Task[None] | None = None
@@ -113,7 +116,7 @@ class IssuerKeys:
                     raise ValueError("the discovery document names no issuer or jwks_uri")
                 r = await http.get(metadata["jwks_uri"])
                 r.raise_for_status()
-                keys = _signing_keys(r.json())
+                keys, fingerprint = _signing_keys(r.json())
         except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
             held = "keeping the keys held" if self._keys else "no keys held"
             log.warning(
@@ -121,14 +124,17 @@ class IssuerKeys:
             )
             return
         self.metadata = metadata
+        if fingerprint != self._fingerprint:
+            self.generation += 1
+            self._fingerprint = fingerprint
         self._keys = keys
         self._fetched_at = self.clock()
         log.info("signing keys of %s: %s", metadata["issuer"], ", ".join(sorted(keys)))
 
 
-def _signing_keys(jwks: Any) -> dict[str, jwt.PyJWK]:
-    """The signature keys of a JWKS by kid; encryption keys and keys of algorithms PyJWT
-    cannot use are left out."""
+def _signing_keys(jwks: Any) -> tuple[dict[str, jwt.PyJWK], str]:
+    """The signature keys of a JWKS by kid (encryption keys and keys of algorithms PyJWT
+    cannot use are left out), and the set as canonical JSON to tell a change by."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ValueError("the JWKS is not an object with a list of keys")
     signing = [
@@ -136,4 +142,5 @@ def _signing_keys(jwks: Any) -> dict[str, jwt.PyJWK]:
         for k in jwks["keys"]
         if isinstance(k, dict) and k.get("use", "sig") == "sig" and k.get("kid")
     ]
-    return {str(k.key_id): k for k in jwt.PyJWKSet.from_dict({"keys": signing}).keys}
+    keys = {str(k.key_id): k for k in jwt.PyJWKSet.from_dict({"keys": signing}).keys}
+    return keys, json.dumps(sorted(signing, key=lambda k: str(k["kid"])), sort_keys=True)

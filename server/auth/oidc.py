@@ -26,6 +26,7 @@ from server.auth.keys import IssuerKeys
 from server.auth.principal import Principal
 from server.auth.settings import OidcSettings
 from server.auth.tokens import Claims, audiences, string_claim, strings, verified_claims
+from server.auth.verified import VerifiedTokens
 
 ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 
@@ -42,8 +43,17 @@ class OidcValidator:
         self.keys = keys
         self.algorithms = tuple(algorithms)
         self.leeway_s = leeway_s
+        self.verified = VerifiedTokens()
 
     async def validate(self, token: str) -> Principal:
+        known = self.verified.get(token, self.keys.generation, self.leeway_s)
+        if known is not None:
+            return known
+        principal, exp = await self._validate(token)
+        self.verified.put(token, principal, exp, self.keys.generation)
+        return principal
+
+    async def _validate(self, token: str) -> tuple[Principal, float]:
         s = self.settings
         header, claims = await verified_claims(token, self.keys, self.algorithms, self.leeway_s)
         published = await self.keys.issuer()
@@ -75,7 +85,7 @@ class OidcValidator:
         roles = strings(claims.get("roles")) + (
             strings(realm.get("roles")) if isinstance(realm, dict) else ()
         )
-        return Principal(
+        principal = Principal(
             key=f"oidc:{iss}#{sub}",
             issuer=iss,
             subject=sub,
@@ -88,6 +98,7 @@ class OidcValidator:
             roles=roles,
             scopes=scopes,
         )
+        return principal, float(claims["exp"])
 
 
 def _looks_like_id_token(header: dict[str, object], claims: Claims) -> bool:
