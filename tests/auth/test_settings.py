@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,14 @@ def test_defaults() -> None:
 def test_a_wrong_setting_is_one_line_naming_it(env: dict[str, str], message: str) -> None:
     with pytest.raises(AuthSettingsError, match=re.escape(message)):
         AuthSettings.from_env(env)
+
+
+def test_every_setting_is_documented() -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = "".join(p.read_text() for p in (root / "server" / "auth").glob("*.py"))
+    names = set(re.findall(r"PLANCUBE_[A-Z_]+[A-Z]", source)) - {
+        "PLANCUBE_ENTRA",
+        "PLANCUBE_OIDC",
+    }
+    doc = (root / "docs" / "sign-in.md").read_text()
+    assert names and {n for n in names if f"`{n}`" not in doc} == set()
