@@ -45,6 +45,10 @@ bench: setup  ## API benchmarks (view and write latency), see docs/benchmarks.md
 bench-structure: setup  ## adding 5k/20k/60k elements through parents and children, both stores
 	$(BIN)/python -m benchmarks.structure
 
+.PHONY: bench-auth
+bench-auth: setup  ## bearer-token validation cost per request, cached keys (docs/sign-in.md)
+	$(BIN)/python -m benchmarks.auth
+
 .PHONY: bench-feed
 bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.feed_fanout --repeat 3

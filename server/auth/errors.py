@@ -1,0 +1,112 @@
+"""Why a bearer token was refused: one exception type to catch, a stable code per reason.
+
+Every refusal is an ``InvalidToken`` (401) in the server's one error shape, answered with
+``WWW-Authenticate: Bearer error="invalid_token"`` as RFC 6750 asks; a request that carries no
+token at all gets ``Bearer`` without an error, as the RFC asks too. Each reason is a subclass
+with its ``code`` on the class, like every other server error (``server.errors``), so a client,
+a test and an alert can match on the code and never on the message.
+
+The messages say what was wrong (the claim, the expected value) and never contain the token:
+a token in a log line or an error body is a token handed to whoever reads it.
+"""
+
+from __future__ import annotations
+
+from server.errors import PlancubeError
+
+
+class InvalidToken(PlancubeError):
+    status = 401
+    code = "token_invalid"
+
+    def headers(self) -> dict[str, str]:
+        # the description is ours (never token text); quotes and backslashes kept out of it
+        description = self.message.replace("\\", "/").replace('"', "'")
+        return {
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
+        }
+
+
+class TokenMissing(InvalidToken):
+    """No ``Authorization: Bearer`` header: not an invalid token, so no error attribute."""
+
+    code = "token_missing"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="plancube"'}
+
+
+class TokenMalformed(InvalidToken):
+    code = "token_malformed"
+
+
+class TokenInQuery(InvalidToken):
+    """Tokens in URLs land in access logs, proxies and browser history, so they are refused."""
+
+    code = "token_in_query"
+
+
+class TokenInvalidSignature(InvalidToken):
+    code = "token_invalid_signature"
+
+
+class TokenUnknownKey(InvalidToken):
+    """The token names a key (``kid``) the issuer does not publish, even after a fresh look."""
+
+    code = "token_unknown_key"
+
+
+class TokenAlgorithmNotAllowed(InvalidToken):
+    code = "token_algorithm_not_allowed"
+
+
+class TokenExpired(InvalidToken):
+    code = "token_expired"
+
+
+class TokenNotYetValid(InvalidToken):
+    code = "token_not_yet_valid"
+
+
+class TokenWrongAudience(InvalidToken):
+    code = "token_wrong_audience"
+
+
+class TokenWrongIssuer(InvalidToken):
+    code = "token_wrong_issuer"
+
+
+class TokenWrongTenant(InvalidToken):
+    code = "token_wrong_tenant"
+
+
+class TokenWrongVersion(InvalidToken):
+    code = "token_wrong_version"
+
+
+class TokenMissingScope(InvalidToken):
+    """Neither the API scope (delegated) nor an accepted app role (application) is granted."""
+
+    code = "token_missing_scope"
+
+
+class TokenNotAccessToken(InvalidToken):
+    """An ID token (or another JWT) sent where an access token for this API belongs."""
+
+    code = "token_not_access_token"
+
+
+class TokenMissingClaim(InvalidToken):
+    code = "token_missing_claim"
+
+
+class KeysUnavailable(PlancubeError):
+    """The issuer's metadata or keys cannot be fetched and none are cached: not the token's
+    fault, so 503 and a retry, not 401."""
+
+    status = 503
+    code = "auth_keys_unavailable"
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
