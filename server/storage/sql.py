@@ -191,6 +191,22 @@ class SqlStore(ABC):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
 
+    def replace_model(self, name: str, description: str) -> ModelRow:
+        """Clear a model's structure and holds for a new one; commits, history, cells and
+        snapshots stay (the new data is a new commit on top). ``created_at`` is renewed: the
+        model is another one under the same name."""
+        with self._transaction(name) as cur:
+            for table in ("dimensions", "elements", "edges", "cubes", "rules", "holds"):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
+            created = now()
+            self._exec(
+                cur,
+                "UPDATE models SET description = ?, created_at = ? WHERE name = ?",
+                [description, created, name],
+            )
+            head = self._exec(cur, "SELECT head FROM models WHERE name = ?", [name]).fetchone()
+        return ModelRow(name, description, created, int(head[0]))
+
     def head(self, model: str) -> int:
         with self._transaction() as cur:
             row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()

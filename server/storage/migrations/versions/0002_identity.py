@@ -108,48 +108,53 @@ def upgrade() -> None:
 
 
 def _unique_holds() -> None:
-    bind = op.get_bind()
-    repeated = bind.execute(
-        sa.text(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM holds GROUP BY model, cube, author, addr "
-            "HAVING COUNT(*) > 1) AS d"
-        )
-    ).scalar()
-    if repeated:
-        op.execute("CREATE TEMP TABLE holds_once AS SELECT DISTINCT * FROM holds")
-        op.execute("DELETE FROM holds")
-        op.execute("INSERT INTO holds SELECT * FROM holds_once")
-        op.execute("DROP TABLE holds_once")
+    rows = op.get_bind().execute(sa.text("SELECT * FROM holds")).fetchall()
+    if len(set(rows)) < len(rows):
+        _rebuild("holds", list(dict.fromkeys(rows)))
 
 
 def _unique_snapshot_names() -> None:
+    rows = (
+        op.get_bind()
+        .execute(sa.text("SELECT * FROM snapshots ORDER BY model, created_at, commit_id"))
+        .fetchall()
+    )
+    taken = {(r[0], r[1]) for r in rows}
+    if len(taken) == len(rows):
+        return
+    seen: set[tuple[str, str]] = set()
+    fixed = []
+    for model, name, *rest in rows:
+        new, k = name, 1
+        while (model, new) in seen or (new != name and (model, new) in taken):
+            k += 1
+            new = f"{name} ({k})"
+        seen.add((model, new))
+        fixed.append((model, new, *rest))
+    _rebuild("snapshots", fixed)
+
+
+_COLUMNS = {  # as revision 0001 made them
+    "holds": "model TEXT NOT NULL, cube TEXT NOT NULL, author TEXT NOT NULL, addr TEXT NOT NULL",
+    "snapshots": "model TEXT NOT NULL, name TEXT NOT NULL, commit_id BIGINT NOT NULL, "
+    "author TEXT NOT NULL, created_at TEXT NOT NULL, description TEXT NOT NULL",
+}
+
+
+def _rebuild(table: str, rows: list[tuple[object, ...]]) -> None:
+    """Replace a table's rows with ``rows`` by making it anew: on DuckDB the rows a transaction
+    deletes still count for a unique index it creates (``Data contains duplicates``), so
+    deleting the repeats in place is not enough."""
     bind = op.get_bind()
-    repeated = bind.execute(
-        sa.text("SELECT model, name FROM snapshots GROUP BY model, name HAVING COUNT(*) > 1")
-    ).fetchall()
-    for model, name in repeated:
-        key = {"m": model, "n": name}
-        rows = bind.execute(
-            sa.text(
-                "SELECT commit_id, author, created_at, description FROM snapshots "
-                "WHERE model = :m AND name = :n ORDER BY created_at, commit_id"
-            ),
-            key,
-        ).fetchall()
-        taken = {
-            r[0] for r in bind.execute(sa.text("SELECT name FROM snapshots WHERE model = :m"), key)
-        }
-        bind.execute(sa.text("DELETE FROM snapshots WHERE model = :m AND name = :n"), key)
-        for k, row in enumerate(rows, start=1):
-            new = name
-            while k > 1 and new in taken:
-                new = f"{name} ({k})"
-                k += 1
-            taken.add(new)
-            bind.execute(
-                sa.text("INSERT INTO snapshots VALUES (:m, :n, :c, :a, :t, :d)"),
-                {"m": model, "n": new, "c": row[0], "a": row[1], "t": row[2], "d": row[3]},
-            )
+    op.execute(f"CREATE TABLE {table}_unique ({_COLUMNS[table]})")
+    if rows:
+        marks = ", ".join(f":c{i}" for i in range(len(rows[0])))
+        bind.execute(
+            sa.text(f"INSERT INTO {table}_unique VALUES ({marks})"),
+            [{f"c{i}": v for i, v in enumerate(r)} for r in rows],
+        )
+    op.execute(f"DROP TABLE {table}")
+    op.execute(f"ALTER TABLE {table}_unique RENAME TO {table}")
 
 
 def downgrade() -> None:
