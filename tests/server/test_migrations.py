@@ -156,14 +156,14 @@ def test_snapshots_and_holds_have_their_unique_keys(store_url: str) -> None:
     try:
         store.create_model("m", "")
         store.create_snapshot("m", "v1", 0, "ann", "")
-        with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"):
+        with pytest.raises(Exception, match=r"(?i)duplicate|unique|constraint"):
             store.create_snapshot("m", "v1", 0, "ann", "")
         for _ in range(3):  # set again: still one hold (delete and insert in one transaction)
             store.set_hold("m", "C", "ann", "a", True)
         with store.transaction() as tx:
             tx.cursor.execute("SELECT COUNT(*) FROM holds")
             assert tx.cursor.fetchone()[0] == 1
-            with pytest.raises(Exception, match="(?i)duplicate|unique|constraint"):
+            with pytest.raises(Exception, match=r"(?i)duplicate|unique|constraint"):
                 tx.cursor.execute("INSERT INTO holds VALUES ('m', 'C', 'ann', 'a')")
     finally:
         store.close()
