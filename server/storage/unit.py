@@ -14,6 +14,10 @@ waits and its 503 mapping) — and everything inside it joins that transaction:
   transaction at all (a DuckDB transaction belongs to one cursor, and one process owns the file);
   on PostgreSQL it keeps one connection per unit of work.
 
+Inside a unit of work call the store itself (``store.commit``), not the services' group commit
+(``server.services.cells.submit``): that commits on another thread, outside this transaction,
+and would wait for the model lock this one holds.
+
 The SQLAlchemy side is made on first use, so the cell write path pays nothing for it. On DuckDB
 SQLAlchemy and the cell SQL share one cursor: read a metadata query's rows (``.all()``,
 ``.first()``) before running cell SQL, as DuckDB drops an unfinished result when the cursor
