@@ -58,7 +58,7 @@ def upgrade(connection: sa.Connection) -> None:
         # two processes starting at once: the second waits, then finds nothing to do
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
     if current(connection) == head():
-        return  # the common case, without loading the revision scripts
+        return  # the common case: no Alembic environment, no migration context to run
     command.upgrade(_config(connection), "head")
 
 
