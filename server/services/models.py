@@ -1,12 +1,14 @@
 """Models: create, list, delete, and load or export a whole model file.
 
 Loading a model file is all or nothing: every dimension, cube and data row is validated in memory
-first (a throwaway runtime), and only then written; if storage fails part-way the half-made model
-is removed again. The data rows become one commit with source ``import``.
+first (a throwaway runtime), and only then written, in one transaction (``store.transaction``),
+so a failure part-way — or a kill -9 — leaves nothing of it. The data rows become one commit with
+source ``import``; a replaced model keeps its history (see ``load``).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ from server.errors import AlreadyExists, InvalidModel, PlancubeError
 from server.limits import Limits
 from server.modeldef import ModelDef, build_hierarchy
 from server.services import cubes as cube_service
-from server.services.cells import CellWrite, Source, commit_changes, validate
+from server.services.cells import CellWrite, Source, commit_json, validate
 from server.storage import CellChange
 from server.workspace import ModelRuntime, Workspace
 
@@ -129,36 +131,57 @@ def _validated(model: ModelDef, limits: Limits) -> tuple[ModelRuntime, dict[str,
 
 
 def load(ws: Workspace, model: ModelDef, author: str, replace: bool = False) -> dict[str, Any]:
+    """Store a model file in one transaction, then build its runtime from storage.
+
+    A failure anywhere — a storage error, a kill -9 — leaves the database as it was: with
+    ``replace`` the old model too. Replacing keeps the old model's commits, history and
+    snapshots: its structure gives way to the new one, and one new commit (source ``import``)
+    sets every cell to the file's data, clearing the cells the file does not have, so the
+    history reads on across the replacement and as-of reads before it show the old numbers.
+    """
     _, changes = _validated(model, ws.limits)
+    batch = [c for cs in changes.values() for c in cs]
     exists = ws.store.get_model(model.name) is not None
     if exists and not replace:
         raise AlreadyExists(
             f"model {model.name!r} already exists (load with replace to overwrite it)",
             model=model.name,
         )
-    if exists:
-        delete(ws, model.name)
-    ws.store.create_model(model.name, model.description)
-    try:
+    old = None if ws.is_unavailable(model.name) or not exists else ws.runtime(model.name)
+    with old.write_lock if old else nullcontext(), ws.store.transaction(model.name):
+        if exists:
+            batch = _cleared(ws, model.name, batch) + batch
+            ws.store.replace_model(model.name, model.description)
+        else:
+            ws.store.create_model(model.name, model.description)
         for dim in model.dimensions:
             ws.store.save_dimension(model.name, dim)
         for cube in model.cubes:
             ws.store.save_cube(model.name, cube)
-        rt = ws.add(model.name)
-        batch = [c for cs in changes.values() for c in cs]
-        if batch:
-            commit_changes(
-                ws,
-                rt,
-                batch,
-                author=author,
-                message=f"load model {model.name}",
-                source=Source.import_.value,
-                base=None,
-                session=None,
-            )
-    except Exception:
-        ws.store.delete_model(model.name)
-        ws.drop(model.name)
-        raise
-    return summary(ws, ws.runtime(model.name))
+        result = ws.store.commit(
+            model.name,
+            batch,
+            author=author,
+            message=f"{'replace' if exists else 'load'} model {model.name}",
+            source=Source.import_.value,
+        )
+    ws.drop(model.name)
+    rt = ws.add(model.name)
+    if exists and result.commit is not None:
+        ws.feed.publish(rt.name, {"commit": commit_json(result.commit), "cubes": list(rt.cubes)})
+    return summary(ws, rt)
+
+
+def _cleared(ws: Workspace, model: str, batch: list[CellChange]) -> list[CellChange]:
+    """A clearing change for every stored cell of ``model`` that ``batch`` does not set."""
+    kept = {(c.cube, c.addr) for c in batch}
+    _, cubes = ws.store.load_structure(model)
+    out = []
+    for cube in cubes:
+        table = ws.store.load_cells(model, cube.name)
+        num = table.column("num").to_pylist()
+        txt = table.column("txt").to_pylist()
+        for i, addr in enumerate(table.column("addr").to_pylist()):
+            if (num[i] is not None or txt[i] is not None) and (cube.name, addr) not in kept:
+                out.append(CellChange(cube.name, addr))
+    return out

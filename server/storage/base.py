@@ -13,12 +13,14 @@ with both values NULL, so "changed since commit N" is one lookup even for cleare
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef
+from server.storage.unit import Transaction
 
 SEPARATOR = "\t"
 
@@ -141,6 +143,11 @@ class Store(Protocol):
     shared: bool  # True when other processes may commit to the same storage
 
     def close(self) -> None: ...
+    def transaction(self, model: str | None = None) -> AbstractContextManager[Transaction]:
+        """One unit of work: store calls on this thread and ``tx.session`` (metadata) inside it
+        commit or roll back together (``server.storage.unit``)."""
+        ...
+
     def ping(self) -> None:
         """Return if the database answers; else raise ``StorageUnavailable``."""
         ...
@@ -150,6 +157,10 @@ class Store(Protocol):
     def get_model(self, name: str) -> ModelRow | None: ...
     def create_model(self, name: str, description: str) -> ModelRow: ...
     def delete_model(self, name: str) -> None: ...
+    def replace_model(self, name: str, description: str) -> ModelRow:
+        """Clear the model's structure and holds, keep its commits, history and snapshots."""
+        ...
+
     def head(self, model: str) -> int: ...
     def load_structure(self, model: str) -> tuple[list[DimensionDef], list[CubeDef]]: ...
     def save_dimension(self, model: str, dim: DimensionDef) -> None: ...

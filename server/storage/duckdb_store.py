@@ -26,9 +26,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import sqlalchemy as sa
 
 from server.errors import PlancubeError, StorageFull, StorageUnavailable, StoreNotFound
-from server.storage import holder
+from server.storage import holder, unit
 from server.storage.sql import Columns, SqlStore
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class DuckDBStore(SqlStore):
             raise holder.in_use(self.path, str(exc)) from None
         self._write_lock = threading.RLock()
         self._names = itertools.count()
-        self._create_schema()
+        self._local = threading.local()
+        self._engine = unit.engine("duckdb")
+        self._migrate()
 
     def _unopenable(self, reason: str) -> StorageUnavailable:
         return StorageUnavailable(
@@ -75,11 +78,11 @@ class DuckDBStore(SqlStore):
             )
 
     def ping(self) -> None:
-        with self._transaction() as cur:
+        with self._begin() as cur:
             cur.execute("SELECT 1")
 
     @contextmanager
-    def _transaction(self, model: str | None = None) -> Iterator[Any]:
+    def _begin(self, model: str | None = None) -> Iterator[Any]:
         cur = self._db.cursor()
         lock = self._write_lock if model is not None else None
         if lock:
@@ -92,8 +95,10 @@ class DuckDBStore(SqlStore):
                 _rollback(cur)
                 raise
             cur.execute("COMMIT")  # a failed COMMIT is rolled back by DuckDB itself
-        except duckdb.Error as exc:
-            fault = self._fault(exc)
+        except (duckdb.Error, sa.exc.DBAPIError) as exc:
+            # SQLAlchemy (a unit of work's metadata) wraps what DuckDB raised
+            cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+            fault = self._fault(cause) if isinstance(cause, duckdb.Error) else None
             if fault is None:
                 raise
             raise fault from None
@@ -101,6 +106,14 @@ class DuckDBStore(SqlStore):
             if lock:
                 lock.release()
             cur.close()
+
+    @contextmanager
+    def _lock(self, cur: Any, model: str) -> Iterator[None]:
+        with self._write_lock:  # re-entrant: a unit of work for the model holds it already
+            yield
+
+    def _driver(self, cur: Any) -> Any:
+        return cur  # a DuckDB cursor is a connection of its own
 
     def _fault(self, exc: duckdb.Error) -> PlancubeError | None:
         """The error a client sees for a failure to write the file (None: not one)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,22 +25,14 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import sqlalchemy as sa
 
 from server.errors import PlancubeError, StorageFull, StorageUnavailable
-from server.storage import location
+from server.storage import location, unit
 from server.storage.pool import Pool
 from server.storage.sql import SQL_TYPES, Columns, SqlStore
 
 log = logging.getLogger(__name__)
-
-_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS cell_history_cell ON cell_history (model, cube, addr)",
-    "CREATE INDEX IF NOT EXISTS cell_history_commit ON cell_history (model, commit_id)",
-    "CREATE INDEX IF NOT EXISTS cells_cube ON cells (model, cube)",
-    "CREATE INDEX IF NOT EXISTS elements_dim ON elements (model, dimension)",
-    "CREATE INDEX IF NOT EXISTS edges_dim ON edges (model, dimension)",
-    "CREATE INDEX IF NOT EXISTS commits_model ON commits (model, id)",
-]
 
 
 class PostgresStore(SqlStore):
@@ -51,8 +44,10 @@ class PostgresStore(SqlStore):
         self._names = itertools.count()
         self._down_since: float | None = None
         self._serving = False  # until then a failure is the one line start-up stops with
+        self._local = threading.local()
+        self._engine = unit.engine("postgresql")
         try:
-            self._create_schema(_INDEXES)
+            self._migrate()
         except StorageUnavailable as exc:
             raise StorageUnavailable(
                 f"cannot reach PostgreSQL at {location.redact(url)}: {exc.details['reason']}",
@@ -65,14 +60,14 @@ class PostgresStore(SqlStore):
         self._pool.close()
 
     def ping(self) -> None:
-        with self._transaction() as cur:
+        with self._begin() as cur:
             cur.execute("SELECT 1")
 
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s")
 
     @contextmanager
-    def _transaction(self, model: str | None = None) -> Iterator[Any]:
+    def _begin(self, model: str | None = None) -> Iterator[Any]:
         committing = False
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -82,6 +77,10 @@ class PostgresStore(SqlStore):
                 committing = True  # the block is done: leaving ``transaction()`` commits
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._fault(exc, committing) from None
+        except sa.exc.DBAPIError as exc:  # SQLAlchemy (a unit of work's metadata) wraps it
+            if isinstance(exc.orig, psycopg.OperationalError | psycopg.InterfaceError):
+                raise self._fault(exc.orig, committing) from None
+            raise
         if self._down_since is not None:
             log.warning(
                 "PostgreSQL at %s answers again, after %.1f s",
@@ -89,6 +88,14 @@ class PostgresStore(SqlStore):
                 time.monotonic() - self._down_since,
             )
             self._down_since = None
+
+    @contextmanager
+    def _lock(self, cur: Any, model: str) -> Iterator[None]:
+        cur.execute("SELECT 1 FROM models WHERE name = %s FOR UPDATE", [model])
+        yield  # held until the transaction ends
+
+    def _driver(self, cur: Any) -> Any:
+        return cur.connection
 
     def _fault(self, exc: psycopg.Error, committing: bool) -> PlancubeError:
         """The error a client sees when the database failed the transaction."""

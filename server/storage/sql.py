@@ -3,28 +3,35 @@
 DuckDB and PostgreSQL agree on nearly everything the store needs (sequences, ``ON CONFLICT``,
 ``DISTINCT ON``); the differences sit behind four hooks that subclasses implement:
 
-- ``_transaction(model)``: a cursor in one transaction; with a model name, writes to that model
-  are serialized (a process lock on DuckDB, ``SELECT ... FOR UPDATE`` on PostgreSQL);
+- ``_begin(model)``: a cursor in a new transaction; with a model name, writes to that model are
+  serialized (a process lock on DuckDB, ``SELECT ... FOR UPDATE`` on PostgreSQL); ``_lock``
+  does the same inside a transaction already open;
 - ``_stage(cur, rows, columns)``: make a batch of rows queryable as a relation for the rest of
   the transaction (an Arrow view on DuckDB, a temporary table filled by COPY on PostgreSQL);
 - ``_fetch_arrow(cur, sql, params)``: a query result as an Arrow table;
 - ``_sql(text)``: the placeholder style (queries here use ``?``).
 
 Keeping both stores on one text is what lets one test suite vouch for both.
+
+Every method runs in ``_transaction``: its own transaction, or — inside ``transaction()``, the
+unit of work (``server.storage.unit``) — the one already open on this thread. The schema is the
+Alembic migrations' (``server.storage.migrate``), run when the store opens.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef, RuleSpec
+from server.storage import migrate
 from server.storage.base import (
     CellChange,
     CommitInfo,
@@ -37,53 +44,11 @@ from server.storage.base import (
     StoreBaseAhead,
     StoreConflict,
 )
+from server.storage.unit import Transaction
 
 Columns = Sequence[tuple[str, str]]  # (name, "text" | "float" | "int")
 SQL_TYPES = {"text": "TEXT", "float": "DOUBLE PRECISION", "int": "BIGINT"}
 _INLINE_ROWS = 200
-
-SCHEMA = [
-    "CREATE SEQUENCE IF NOT EXISTS commit_seq START 1",
-    """CREATE TABLE IF NOT EXISTS models (
-        name TEXT PRIMARY KEY, description TEXT NOT NULL, created_at TEXT NOT NULL,
-        head BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS dimensions (
-        model TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL, role TEXT,
-        description TEXT NOT NULL, attributes TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS elements (
-        model TEXT NOT NULL, dimension TEXT NOT NULL, name TEXT NOT NULL,
-        position INTEGER NOT NULL, type TEXT NOT NULL, attributes TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS edges (
-        model TEXT NOT NULL, dimension TEXT NOT NULL, parent TEXT NOT NULL, child TEXT NOT NULL,
-        position INTEGER NOT NULL, weight DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS cubes (
-        model TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
-        dimensions TEXT NOT NULL, description TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS rules (
-        model TEXT NOT NULL, cube TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
-        target TEXT NOT NULL, formula TEXT NOT NULL, scope TEXT NOT NULL)""",
-    # added after the first release: a rule's level (leaf or consolidated); NULL reads as leaf
-    "ALTER TABLE rules ADD COLUMN IF NOT EXISTS level TEXT DEFAULT 'leaf'",
-    """CREATE TABLE IF NOT EXISTS holds (
-        model TEXT NOT NULL, cube TEXT NOT NULL, author TEXT NOT NULL, addr TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS commits (
-        id BIGINT PRIMARY KEY, model TEXT NOT NULL, author TEXT NOT NULL,
-        created_at TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
-        cells INTEGER NOT NULL, reverts BIGINT)""",
-    # added later: the writer's session (see _check_base); NULL for commits made without one
-    "ALTER TABLE commits ADD COLUMN IF NOT EXISTS session TEXT",
-    # ``key`` is model, cube and addr joined by \x1f: one text primary key, because DuckDB only
-    # answers single-column key lookups from its index (a composite key scans the table).
-    """CREATE TABLE IF NOT EXISTS cells (
-        key TEXT PRIMARY KEY, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
-        num DOUBLE PRECISION, txt TEXT, commit_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS cell_history (
-        commit_id BIGINT NOT NULL, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
-        old_num DOUBLE PRECISION, old_txt TEXT, new_num DOUBLE PRECISION, new_txt TEXT)""",
-    """CREATE TABLE IF NOT EXISTS snapshots (
-        model TEXT NOT NULL, name TEXT NOT NULL, commit_id BIGINT NOT NULL, author TEXT NOT NULL,
-        created_at TEXT NOT NULL, description TEXT NOT NULL)""",
-]
 
 CELL_SCHEMA = pa.schema([("addr", pa.string()), ("num", pa.float64()), ("txt", pa.string())])
 _COMMIT_COLS = "k.id, k.model, k.author, k.created_at, k.message, k.source, k.cells, k.reverts"
@@ -105,9 +70,22 @@ class SqlStore(ABC):
     url: str
     shared: bool
 
+    _local: threading.local  # .tx: the unit of work open on this thread
+    _engine: Any  # SQLAlchemy's engine for units of work (``server.storage.unit.engine``)
+
     # -- dialect hooks -----------------------------------------------------------------------
     @abstractmethod
-    def _transaction(self, model: str | None = None) -> AbstractContextManager[Any]: ...
+    def _begin(self, model: str | None = None) -> AbstractContextManager[Any]: ...
+
+    @abstractmethod
+    def _lock(self, cur: Any, model: str) -> AbstractContextManager[None]:
+        """Serialize writes to ``model`` within an open transaction, until it ends."""
+        ...
+
+    @abstractmethod
+    def _driver(self, cur: Any) -> Any:
+        """The DB-API connection a cursor runs on."""
+        ...
 
     @abstractmethod
     def _stage(self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns) -> str: ...
@@ -144,10 +122,43 @@ class SqlStore(ABC):
         cur.execute(self._sql(text), list(params))
         return cur
 
-    def _create_schema(self, extra: Sequence[str] = ()) -> None:
-        with self._transaction() as cur:
-            for statement in [*SCHEMA, *extra]:
-                self._exec(cur, statement)
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, model: str | None = None) -> Iterator[Transaction]:
+        """One unit of work: what runs inside, on this thread, commits or rolls back as one.
+
+        ``model`` serializes it with the model's writers from the start (as ``commit`` does).
+        A unit of work inside another is refused: nothing would be its own.
+        """
+        if getattr(self._local, "tx", None) is not None:
+            raise RuntimeError("a unit of work is already open on this thread")
+        with self._begin(model) as cur:
+            tx = Transaction(self._engine, cur, self._driver(cur))
+            self._local.tx = tx
+            try:
+                yield tx
+                tx.flush()
+            finally:
+                self._local.tx = None
+                tx.close()
+
+    @contextmanager
+    def _transaction(self, model: str | None = None) -> Iterator[Any]:
+        tx: Transaction | None = getattr(self._local, "tx", None)
+        if tx is None:
+            with self._begin(model) as cur:
+                yield cur
+            return
+        tx.flush()  # metadata written through the session is visible to the SQL that follows
+        if model is None:
+            yield tx.cursor
+            return
+        with self._lock(tx.cursor, model):
+            yield tx.cursor
+
+    def _migrate(self) -> None:
+        with self.transaction() as tx:
+            migrate.upgrade(tx.connection)
 
     # -- models ------------------------------------------------------------------------------
     def list_models(self) -> list[ModelRow]:
@@ -179,6 +190,22 @@ class SqlStore(ABC):
             for table in ("cell_history", "snapshots", "holds"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
+
+    def replace_model(self, name: str, description: str) -> ModelRow:
+        """Clear a model's structure and holds for a new one; commits, history, cells and
+        snapshots stay (the new data is a new commit on top). ``created_at`` is renewed: the
+        model is another one under the same name."""
+        with self._transaction(name) as cur:
+            for table in ("dimensions", "elements", "edges", "cubes", "rules", "holds"):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
+            created = now()
+            self._exec(
+                cur,
+                "UPDATE models SET description = ?, created_at = ? WHERE name = ?",
+                [description, created, name],
+            )
+            head = self._exec(cur, "SELECT head FROM models WHERE name = ?", [name]).fetchone()
+        return ModelRow(name, description, created, int(head[0]))
 
     def head(self, model: str) -> int:
         with self._transaction() as cur:

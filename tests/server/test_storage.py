@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from server.modeldef import CubeDef, DimensionDef
-from server.storage import CellChange, Store, StoreBaseAhead, StoreConflict, open_store
+from server.storage import CellChange, Store, StoreBaseAhead, StoreConflict, migrate, open_store
 
 
 @pytest.fixture
@@ -224,8 +224,10 @@ def test_a_store_made_before_sessions_opens_and_checks_by_session(store_url: str
     old.create_model("m", "")
     base = commit(old, CellChange("C", "a", 1.0))
     commit(old, CellChange("C", "a", 2.0), session=None)
-    with old._transaction() as cur:  # type: ignore[attr-defined]
-        cur.execute("ALTER TABLE commits DROP COLUMN session")
+    with old.transaction() as tx:  # back to a database from before migrations and sessions
+        migrate.downgrade(tx.connection, "0001")
+        tx.cursor.execute("DROP TABLE alembic_version")
+        tx.cursor.execute("ALTER TABLE commits DROP COLUMN session")
     old.close()
     store = open_store(store_url)
     try:
