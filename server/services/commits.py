@@ -16,7 +16,7 @@ from server.errors import AlreadyExists, BadRequest, CommitNotFound, SnapshotNot
 from server.limits import DEFAULT_CHANGES_PAGE
 from server.names import PathName
 from server.services.cells import Source, commit_changes, commit_json, history_json, result_json
-from server.storage import CellChange, CommitInfo
+from server.storage import CellChange, CommitInfo, StoreSnapshotExists
 from server.wire import CommitId, Description, Flag, Message
 from server.workspace import Workspace
 
@@ -114,7 +114,12 @@ def create_snapshot(ws: Workspace, model: str, req: SnapshotCreate, author: str)
         )
     if commit_id < 0:
         raise BadRequest("commit ids are positive", commit=commit_id)
-    snap = ws.store.create_snapshot(model, req.name, commit_id, author, req.description)
+    try:
+        snap = ws.store.create_snapshot(model, req.name, commit_id, author, req.description)
+    except StoreSnapshotExists:  # another request made it since the check above
+        raise AlreadyExists(
+            f"model {model!r} already has a snapshot {req.name!r}", model=model, snapshot=req.name
+        ) from None
     return _snapshot_json(snap)
 
 

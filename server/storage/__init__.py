@@ -16,6 +16,7 @@ from server.storage.base import (
     Store,
     StoreBaseAhead,
     StoreConflict,
+    StoreSnapshotExists,
     address,
     elements_of,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Store",
     "StoreBaseAhead",
     "StoreConflict",
+    "StoreSnapshotExists",
     "address",
     "elements_of",
     "open_store",

@@ -127,6 +127,14 @@ class StoreConflict(Exception):
         self.cells = cells
 
 
+class StoreSnapshotExists(Exception):
+    """The model already has a snapshot of that name (checked under the model's write lock)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a snapshot {name!r} exists")
+        self.name = name
+
+
 class StoreBaseAhead(Exception):
     """The writer's base commit is after the model's head: no client can have seen it."""
 

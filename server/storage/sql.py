@@ -43,6 +43,7 @@ from server.storage.base import (
     SnapshotRow,
     StoreBaseAhead,
     StoreConflict,
+    StoreSnapshotExists,
 )
 from server.storage.unit import Transaction
 
@@ -606,6 +607,13 @@ class SqlStore(ABC):
     ) -> SnapshotRow:
         snap = SnapshotRow(name, commit_id, author, now(), description)
         with self._transaction(model) as cur:
+            # under the model's lock, so two at once cannot both pass (the unique key would
+            # refuse the second with a driver error)
+            taken = self._exec(
+                cur, "SELECT 1 FROM snapshots WHERE model = ? AND name = ?", [model, name]
+            ).fetchone()
+            if taken:
+                raise StoreSnapshotExists(name)
             self._exec(
                 cur,
                 "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",

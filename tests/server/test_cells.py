@@ -279,3 +279,27 @@ def test_a_big_batchs_invalid_cell_is_named_by_its_place_in_the_whole_batch(clie
     r = client.post("/api/models/small/cubes/PnL/cells", json={"cells": cells})
     body = error(r, 422, "invalid")
     assert body["details"]["problems"][0]["location"][:3] == ["body", "cells", 11_001]
+
+
+def test_one_snapshot_name_made_by_many_at_once_is_one_201_and_the_rest_409(small: Any) -> None:
+    """The existence check and the insert happen under the model's lock: the unique key never
+    surfaces as a driver error (a 500)."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def make() -> None:
+        start.wait()
+        r = small.post("/api/models/small/snapshots", json={"name": "close"})
+        with lock:
+            statuses.append(r.status_code)
+        if r.status_code == 409:
+            error(r, 409, "already_exists")
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [409] * 7
+    assert [s["name"] for s in small.get("/api/models/small/snapshots").json()] == ["close"]
