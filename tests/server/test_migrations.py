@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from server.storage import CellChange, migrate, open_store
+from server.storage import CellChange, StoreSnapshotExists, migrate, open_store
 from server.storage.metadata import SQLModel
 
 MAIN_SCHEMA = [
@@ -156,7 +156,7 @@ def test_snapshots_and_holds_have_their_unique_keys(store_url: str) -> None:
     try:
         store.create_model("m", "")
         store.create_snapshot("m", "v1", 0, "ann", "")
-        with pytest.raises(Exception, match=r"(?i)duplicate|unique|constraint"):
+        with pytest.raises(StoreSnapshotExists):  # the store checks first, under the lock
             store.create_snapshot("m", "v1", 0, "ann", "")
         for _ in range(3):  # set again: still one hold (delete and insert in one transaction)
             store.set_hold("m", "C", "ann", "a", True)
@@ -165,6 +165,9 @@ def test_snapshots_and_holds_have_their_unique_keys(store_url: str) -> None:
             assert tx.cursor.fetchone()[0] == 1
             with pytest.raises(Exception, match=r"(?i)duplicate|unique|constraint"):
                 tx.cursor.execute("INSERT INTO holds VALUES ('m', 'C', 'ann', 'a')")
+        with store.transaction() as tx, pytest.raises(Exception, match=r"(?i)duplicate|unique"):
+            # and the key itself, past the check
+            tx.cursor.execute("INSERT INTO snapshots VALUES ('m', 'v1', 0, 'bob', 'x', '')")
     finally:
         store.close()
 
