@@ -32,13 +32,12 @@ from server.auth.errors import (
 from server.auth.keys import IssuerKeys
 from server.auth.principal import Principal, TokenKind
 from server.auth.settings import EntraSettings
-from server.auth.tokens import audiences, string_claim, strings, verified_claims
-from server.auth.verified import VerifiedTokens
+from server.auth.tokens import CachedValidator, audiences, string_claim, strings, verified_claims
 
 ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 
 
-class EntraValidator:
+class EntraValidator(CachedValidator):
     def __init__(
         self,
         settings: EntraSettings,
@@ -46,19 +45,8 @@ class EntraValidator:
         algorithms: Collection[str] = ("RS256",),
         leeway_s: float = 60.0,
     ) -> None:
+        super().__init__(keys, algorithms, leeway_s)
         self.settings = settings
-        self.keys = keys
-        self.algorithms = tuple(algorithms)
-        self.leeway_s = leeway_s
-        self.verified = VerifiedTokens()
-
-    async def validate(self, token: str) -> Principal:
-        known = self.verified.get(token, self.keys.generation, self.leeway_s)
-        if known is not None:
-            return known
-        principal, exp = await self._validate(token)
-        self.verified.put(token, principal, exp, self.keys.generation)
-        return principal
 
     async def _validate(self, token: str) -> tuple[Principal, float]:
         s = self.settings

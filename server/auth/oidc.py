@@ -25,13 +25,19 @@ from server.auth.errors import (
 from server.auth.keys import IssuerKeys
 from server.auth.principal import Principal
 from server.auth.settings import OidcSettings
-from server.auth.tokens import Claims, audiences, string_claim, strings, verified_claims
-from server.auth.verified import VerifiedTokens
+from server.auth.tokens import (
+    CachedValidator,
+    Claims,
+    audiences,
+    string_claim,
+    strings,
+    verified_claims,
+)
 
 ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 
 
-class OidcValidator:
+class OidcValidator(CachedValidator):
     def __init__(
         self,
         settings: OidcSettings,
@@ -39,19 +45,8 @@ class OidcValidator:
         algorithms: Collection[str] = ("RS256",),
         leeway_s: float = 60.0,
     ) -> None:
+        super().__init__(keys, algorithms, leeway_s)
         self.settings = settings
-        self.keys = keys
-        self.algorithms = tuple(algorithms)
-        self.leeway_s = leeway_s
-        self.verified = VerifiedTokens()
-
-    async def validate(self, token: str) -> Principal:
-        known = self.verified.get(token, self.keys.generation, self.leeway_s)
-        if known is not None:
-            return known
-        principal, exp = await self._validate(token)
-        self.verified.put(token, principal, exp, self.keys.generation)
-        return principal
 
     async def _validate(self, token: str) -> tuple[Principal, float]:
         s = self.settings

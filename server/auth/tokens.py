@@ -32,6 +32,7 @@ from server.auth.errors import (
 )
 from server.auth.keys import IssuerKeys
 from server.auth.principal import Principal
+from server.auth.verified import VerifiedTokens
 
 # Entra access tokens are 1-4 KB, more with many groups (past 200 it sends an overage claim
 # instead); anything much larger is not a token we issued, and parsing it is work for nothing
@@ -131,3 +132,31 @@ def strings(value: Any) -> tuple[str, ...]:
 
 def audiences(claims: Claims) -> tuple[str, ...]:
     return strings(claims.get("aud"))
+
+
+class CachedValidator:
+    """What every issuer's validator shares: its keys and limits, and the verified tokens it
+    remembers (``server.auth.verified``); a subclass checks its issuer's claims in
+    ``_validate`` and answers the principal with the token's expiry."""
+
+    def __init__(
+        self,
+        keys: IssuerKeys,
+        algorithms: Collection[str] = ("RS256",),
+        leeway_s: float = 60.0,
+    ) -> None:
+        self.keys = keys
+        self.algorithms = tuple(algorithms)
+        self.leeway_s = leeway_s
+        self.verified = VerifiedTokens()
+
+    async def validate(self, token: str) -> Principal:
+        known = self.verified.get(token, self.keys.generation, self.leeway_s)
+        if known is not None:
+            return known
+        principal, exp = await self._validate(token)
+        self.verified.put(token, principal, exp, self.keys.generation)
+        return principal
+
+    async def _validate(self, token: str) -> tuple[Principal, float]:
+        raise NotImplementedError
