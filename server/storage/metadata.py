@@ -64,6 +64,13 @@ class User(SQLModel, table=True):
     server_admin: bool = False
     disabled: bool = False
     created_at: str = Field(default_factory=now)
+    # revision 0003: local sign-in, kept in the database so that every server process on one
+    # PostgreSQL counts the same failures (server.auth.passwords)
+    display_name: str | None = None
+    failed_signins: int = 0  # failures since ``failed_since``, within the window
+    failed_since: str | None = None
+    locked_until: str | None = None
+    last_signin_at: str | None = None
 
 
 class Group(SQLModel, table=True):
