@@ -15,6 +15,7 @@ same shape, with the incident id and nothing of the exception.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any, ClassVar
 
@@ -335,3 +336,83 @@ def _allowed(request: Request) -> str:
     return ", ".join(
         sorted({m for params, methods in matches if params == fewest for m in methods})
     )
+
+
+# -- local accounts (server.auth.accounts) -------------------------------------------------------
+
+
+class _RetryLater(PlancubeError):
+    """Refused for now: ``details.retry_after`` seconds, also sent as ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float, **details: Any) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, retry_after=self.retry_after, **details)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class SignInFailed(PlancubeError):
+    """A user name and password that do not sign in. One message for every reason (no such
+    user, wrong password, disabled, no password set), so an answer never tells a guesser
+    which names exist; the audit log has the reason."""
+
+    status = 401
+    code = "sign_in_failed"
+
+
+class AccountLocked(_RetryLater):
+    """Too many failed passwords for the account in a short time: no password is checked for it
+    until ``retry_after`` seconds have passed."""
+
+    code = "account_locked"
+
+
+class SignInRateLimited(_RetryLater):
+    """Too many sign-in attempts from one client (address), whatever the accounts."""
+
+    code = "sign_in_rate_limited"
+
+
+class UserExists(AlreadyExists):
+    code = "user_exists"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class UserDisabled(Forbidden):
+    """The account is disabled: nothing new (a session, a token) is made for it."""
+
+    code = "user_disabled"
+
+
+class TokenNotFound(NotFound):
+    """No personal access token of that id belongs to the user."""
+
+    code = "token_not_found"
+
+
+class TokenNameTaken(AlreadyExists):
+    """The user has a live (neither revoked nor expired) token of that name."""
+
+    code = "token_name_taken"
+
+
+class InvalidUserName(Unprocessable):
+    code = "invalid_user_name"
+
+
+class InvalidEmail(Unprocessable):
+    code = "invalid_email"
+
+
+class WeakPassword(Unprocessable):
+    code = "weak_password"
+
+
+class InvalidTokenExpiry(Unprocessable):
+    code = "invalid_token_expiry"
