@@ -191,3 +191,33 @@ def test_the_migrated_tables_are_the_declared_ones(store_url: str) -> None:
                 assert stored == declared, table.name
     finally:
         store.close()
+
+
+def test_a_database_at_0002_gets_the_sign_in_columns(store_url: str) -> None:
+    """Revision 0003 adds the local sign-in state to the users a 0002 database has."""
+    from server.auth import accounts, hashing
+
+    store = open_store(store_url)
+    with store.transaction() as tx:
+        migrate.downgrade(tx.connection, "0002")
+        tx.connection.execute(
+            sa.text(
+                "INSERT INTO users (id, issuer, subject, name, email, password_hash, "
+                "server_admin, disabled, created_at) VALUES "
+                "('u1', 'local', 'ann', 'Ann', NULL, :hash, false, false, :t)"
+            ),
+            {"hash": hashing.hash_password("correct horse battery"), "t": T},
+        )
+    store.close()
+    store = open_store(store_url)
+    try:
+        with store.transaction() as tx:
+            assert migrate.current(tx.connection) == migrate.head() == "0003"
+            row = tx.connection.execute(
+                sa.text("SELECT failed_signins, locked_until, last_signin_at FROM users")
+            ).one()
+        assert tuple(row) == (0, None, None)
+        assert accounts.verify_password(store, "ann", "correct horse battery").id == "u1"
+        assert accounts.get_user(store, "u1").last_signin_at is not None  # type: ignore[union-attr]
+    finally:
+        store.close()
