@@ -15,8 +15,11 @@ from fastapi import FastAPI, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
-from server.api import commits, cubes, dimensions, error_docs, feed, models, rules
+from server.api import admin, commits, cubes, dimensions, error_docs, feed, models, rules
+from server.api import auth as auth_api
+from server.api.guards import Authenticator, Public
 from server.api.route import StrictJsonRoute
+from server.auth import AuthSettings, TokenValidator, token_validator, use_token_validator
 from server.body_limit import BodyLimit
 from server.errors import StorageUnavailable, install_handlers
 from server.events import GiveWay
@@ -28,6 +31,8 @@ from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
 
+ROUTERS = (auth_api, admin, models, dimensions, cubes, rules, commits, feed)
+
 DESCRIPTION = """\
 plancube serves versioned planning cubes. Every cell write is a commit; any view can be read as of
 a commit or snapshot; totals are computed by the in-memory engine and pushed live over
@@ -36,7 +41,11 @@ a commit or snapshot; totals are computed by the in-memory engine and pushed liv
 Errors share one shape: `{"error": {"code": ..., "message": ..., "details": {...}}}`.
 Numbers follow one policy (docs/api.md): a cell holds at most 1e15 in magnitude, and a result
 past the float range is the error `#NUM!`, never null.
-The acting user is named by the `X-Plancube-User` header until sign-in arrives.
+Every request signs in (docs/security.md): `Authorization: Bearer` with a personal access
+token or an access token of the configured identity provider (Entra ID or any OpenID Connect
+provider), or the session cookie of `POST /api/auth/login`, whose changes carry the session's
+CSRF token in `X-Plancube-CSRF`. What a user may see and change follows their role in the model
+and element security.
 Requests are refused whose `Host` is not one of the server's names (400 `host_not_allowed`),
 and changes or the feed asked for by a browser page of another origin (403
 `origin_not_allowed`); see docs/security.md.
@@ -44,12 +53,19 @@ and changes or the feed asked for by a browser page of another origin (403
 
 
 def create_app(
-    db: str | Path, workspace: Workspace | None = None, security: Security | None = None
+    db: str | Path,
+    workspace: Workspace | None = None,
+    security: Security | None = None,
+    auth: AuthSettings | None = None,
+    validator: TokenValidator | None = None,
 ) -> FastAPI:
-    """``security``: how the server faces browsers (``server.security``), by default as the
-    environment says."""
+    """``security``: how the server faces browsers (``server.security``); ``auth``: how it signs
+    requests in (``server.auth.settings``) — both by default as the environment says.
+    ``validator``: the identity provider's token validator, made from ``auth`` unless given."""
     ws = workspace or Workspace(open_store(db))
     security = security or Security.from_env()
+    auth = auth or AuthSettings.from_env()
+    validator = validator or token_validator(auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +84,10 @@ def create_app(
     )
     app.router.route_class = StrictJsonRoute
     app.state.workspace = ws
+    app.state.auth = auth
+    app.state.authenticator = Authenticator()
+    if validator is not None:
+        use_token_validator(app, validator)
     app.add_middleware(BodyLimit, max_bytes=ws.limits.max_body_bytes)
     app.add_middleware(GiveWay, feed=ws.feed)  # the live feed holds back for requests
     # outermost last: every answer has the headers; a wrong Host goes no further; CORS answers
@@ -81,8 +101,8 @@ def create_app(
             allow_headers=[
                 "content-type",
                 "authorization",
-                "x-plancube-user",
                 "x-plancube-session",
+                "x-plancube-csrf",
             ],
             expose_headers=["retry-after"],
             max_age=600,
@@ -91,7 +111,7 @@ def create_app(
     app.add_middleware(SecurityHeaders, frame_ancestors=security.frame_ancestors)
     app.state.security = security
     install_handlers(app)
-    for module in (models, dimensions, cubes, rules, commits, feed):
+    for module in ROUTERS:
         error_docs.document(module.router)
         app.include_router(module.router)
     docs_pages.mount(app, schemas=[*models.SCHEMAS, *cubes.SCHEMAS, error_docs.Error])
@@ -115,7 +135,7 @@ def create_app(
             }
         },
     )
-    def health(response: Response) -> dict[str, object]:
+    def health(_: Public, response: Response) -> dict[str, object]:
         unavailable = ws.unavailable()
         status = "degraded" if unavailable else "ok"
         storage: dict[str, object] = {"status": "ok"}

@@ -37,3 +37,16 @@ def to_stderr() -> None:
         handler.plancube_audit = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.setLevel(logging.INFO)
+
+
+def store(ctx: Any, action: str, **what: Any) -> None:
+    """Keep the entry in the ``audit_log`` table too, where admins read it (``GET
+    /api/admin/audit``); a database that refuses it does not undo what was done."""
+    from server.auth import accounts
+
+    try:
+        accounts.audit(
+            ctx.ws.store, ctx.caller.user_id or None, action, str(what.get("model", "")), None, what
+        )
+    except Exception:  # the log line above is kept either way
+        log.exception("audit entry not stored: %s", action)

@@ -111,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from server.context import Context
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace
@@ -135,6 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_model_load(args: argparse.Namespace) -> int:
     from server.modeldef import read_model_file
+    from server.context import Context
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace
@@ -152,6 +154,7 @@ def cmd_model_load(args: argparse.Namespace) -> int:
 
 def cmd_model_export(args: argparse.Namespace) -> int:
     from server.modeldef import dump_model
+    from server.context import Context
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace
@@ -174,7 +177,8 @@ def cmd_model_export(args: argparse.Namespace) -> int:
                 f"no model {args.name!r} in {location.redact(db)} (models there: {there})",
                 model=args.name,
             )
-        text = dump_model(models.export(ws, args.name, with_data=args.data), args.format)
+        ctx = Context.system(ws, args.name)
+        text = dump_model(models.export(ctx, with_data=args.data), args.format)
     finally:
         ws.close()
     if args.output:

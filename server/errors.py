@@ -71,6 +71,29 @@ class Forbidden(PlancubeError):
     code = "forbidden"
 
 
+class WriteForbidden(Forbidden):
+    """Cells the caller may read but not change (element security, ``server.access``)."""
+
+    code = "write_forbidden"
+
+
+class CsrfFailed(Forbidden):
+    """A change sent with a session cookie but without the session's CSRF token."""
+
+    code = "csrf_failed"
+
+
+class SignInRequired(PlancubeError):
+    """No credentials, or credentials that no longer hold (an expired session, a revoked
+    token). ``WWW-Authenticate`` says how to sign in."""
+
+    status = 401
+    code = "sign_in_required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="plancube"'}
+
+
 class OriginNotAllowed(Forbidden):
     """A browser page of another origin asked for a change, or to open the live feed
     (``server.origins``)."""

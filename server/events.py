@@ -56,7 +56,7 @@ class Subscription:
 
     outbox: Outbox
     id: str
-    key: tuple[str, str]  # (cube, canonical view spec): subscriptions that share a read
+    key: tuple[object, ...]  # (cube, canonical view spec, rights): subscriptions that share a read
     read: Read
     live: bool = True  # False for a view as of a commit or snapshot: it never changes
     values: np.ndarray | None = None  # what the subscriber was last sent (hub thread only)
@@ -215,7 +215,7 @@ class Hub:
         self._cond = threading.Condition()
         self._closed = False
         # (cube, spec) -> its live subscriptions, as an ordered set; the hub thread's own
-        self._groups: dict[tuple[str, str], dict[Subscription, None]] = {}
+        self._groups: dict[tuple[object, ...], dict[Subscription, None]] = {}
         self._known: dict[int, dict[str, Any]] = {}  # the last commits announced, by id
         self._deliveries: dict[asyncio.AbstractEventLoop, _Delivery] = {}
         self._thread = threading.Thread(target=self._run, name=f"feed:{model}", daemon=True)
@@ -276,7 +276,7 @@ class Hub:
 
     def _round(self, jobs: list[_Job]) -> None:
         events = [j.event for j in jobs if j.event is not None]
-        fresh: dict[tuple[str, str], list[Subscription]] = {}
+        fresh: dict[tuple[object, ...], list[Subscription]] = {}
         for job in jobs:
             sub = job.sub
             if sub is None:
@@ -311,7 +311,7 @@ class Hub:
 
     def _update(
         self,
-        key: tuple[str, str],
+        key: tuple[object, ...],
         newcomers: list[Subscription],
         structural: bool,
         out: list[tuple[Outbox, str, Subscription | None, bool]],

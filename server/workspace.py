@@ -32,6 +32,7 @@ import pyarrow as pa
 from calc_engine import CubeArray, Engine, EngineError, Hierarchy
 from calc_engine.compile import RuleDef
 from server.addressing import decode
+from server.directory import Directory
 from server.errors import (
     CubeNotFound,
     DimensionNotFound,
@@ -278,6 +279,7 @@ class Workspace:
         self.store = store
         self.limits = limits or Limits.from_env()
         self.feed = Feed()
+        self.directory = Directory(store)  # who may do what: groups, roles, element security
         self._models: dict[str, ModelRuntime] = {}
         # models that failed to load: name -> (the reason, the model row's created_at)
         self._broken: dict[str, tuple[str, str]] = {}

@@ -105,9 +105,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def client(store_url: str) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
     from server.app import create_app
+    from tests.signin import signed_in
 
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:  # a server admin (tests.signin)
         yield c

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import AuthorDep, SessionDep, WorkspaceDep
+from server.api.guards import Modeler, Planner, Viewer
 from server.api.route import StrictJsonRoute, parse_body
+from server.context import Context
 from server.modeldef import CubeDef
 from server.responses import Json
 from server.services import cells, spreading, trace, views
@@ -19,23 +20,23 @@ SCHEMAS = [cells.WriteBatch]  # bodies these routes read themselves, named in op
 
 
 @router.get("", summary="List cubes")
-def list_cubes(ws: WorkspaceDep, model: str) -> list[dict[str, Any]]:
-    return service.get_all(ws, model)
+def list_cubes(ctx: Viewer, model: str) -> list[dict[str, Any]]:
+    return service.get_all(ctx)
 
 
 @router.post("", status_code=201, summary="Create a cube over existing dimensions")
-def create_cube(ws: WorkspaceDep, model: str, body: CubeDef) -> dict[str, Any]:
-    return service.create(ws, model, body)
+def create_cube(ctx: Modeler, model: str, body: CubeDef) -> dict[str, Any]:
+    return service.create(ctx, body)
 
 
 @router.get("/{cube}", summary="Get a cube")
-def get_cube(ws: WorkspaceDep, model: str, cube: str) -> dict[str, Any]:
-    return service.get(ws, model, cube)
+def get_cube(ctx: Viewer, model: str, cube: str) -> dict[str, Any]:
+    return service.get(ctx, cube)
 
 
 @router.delete("/{cube}", status_code=204, summary="Delete a cube and its cells")
-def delete_cube(ws: WorkspaceDep, model: str, cube: str) -> Response:
-    service.delete(ws, model, cube)
+def delete_cube(ctx: Modeler, model: str, cube: str) -> Response:
+    service.delete(ctx, cube)
     return Response(status_code=204)
 
 
@@ -47,10 +48,8 @@ def delete_cube(ws: WorkspaceDep, model: str, cube: str) -> Response:
     "`flag_bits` (consolidated, editable, text, and bits reserved for rule, seeded, commented "
     "and held cells). `as_of` or `snapshot` reads the cube as it was at that commit.",
 )
-def query_view(
-    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: views.ViewSpec
-) -> Json:
-    return Json(views.query(ws, model, cube, body, author))
+def query_view(ctx: Viewer, model: str, cube: str, body: views.ViewSpec) -> Json:
+    return Json(views.query(ctx, cube, body))
 
 
 @router.post(
@@ -69,35 +68,24 @@ def query_view(
         }
     },
 )
-async def write_cells(
-    request: Request,
-    ws: WorkspaceDep,
-    author: AuthorDep,
-    session: SessionDep,
-    model: str,
-    cube: str,
-) -> dict[str, Any]:
+async def write_cells(request: Request, ctx: Planner, model: str, cube: str) -> dict[str, Any]:
     # parsed, validated and committed in a worker thread: a big batch must not stop the loop
     raw = await request.body()
-    return await run_in_threadpool(_write_cells, ws, model, cube, raw, author, session)
+    return await run_in_threadpool(_write_cells, ctx, cube, raw)
 
 
-def _write_cells(
-    ws: Any, model: str, cube: str, raw: bytes, author: str, session: str | None
-) -> dict[str, Any]:
-    return cells.write(
-        ws, model, cube, parse_body(raw, cells.WriteBatch.model_validate), author, session
-    )
+def _write_cells(ctx: Context, cube: str, raw: bytes) -> dict[str, Any]:
+    return cells.write(ctx, cube, parse_body(raw, cells.WriteBatch.model_validate))
 
 
 @router.get("/{cube}/cells/history", summary="One cell's history, oldest first")
 def cell_history(
-    ws: WorkspaceDep,
+    ctx: Viewer,
     model: str,
     cube: str,
     e: Annotated[list[str], Query(description="the cell's elements in cube dimension order")],
 ) -> list[dict[str, Any]]:
-    return cells.history(ws, model, cube, e)
+    return cells.history(ctx, cube, e)
 
 
 @router.get(
@@ -108,14 +96,14 @@ def cell_history(
     "formula reads; an input is a leaf. `depth` and `max_nodes` bound the tree (`truncated`).",
 )
 def trace_cell(
-    ws: WorkspaceDep,
+    ctx: Viewer,
     model: str,
     cube: str,
     e: Annotated[list[str], Query(description="the cell's elements in cube dimension order")],
     depth: Annotated[int, Query(ge=0, le=20)] = 3,
     max_nodes: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
-    return trace.explain(ws, model, cube, e, depth, max_nodes)
+    return trace.explain(ctx, cube, e, depth, max_nodes)
 
 
 @router.post(
@@ -127,36 +115,28 @@ def trace_cell(
     "session (`X-Plancube-Session`) make it a 409 `write_conflict` and nothing is written.",
 )
 def spread_cell(
-    ws: WorkspaceDep,
-    author: AuthorDep,
-    session: SessionDep,
-    model: str,
-    cube: str,
-    body: spreading.SpreadRequest,
+    ctx: Planner, model: str, cube: str, body: spreading.SpreadRequest
 ) -> dict[str, Any]:
-    return spreading.run(ws, model, cube, body, author, session)
+    return spreading.run(ctx, cube, body)
 
 
 @router.get("/{cube}/holds", summary="The acting user's holds on a cube")
-def list_holds(ws: WorkspaceDep, author: AuthorDep, model: str, cube: str) -> list[dict[str, Any]]:
-    return spreading.list_holds(ws, model, cube, author)
+def list_holds(ctx: Planner, model: str, cube: str) -> list[dict[str, Any]]:
+    return spreading.list_holds(ctx, cube)
 
 
 @router.post("/{cube}/holds", status_code=204, summary="Hold a cell (for the acting user)")
-def add_hold(
-    ws: WorkspaceDep, author: AuthorDep, model: str, cube: str, body: spreading.HoldRequest
-) -> Response:
-    spreading.set_hold(ws, model, cube, body.elements, author, held=True)
+def add_hold(ctx: Planner, model: str, cube: str, body: spreading.HoldRequest) -> Response:
+    spreading.set_hold(ctx, cube, body.elements, held=True)
     return Response(status_code=204)
 
 
 @router.delete("/{cube}/holds", status_code=204, summary="Release a hold")
 def release_hold(
-    ws: WorkspaceDep,
-    author: AuthorDep,
+    ctx: Planner,
     model: str,
     cube: str,
     e: Annotated[list[str], Query(description="the held cell's elements in cube order")],
 ) -> Response:
-    spreading.set_hold(ws, model, cube, e, author, held=False)
+    spreading.set_hold(ctx, cube, e, held=False)
     return Response(status_code=204)

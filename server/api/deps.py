@@ -1,16 +1,12 @@
-"""Request dependencies shared by the routers: the workspace, the acting user and session.
+"""The guard of operations that destroy data: ``Destructive``.
 
-Until sign-in arrives (Entra ID SSO), the acting user is whatever the client names in the
-``X-Plancube-User`` header; it is recorded as the author of commits and snapshots. A client may
-name its session in ``X-Plancube-Session`` (the grid: one per page load): writes with a
-``base_commit`` then do not conflict with that session's own earlier commits.
-
-An operation that destroys data (deleting a model, an import with ``replace``, a forced revert)
-declares ``DestructiveDep``: the one place its guard lives. Today it records the operation in
-the audit log (``server.audit``) once the route calls ``done``; with sign-in it will also refuse
-a user who is not an admin of the model. A browser page of another site cannot reach these
-routes at all: their bodies must be JSON (``server.api.route``) and the origin the server's own
-(``server.origins``).
+Deleting a model, importing over one (``replace``) and a forced revert can each wipe a plan's
+work. Each route declares its guard (``server.api.guards``: the model's admin, or a server
+admin) and takes a ``Destructive`` to record the operation once it is done, in the audit log
+(``server.audit``: the ``plancube.audit`` logger and the ``audit_log`` table), naming the
+signed-in user. A browser page of another site cannot reach these routes at all: their bodies
+must be JSON (``server.api.route``), the origin the server's own (``server.origins``), and a
+cookie session's changes carry its CSRF token.
 """
 
 from __future__ import annotations
@@ -18,54 +14,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends
 
 from server import audit
-from server.workspace import Workspace
-
-
-def get_workspace(request: Request) -> Workspace:
-    ws: Workspace = request.app.state.workspace
-    return ws
-
-
-def get_author(
-    x_plancube_user: Annotated[
-        str | None, Header(description="who is acting (recorded as commit author)", max_length=200)
-    ] = None,
-) -> str:
-    return (x_plancube_user or "anonymous").strip() or "anonymous"
-
-
-def get_session(
-    x_plancube_session: Annotated[
-        str | None,
-        Header(
-            description="the client's session, chosen by the client (e.g. a random id per page "
-            "load); with `base_commit`, commits of the same session and user are not conflicts. "
-            "Without it, every later change of a target cell is a conflict.",
-            max_length=200,
-        ),
-    ] = None,
-) -> str | None:
-    return (x_plancube_session or "").strip() or None
+from server.api.guards import SignedIn
+from server.context import Context
 
 
 @dataclass(frozen=True, slots=True)
 class Destructive:
-    """The guard of an operation that destroys data (see above)."""
-
-    user: str
+    ctx: Context
 
     def done(self, action: str, **what: Any) -> None:
-        audit.record(self.user, action, **what)
+        audit.record(self.ctx.author, action, **what)
+        audit.store(self.ctx, action, **what)
 
 
-def get_destructive(author: Annotated[str, Depends(get_author)]) -> Destructive:
-    return Destructive(author)
+def get_destructive(ctx: SignedIn) -> Destructive:
+    return Destructive(ctx)
 
 
-WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
-AuthorDep = Annotated[str, Depends(get_author)]
-SessionDep = Annotated[str | None, Depends(get_session)]
 DestructiveDep = Annotated[Destructive, Depends(get_destructive)]

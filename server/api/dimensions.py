@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from server.api.deps import WorkspaceDep
+from server.api.guards import Modeler, Viewer
 from server.api.route import StrictJsonRoute
 from server.errors import BadRequest
 from server.modeldef import DimensionDef
@@ -19,35 +19,35 @@ router = APIRouter(
 
 
 @router.get("", summary="List dimensions")
-def list_dimensions(ws: WorkspaceDep, model: str) -> list[dict[str, Any]]:
-    return service.get_all(ws, model)
+def list_dimensions(ctx: Viewer, model: str) -> list[dict[str, Any]]:
+    return service.get_all(ctx)
 
 
 @router.post("", status_code=201, summary="Create a dimension with its elements")
-def create_dimension(ws: WorkspaceDep, model: str, body: DimensionDef) -> dict[str, Any]:
-    return service.create(ws, model, body)
+def create_dimension(ctx: Modeler, model: str, body: DimensionDef) -> dict[str, Any]:
+    return service.create(ctx, body)
 
 
 @router.get("/{dimension}", summary="Get a dimension: elements, edges, attributes")
-def get_dimension(ws: WorkspaceDep, model: str, dimension: str) -> dict[str, Any]:
-    return service.get(ws, model, dimension)
+def get_dimension(ctx: Viewer, model: str, dimension: str) -> dict[str, Any]:
+    return service.get(ctx, dimension)
 
 
 @router.put("/{dimension}", summary="Replace a dimension's definition")
 def replace_dimension(
-    ws: WorkspaceDep, model: str, dimension: str, body: DimensionDef
+    ctx: Modeler, model: str, dimension: str, body: DimensionDef
 ) -> dict[str, Any]:
     if body.name != dimension:
         raise BadRequest(
             f"the body names dimension {body.name!r} but the URL {dimension!r}",
             dimension=dimension,
         )
-    return service.replace(ws, model, body)
+    return service.replace(ctx, body)
 
 
 @router.delete("/{dimension}", status_code=204, summary="Delete a dimension no cube uses")
-def delete_dimension(ws: WorkspaceDep, model: str, dimension: str) -> Response:
-    service.delete(ws, model, dimension)
+def delete_dimension(ctx: Modeler, model: str, dimension: str) -> Response:
+    service.delete(ctx, dimension)
     return Response(status_code=204)
 
 
@@ -59,11 +59,11 @@ def delete_dimension(ws: WorkspaceDep, model: str, dimension: str) -> Response:
     "whole batch is validated as one new dimension first; nothing is written if any of it fails.",
 )
 def upsert_elements(
-    ws: WorkspaceDep, model: str, dimension: str, body: list[ElementUpsert]
+    ctx: Modeler, model: str, dimension: str, body: list[ElementUpsert]
 ) -> dict[str, Any]:
-    return service.upsert_elements(ws, model, dimension, body)
+    return service.upsert_elements(ctx, dimension, body)
 
 
 @router.delete("/{dimension}/elements/{element:path}", summary="Delete an element")
-def delete_element(ws: WorkspaceDep, model: str, dimension: str, element: str) -> dict[str, Any]:
-    return service.delete_element(ws, model, dimension, element)
+def delete_element(ctx: Modeler, model: str, dimension: str, element: str) -> dict[str, Any]:
+    return service.delete_element(ctx, dimension, element)

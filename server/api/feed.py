@@ -15,7 +15,9 @@ falls far behind gets a fresh ``snapshot`` instead of the messages it missed. A 
 most ``PLANCUBE_MAX_SUBSCRIPTIONS`` views (checked here) of ``PLANCUBE_MAX_FEED_CELLS`` cells in
 all (checked by the hub once a view is read): past either, an ``error`` of code ``feed_limit``.
 Only the server's own pages and the allowed origins may open the socket: another page's
-handshake is refused before it reaches this route (``server.origins``, ``server.hosts``).
+handshake is refused before it reaches this route (``server.origins``, ``server.hosts``). The
+socket is signed in like any request (a bearer token or the session cookie; ``server.api.guards``,
+viewer of the model at least) and every view it watches shows what that user may see.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
+from server.api.guards import Viewer
 from server.api.route import StrictJsonRoute
+from server.context import Context
 from server.errors import FeedLimit, PlancubeError, Unprocessable
 from server.events import Hub, Outbox, Subscription, dumps, error_body
 from server.limits import SUBSCRIPTIONS_SETTING
@@ -46,30 +50,33 @@ def _error(wid: str | None, exc: Exception) -> str:
     return dumps({"type": "error", "id": wid, "error": error_body(exc)})
 
 
-def _read(ws: Workspace, model: str, cube: str, spec: views.ViewSpec) -> dict[str, Any]:
+def _read(ctx: Context, cube: str, spec: views.ViewSpec) -> dict[str, Any]:
     """A view answer whose ``commit`` is exactly the head its values show.
 
     A commit applied while the view was read would make the values newer than the head the
     answer names; the feed labels its messages with that head, so read again until none was.
     """
-    rt = ws.runtime(model)
+    rt = ctx.rt
     for _ in range(3):
         before = rt.engine.head
-        body = views.query(ws, model, cube, spec)
+        body = views.query(ctx, cube, spec, holds=False)
         if rt.engine.head == before:
             break
     return body  # still racing writes: its commit is older than its values, never newer
 
 
-def _subscribe(ws: Workspace, model: str, outbox: Outbox, msg: dict[str, Any]) -> Subscription:
+def _subscribe(ctx: Context, outbox: Outbox, msg: dict[str, Any]) -> Subscription:
     spec = views.ViewSpec.model_validate(msg.get("view", {}))
     cube = str(msg.get("cube", ""))
-    key = (cube, orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode())
+    text = orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode()
+    # subscribers share a read only if they also share their rights: the same view shows
+    # each user the elements they may see
+    key = (cube, text, ctx.rights)
     return Subscription(
         outbox,
         str(msg.get("id", "")),
         key,
-        read=partial(_read, ws, model, cube, spec),
+        read=partial(_read, ctx, cube, spec),
         live=spec.as_of is None and spec.snapshot is None,
     )
 
@@ -81,8 +88,8 @@ def _leave(hub: Hub, sub: Subscription | None) -> None:
 
 
 @router.websocket("/api/models/{model}/feed")
-async def feed(socket: WebSocket, model: str) -> None:
-    ws: Workspace = socket.app.state.workspace
+async def feed(socket: WebSocket, ctx: Viewer, model: str) -> None:
+    ws: Workspace = ctx.ws
     await socket.accept()
     try:
         ws.runtime(model)
@@ -120,7 +127,7 @@ async def feed(socket: WebSocket, model: str) -> None:
                             limit=most,
                             setting=SUBSCRIPTIONS_SETTING,
                         )
-                    sub = _subscribe(ws, model, outbox, msg)
+                    sub = _subscribe(ctx, outbox, msg)
                     _leave(hub, outbox.subscriptions.get(wid))
                     outbox.subscriptions[wid] = sub
                     hub.join(sub)  # the hub answers with a snapshot (or an error)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from server.api.deps import AuthorDep, DestructiveDep, WorkspaceDep
+from server.api.deps import DestructiveDep
+from server.api.guards import ModelAdmin, Modeler, ServerAdmin, SignedIn, Viewer
 from server.api.route import StrictJsonRoute
 from server.modeldef import ModelDef, dump_model, load_model
 from server.names import PathName
@@ -25,13 +26,13 @@ class ModelCreate(BaseModel):
 
 
 @router.get("", summary="List models")
-def list_models(ws: WorkspaceDep) -> list[dict[str, Any]]:
-    return service.get_all(ws)
+def list_models(ctx: SignedIn) -> list[dict[str, Any]]:
+    return service.get_all(ctx)
 
 
 @router.post("", status_code=201, summary="Create an empty model")
-def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
-    return service.create(ws, body.name, body.description)
+def create_model(ctx: ServerAdmin, body: ModelCreate) -> dict[str, Any]:
+    return service.create(ctx.ws, body.name, body.description)
 
 
 @router.post(
@@ -57,8 +58,7 @@ def create_model(ws: WorkspaceDep, body: ModelCreate) -> dict[str, Any]:
 )
 async def import_model(
     request: Request,
-    ws: WorkspaceDep,
-    author: AuthorDep,
+    ctx: ServerAdmin,
     guard: DestructiveDep,
     replace: Annotated[bool, Query(description="replace a model of the same name")] = False,
 ) -> dict[str, Any]:
@@ -69,8 +69,9 @@ async def import_model(
         # a 64 MB model file takes seconds to parse and validate: not on the event loop,
         # where /api/health and every other request would wait for it
         model = load_model(raw_bytes, yaml_format=yaml_format)
+        ws = ctx.ws
         replaced = replace and (model.name in ws.model_names() or ws.is_unavailable(model.name))
-        summary = service.load(ws, model, author, replace)
+        summary = service.load(ws, model, ctx.author, replace)
         if replaced:
             guard.done("model.replace", model=model.name, head=summary.get("head"))
         return summary
@@ -79,13 +80,13 @@ async def import_model(
 
 
 @router.get("/{model}", summary="Get a model")
-def get_model(ws: WorkspaceDep, model: str) -> dict[str, Any]:
-    return service.get(ws, model)
+def get_model(ctx: Viewer, model: str) -> dict[str, Any]:
+    return service.get(ctx)
 
 
 @router.delete("/{model}", status_code=204, summary="Delete a model and all its history")
-def delete_model(ws: WorkspaceDep, guard: DestructiveDep, model: str) -> Response:
-    service.delete(ws, model)
+def delete_model(ctx: ModelAdmin, guard: DestructiveDep, model: str) -> Response:
+    service.delete(ctx.ws, model)
     guard.done("model.delete", model=model)
     return Response(status_code=204)
 
@@ -96,11 +97,11 @@ def delete_model(ws: WorkspaceDep, guard: DestructiveDep, model: str) -> Respons
     responses={200: {"content": {"application/yaml": {}, "application/json": {}}}},
 )
 def export_model(
-    ws: WorkspaceDep,
+    ctx: Modeler,
     model: str,
     format: Annotated[str, Query(pattern="^(yaml|json)$")] = "yaml",
     data: Annotated[bool, Query(description="include every stored leaf cell")] = False,
 ) -> Response:
-    text = dump_model(service.export(ws, model, with_data=data), format)
+    text = dump_model(service.export(ctx, with_data=data), format)
     media = "application/json" if format == "json" else "application/yaml"
     return Response(text, media_type=media)

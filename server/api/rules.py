@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from server.api.deps import WorkspaceDep
+from server.api.guards import Modeler
 from server.api.route import StrictJsonRoute
 from server.errors import BadRequest
 from server.modeldef import RuleSpec
@@ -18,8 +18,8 @@ router = APIRouter(
 
 
 @router.get("", summary="List a cube's rules")
-def list_rules(ws: WorkspaceDep, model: str, cube: str) -> list[dict[str, Any]]:
-    return service.get_all(ws, model, cube)
+def list_rules(ctx: Modeler, model: str, cube: str) -> list[dict[str, Any]]:
+    return service.get_all(ctx, cube)
 
 
 @router.put(
@@ -30,31 +30,29 @@ def list_rules(ws: WorkspaceDep, model: str, cube: str) -> list[dict[str, Any]]:
     "formula); rules that depend on each other in a loop are 422 `rule_cycle`.",
 )
 def replace_rules(
-    ws: WorkspaceDep, model: str, cube: str, body: list[RuleSpec]
+    ctx: Modeler, model: str, cube: str, body: list[RuleSpec]
 ) -> list[dict[str, Any]]:
-    return service.replace_all(ws, model, cube, body)
+    return service.replace_all(ctx, cube, body)
 
 
 @router.post("", status_code=201, summary="Add a rule")
-def create_rule(ws: WorkspaceDep, model: str, cube: str, body: RuleSpec) -> dict[str, Any]:
-    return service.create(ws, model, cube, body)
+def create_rule(ctx: Modeler, model: str, cube: str, body: RuleSpec) -> dict[str, Any]:
+    return service.create(ctx, cube, body)
 
 
 @router.get("/{name}", summary="Get a rule")
-def get_rule(ws: WorkspaceDep, model: str, cube: str, name: str) -> dict[str, Any]:
-    return service.get(ws, model, cube, name)
+def get_rule(ctx: Modeler, model: str, cube: str, name: str) -> dict[str, Any]:
+    return service.get(ctx, cube, name)
 
 
 @router.put("/{name}", summary="Change a rule")
-def update_rule(
-    ws: WorkspaceDep, model: str, cube: str, name: str, body: RuleSpec
-) -> dict[str, Any]:
+def update_rule(ctx: Modeler, model: str, cube: str, name: str, body: RuleSpec) -> dict[str, Any]:
     if body.name != name:
         raise BadRequest(f"the body names rule {body.name!r} but the URL {name!r}", rule=name)
-    return service.update(ws, model, cube, name, body)
+    return service.update(ctx, cube, name, body)
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a rule")
-def delete_rule(ws: WorkspaceDep, model: str, cube: str, name: str) -> Response:
-    service.delete(ws, model, cube, name)
+def delete_rule(ctx: Modeler, model: str, cube: str, name: str) -> Response:
+    service.delete(ctx, cube, name)
     return Response(status_code=204)

@@ -32,15 +32,23 @@ def use_token_validator(app: FastAPI, validator: TokenValidator) -> None:
     app.state.token_validator = validator
 
 
+def token_in_query(conn: HTTPConnection) -> str | None:
+    """The name of a query parameter that holds (or is named like) a token, if any."""
+    for name, value in conn.query_params.multi_items():
+        if name.lower() in _QUERY_NAMES or _JWT.match(value) or value.startswith("pcp_"):
+            return name
+    return None
+
+
 def bearer_token(conn: HTTPConnection) -> str:
     """The token of the request's ``Authorization: Bearer`` header; refused from the URL."""
-    for name, value in conn.query_params.multi_items():
-        if name.lower() in _QUERY_NAMES or _JWT.match(value):
-            raise TokenInQuery(
-                "a token in the URL is refused (URLs are logged): send it in the "
-                "Authorization header as 'Bearer <token>'",
-                parameter=name[:64],
-            )
+    name = token_in_query(conn)
+    if name is not None:
+        raise TokenInQuery(
+            "a token in the URL is refused (URLs are logged): send it in the "
+            "Authorization header as 'Bearer <token>'",
+            parameter=name[:64],
+        )
     header = conn.headers.get("authorization")
     if header is None:
         raise TokenMissing("sign-in required: send 'Authorization: Bearer <access token>'")

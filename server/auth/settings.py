@@ -1,8 +1,9 @@
 """Sign-in settings: one object, read from ``PLANCUBE_*`` environment variables.
 
-``PLANCUBE_AUTH`` picks how requests are signed in: ``entra`` (Entra ID v2 access tokens),
-``oidc`` (any OpenID Connect provider found by issuer discovery), ``local`` (local accounts,
-not built yet) or ``none`` (today's behaviour, the default). The rest configure the chosen
+``PLANCUBE_AUTH`` picks how requests are signed in: ``local`` (the default: local accounts,
+their sessions and personal access tokens), ``entra`` (Entra ID v2 access tokens as well) or
+``oidc`` (any OpenID Connect provider found by issuer discovery, as well). Every request signs
+in: there is no mode in which a client names the user it acts for. The rest configure the chosen
 provider; docs/sign-in.md lists every setting, its default and where its value comes from in the
 Entra admin centre. A wrong value is one ``AuthSettingsError`` line naming the setting, at
 start-up, rather than a refusal of every request later.
@@ -16,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Mode = Literal["entra", "oidc", "local", "none"]
-MODES: tuple[Mode, ...] = ("entra", "oidc", "local", "none")
+Mode = Literal["entra", "oidc", "local"]
+MODES: tuple[Mode, ...] = ("entra", "oidc", "local")
 
 ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 # Entra signs access tokens with RS256 only; an asymmetric algorithm is the only safe kind for a
@@ -68,7 +69,7 @@ class OidcSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    mode: Mode = "none"
+    mode: Mode = "local"
     entra: EntraSettings | None = None
     oidc: OidcSettings | None = None
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
@@ -80,7 +81,12 @@ class AuthSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
         env = os.environ if env is None else env
-        mode = env.get("PLANCUBE_AUTH", "none").strip().lower() or "none"
+        mode = env.get("PLANCUBE_AUTH", "local").strip().lower() or "local"
+        if mode == "none":
+            raise AuthSettingsError(
+                "PLANCUBE_AUTH=none is gone: every request signs in; use local (the default) "
+                "and `plancube user add` for local accounts"
+            )
         if mode not in MODES:
             raise AuthSettingsError(
                 f"PLANCUBE_AUTH must be one of {', '.join(MODES)}, not {mode!r}"

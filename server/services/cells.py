@@ -21,6 +21,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import MAX_INPUT, NotALeafError
+from server.access import Access, AccessMasks
+from server.context import Context
+from server.directory import OPEN
 from server.errors import (
     BaseCommitAhead,
     ElementNotFound,
@@ -29,6 +32,7 @@ from server.errors import (
     StorageFull,
     StorageUnavailable,
     WriteConflict,
+    WriteForbidden,
 )
 from server.group_commit import Pending
 from server.names import Reference
@@ -97,7 +101,11 @@ def commit_json(c: CommitInfo) -> dict[str, Any]:
 
 
 def _names(
-    rt: ModelRuntime, cube: str, index: int, elements: list[str] | dict[str, str]
+    rt: ModelRuntime,
+    cube: str,
+    index: int,
+    elements: list[str] | dict[str, str],
+    masks: AccessMasks = OPEN,
 ) -> list[str]:
     dims = rt.cube(cube).dimensions
     if isinstance(elements, dict):
@@ -124,6 +132,11 @@ def _names(
         h = rt.hierarchy(d)
         try:
             pos = rt.position(d, name)
+            hidden = masks.dimensions.get(d)
+            if hidden is not None and hidden[pos] < Access.READ:  # as if it did not exist
+                raise ElementNotFound(
+                    f"dimension {d!r} has no element {name!r}", dimension=d, element=name
+                )
         except ElementNotFound as exc:
             raise ElementNotFound(
                 f"cell {index}: {exc.message}", cell=index, **exc.details
@@ -139,14 +152,18 @@ def _names(
     return out
 
 
-def validate(rt: ModelRuntime, cube: str, cells: Sequence[CellWrite]) -> list[CellChange]:
-    """The cells as storage changes, or the first problem, naming the cell."""
+def validate(
+    rt: ModelRuntime, cube: str, cells: Sequence[CellWrite], masks: AccessMasks = OPEN
+) -> list[CellChange]:
+    """The cells as storage changes, or the first problem, naming the cell. ``masks``: the
+    writer's element security (an element they may not see is not found; cells they may only
+    read are refused together, 403 ``write_forbidden``)."""
     mask = rt.text_mask(cube)
     dims = rt.cube(cube).dimensions
     seen: dict[str, int] = {}
     changes = []
     for i, cell in enumerate(cells):
-        names = _names(rt, cube, i, cell.elements)
+        names = _names(rt, cube, i, cell.elements, masks)
         addr = address(names)
         if addr in seen:
             raise InvalidValue(
@@ -186,8 +203,45 @@ def validate(rt: ModelRuntime, cube: str, cells: Sequence[CellWrite]) -> list[Ce
                     limit=MAX_INPUT,
                 )
             changes.append(CellChange(cube, addr, num=float(value)))
+    if not masks.open:
+        refuse_read_only(rt, cube, changes, masks)
     _refuse_rule_cells(rt, cube, changes)
     return changes
+
+
+def coords_of(rt: ModelRuntime, cube: str, changes: Sequence[CellChange]) -> np.ndarray:
+    hierarchies = rt.engine.cube(cube).hierarchies
+    return np.array(
+        [
+            [h.index[n] for h, n in zip(hierarchies, elements_of(c.addr), strict=True)]
+            for c in changes
+        ],
+        dtype=np.int64,
+    ).reshape(-1, len(hierarchies))
+
+
+MAX_NAMED = 20  # cells an error lists
+
+
+def refuse_read_only(
+    rt: ModelRuntime, cube: str, changes: Sequence[CellChange], masks: AccessMasks
+) -> None:
+    """Refuse the whole batch (403 ``write_forbidden``) if any cell is not writable for the
+    caller, naming the first ``MAX_NAMED`` of them."""
+    allowed = masks.cells(cube, rt.cube(cube).dimensions, coords_of(rt, cube, changes))
+    bad = np.flatnonzero(allowed < Access.WRITE)
+    if len(bad):
+        # cells the caller may see are named; hidden ones (a spread's leaves) only counted
+        seen = [i for i in bad if allowed[i] >= Access.READ]
+        named = [elements_of(changes[int(i)].addr) for i in seen[:MAX_NAMED]]
+        example = f", e.g. {named[0]}" if named else ""
+        raise WriteForbidden(
+            f"{len(bad)} cell(s) are not yours to change{example}; nothing was written",
+            cube=cube,
+            count=len(bad),
+            hidden=int(len(bad) - len(seen)),
+            cells=named,
+        )
 
 
 def _refuse_rule_cells(rt: ModelRuntime, cube: str, changes: list[CellChange]) -> None:
@@ -195,14 +249,7 @@ def _refuse_rule_cells(rt: ModelRuntime, cube: str, changes: list[CellChange]) -
     rules = rt.engine.rules
     if not any(r.cube == cube for r in rules.compiled):
         return
-    hierarchies = rt.engine.cube(cube).hierarchies
-    coords = np.array(
-        [
-            [h.index[n] for h, n in zip(hierarchies, elements_of(c.addr), strict=True)]
-            for c in changes
-        ],
-        dtype=np.int64,
-    ).reshape(-1, len(hierarchies))
+    coords = coords_of(rt, cube, changes)
     hits = np.flatnonzero(rules.rule_cells(cube, coords))
     if len(hits):
         i = int(hits[0])
@@ -369,25 +416,19 @@ def _refusal(rt: ModelRuntime, r: CommitRequest, exc: BaseException) -> BaseExce
     return exc
 
 
-def write(
-    ws: Workspace,
-    model: str,
-    cube: str,
-    batch: WriteBatch,
-    author: str,
-    session: str | None = None,
-) -> dict[str, Any]:
-    rt = ws.runtime(model)
+def write(ctx: Context, cube: str, batch: WriteBatch) -> dict[str, Any]:
+    rt = ctx.rt
+    masks = ctx.masks
     result = submit(
-        ws,
+        ctx.ws,
         rt,
-        lambda: validate(rt, cube, batch.cells),
+        lambda: validate(rt, cube, batch.cells, masks),
         size=len(batch.cells),
-        author=author,
+        author=ctx.author,
         message=batch.message,
         source=batch.source.value,
         base=batch.base_commit,
-        session=session,
+        session=ctx.session,
     )
     return result_json(result)
 
@@ -414,7 +455,7 @@ def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
     ]
 
 
-def history(ws: Workspace, model: str, cube: str, elements: list[str]) -> list[dict[str, Any]]:
-    rt = ws.runtime(model)
-    names = _names(rt, cube, 0, elements)
-    return history_json(ws.store.cell_history(model, cube, address(names)))
+def history(ctx: Context, cube: str, elements: list[str]) -> list[dict[str, Any]]:
+    rt = ctx.rt
+    names = _names(rt, cube, 0, elements, ctx.masks)
+    return history_json(ctx.ws.store.cell_history(rt.name, cube, address(names)))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.context import Context
 from server.errors import AlreadyExists, BadRequest, InUse
 from server.modeldef import CubeDef
-from server.workspace import ModelRuntime, Workspace
+from server.workspace import ModelRuntime
 
 
 def summary(rt: ModelRuntime, cube: CubeDef) -> dict[str, Any]:
@@ -23,12 +24,14 @@ def summary(rt: ModelRuntime, cube: CubeDef) -> dict[str, Any]:
     }
 
 
-def get_all(ws: Workspace, model: str) -> list[dict[str, Any]]:
+def get_all(ctx: Context) -> list[dict[str, Any]]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     return [summary(rt, c) for c in rt.cubes.values()]
 
 
-def get(ws: Workspace, model: str, name: str) -> dict[str, Any]:
+def get(ctx: Context, name: str) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     return summary(rt, rt.cube(name))
 
@@ -47,7 +50,8 @@ def check(cube: CubeDef, dimensions: set[str]) -> None:
         )
 
 
-def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
+def create(ctx: Context, cube: CubeDef) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     if cube.name in rt.cubes:
         raise AlreadyExists(
@@ -61,7 +65,8 @@ def create(ws: Workspace, model: str, cube: CubeDef) -> dict[str, Any]:
     return summary(rt, cube)
 
 
-def delete(ws: Workspace, model: str, name: str) -> None:
+def delete(ctx: Context, name: str) -> None:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     rt.cube(name)
     readers = [

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from calc_engine import Engine, Hierarchy
+from server.context import Context
 from server.errors import AlreadyExists, ElementNotFound, InUse
 from server.modeldef import ChildRef, DimensionDef, ElementDef, ElementType, Name, build_hierarchy
 from server.names import Reference
@@ -46,22 +47,46 @@ def summary(dim: DimensionDef, h: Hierarchy) -> dict[str, Any]:
     }
 
 
-def get_all(ws: Workspace, model: str) -> list[dict[str, Any]]:
+def get_all(ctx: Context) -> list[dict[str, Any]]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
-    return [summary(d, rt.hierarchy(d.name)) for d in rt.dimensions.values()]
+    out = []
+    for d in rt.dimensions.values():
+        row = summary(d, rt.hierarchy(d.name))
+        visible = ctx.visible(d.name)
+        if visible is not None:  # counts of what the caller may see
+            h = rt.hierarchy(d.name)
+            row["elements"] = int(visible.sum())
+            row["leaves"] = int((visible & h.is_leaf).sum())
+        out.append(row)
+    return out
 
 
-def get(ws: Workspace, model: str, name: str) -> dict[str, Any]:
+def get(ctx: Context, name: str) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     dim, h = rt.dimension(name), rt.hierarchy(name)
     body = dim.model_dump(mode="json")
     for e, leaf in zip(body["elements"], h.is_leaf, strict=True):
         e["leaf"] = bool(leaf)
         e["parents"] = [h.names[p] for p, _ in h.parents[h.index[e["name"]]]]
+    visible = ctx.visible(name)
+    if visible is not None:  # elements the caller may not see are not there
+        shown = {n for n, ok in zip(h.names, visible, strict=True) if ok}
+        body["elements"] = [e for e in body["elements"] if e["name"] in shown]
+        for e in body["elements"]:
+            e["parents"] = [p for p in e["parents"] if p in shown]
+            if e.get("children"):
+                e["children"] = [c for c in e["children"] if _child_name(c) in shown]
     return body
 
 
-def create(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
+def _child_name(child: Any) -> str:
+    return child if isinstance(child, str) else str(child.get("name"))
+
+
+def create(ctx: Context, dim: DimensionDef) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     if dim.name in rt.dimensions:
         raise AlreadyExists(
@@ -70,7 +95,8 @@ def create(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
     return _save(ws, rt, dim)
 
 
-def replace(ws: Workspace, model: str, dim: DimensionDef) -> dict[str, Any]:
+def replace(ctx: Context, dim: DimensionDef) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     rt.dimension(dim.name)
     return _save(ws, rt, dim)
@@ -131,9 +157,8 @@ def _check_no_hidden_cells(rt: ModelRuntime, old: Hierarchy, new: Hierarchy) -> 
         )
 
 
-def upsert_elements(
-    ws: Workspace, model: str, name: str, items: list[ElementUpsert]
-) -> dict[str, Any]:
+def upsert_elements(ctx: Context, name: str, items: list[ElementUpsert]) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     dim = rt.dimension(name).model_copy(deep=True)
     by_name = {e.name: e for e in dim.elements}
@@ -170,20 +195,22 @@ def upsert_elements(
             if item.name not in known:
                 known.add(item.name)
                 parent.children.append(ChildRef(name=item.name, weight=p.weight))
-    return replace(ws, model, dim)
+    return replace(ctx, dim)
 
 
-def delete_element(ws: Workspace, model: str, name: str, element: str) -> dict[str, Any]:
+def delete_element(ctx: Context, name: str, element: str) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     element = rt.hierarchy(name).names[rt.position(name, element)]  # by alias, or not NFC
     dim = rt.dimension(name).model_copy(deep=True)
     dim.elements = [e for e in dim.elements if e.name != element]
     for e in dim.elements:
         e.children = [c for c in e.children if c.name != element]
-    return replace(ws, model, dim)
+    return replace(ctx, dim)
 
 
-def delete(ws: Workspace, model: str, name: str) -> None:
+def delete(ctx: Context, name: str) -> None:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     rt.dimension(name)
     users = [c.name for c in rt.cubes.values() if name in c.dimensions]

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from server.access import Access
+from server.context import Context
 from server.errors import AlreadyExists, InvalidModel, PlancubeError
 from server.limits import Limits
 from server.modeldef import ModelDef, build_hierarchy
@@ -34,12 +36,17 @@ def summary(ws: Workspace, rt: ModelRuntime) -> dict[str, Any]:
     }
 
 
-def get_all(ws: Workspace) -> list[dict[str, Any]]:
-    return [summary(ws, ws.runtime(m)) for m in ws.model_names()]
+def get_all(ctx: Context) -> list[dict[str, Any]]:
+    """The models the caller has a role in (a server admin: all)."""
+    out = []
+    for m in ctx.ws.model_names():
+        if ctx.for_model(m).role is not None:
+            out.append(summary(ctx.ws, ctx.ws.runtime(m)))
+    return out
 
 
-def get(ws: Workspace, model: str) -> dict[str, Any]:
-    return summary(ws, ws.runtime(model))
+def get(ctx: Context) -> dict[str, Any]:
+    return summary(ctx.ws, ctx.rt)
 
 
 def create(ws: Workspace, name: str, description: str = "") -> dict[str, Any]:
@@ -56,9 +63,12 @@ def delete(ws: Workspace, model: str) -> None:
     ws.drop(model)
 
 
-def export(ws: Workspace, model: str, with_data: bool = False) -> ModelDef:
-    rt = ws.runtime(model)
-    row = ws.store.get_model(model)
+def export(ctx: Context, with_data: bool = False) -> ModelDef:
+    """The model file; ``with_data``: the input cells the caller may read."""
+    rt = ctx.rt
+    model = rt.name
+    row = ctx.ws.store.get_model(model)
+    masks = ctx.masks
     data: dict[str, list[list[str | float | None]]] = {}
     if with_data:
         for name in rt.cubes:
@@ -67,6 +77,13 @@ def export(ws: Workspace, model: str, with_data: bool = False) -> ModelDef:
             with rt.lock:
                 coords, vals = rt.engine.input_cells(name)
                 texts = list(array.text.items())
+            if not masks.open:
+                dims = rt.cube(name).dimensions
+                shown = masks.cells(name, dims, coords) >= Access.READ
+                coords, vals = coords[shown], vals[shown]
+                keys = np.array([k for k, _ in texts], dtype=np.int64).reshape(-1, len(dims))
+                seen = masks.cells(name, dims, keys) >= Access.READ
+                texts = [t for t, ok in zip(texts, seen, strict=True) if ok]
             rows: list[list[str | float | None]] = [
                 [*(str(names[a][c[a]]) for a in range(len(names))), float(v)]
                 for c, v in zip(coords, vals, strict=True)

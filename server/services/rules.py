@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.context import Context
 from server.errors import AlreadyExists, BadRequest, NotFound
 from server.modeldef import CubeDef, RuleSpec
-from server.workspace import ModelRuntime, Workspace
+from server.workspace import ModelRuntime
 
 
 class RuleNotFound(NotFound):
     code = "rule_not_found"
 
 
-def get_all(ws: Workspace, model: str, cube: str) -> list[dict[str, Any]]:
+def get_all(ctx: Context, cube: str) -> list[dict[str, Any]]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     return [r.model_dump() for r in rt.cube(cube).rules]
 
 
-def get(ws: Workspace, model: str, cube: str, name: str) -> dict[str, Any]:
+def get(ctx: Context, cube: str, name: str) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     return _find(ws.runtime(model), cube, name).model_dump()
 
 
@@ -35,9 +38,8 @@ def _find(rt: ModelRuntime, cube: str, name: str) -> RuleSpec:
     raise RuleNotFound(f"cube {cube!r} has no rule {name!r}", cube=cube, rule=name)
 
 
-def replace_all(
-    ws: Workspace, model: str, cube: str, rules: list[RuleSpec]
-) -> list[dict[str, Any]]:
+def replace_all(ctx: Context, cube: str, rules: list[RuleSpec]) -> list[dict[str, Any]]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     names = [r.name for r in rules]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -59,24 +61,27 @@ def replace_all(
     return [r.model_dump() for r in rules]
 
 
-def create(ws: Workspace, model: str, cube: str, rule: RuleSpec) -> dict[str, Any]:
+def create(ctx: Context, cube: str, rule: RuleSpec) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     existing = rt.cube(cube).rules
     if any(r.name == rule.name for r in existing):
         raise AlreadyExists(f"cube {cube!r} already has a rule {rule.name!r}", rule=rule.name)
-    replace_all(ws, model, cube, [*existing, rule])
+    replace_all(ctx, cube, [*existing, rule])
     return rule.model_dump()
 
 
-def update(ws: Workspace, model: str, cube: str, name: str, rule: RuleSpec) -> dict[str, Any]:
+def update(ctx: Context, cube: str, name: str, rule: RuleSpec) -> dict[str, Any]:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     _find(rt, cube, name)
     rules = [rule if r.name == name else r for r in rt.cube(cube).rules]
-    replace_all(ws, model, cube, rules)
+    replace_all(ctx, cube, rules)
     return rule.model_dump()
 
 
-def delete(ws: Workspace, model: str, cube: str, name: str) -> None:
+def delete(ctx: Context, cube: str, name: str) -> None:
+    ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
     _find(rt, cube, name)
-    replace_all(ws, model, cube, [r for r in rt.cube(cube).rules if r.name != name])
+    replace_all(ctx, cube, [r for r in rt.cube(cube).rules if r.name != name])

@@ -15,12 +15,13 @@ from pydantic import BaseModel, Field
 
 from calc_engine import MAX_INPUT
 from calc_engine.spread import Method, SpreadError, spread
+from server.context import Context
 from server.errors import InvalidValue, NotWritable
 from server.names import Reference
-from server.services.cells import Source, commit_changes, result_json
+from server.services.cells import Source, commit_changes, refuse_read_only, result_json
 from server.storage import CellChange, address, elements_of
 from server.wire import CommitId, Message, Number
-from server.workspace import ModelRuntime, Workspace
+from server.workspace import ModelRuntime
 
 
 class SpreadRequest(BaseModel):
@@ -48,19 +49,18 @@ def _names(rt: ModelRuntime, cube: str, coord: tuple[int, ...]) -> list[str]:
     return [h.names[p] for h, p in zip(hs, coord, strict=True)]
 
 
-def holds(
-    ws: Workspace, rt: ModelRuntime, cube: str, author: str, fresh: bool = True
-) -> list[tuple[int, ...]]:
-    """The user's holds on a cube that still name existing elements.
+def holds(ctx: Context, cube: str, fresh: bool = True) -> list[tuple[int, ...]]:
+    """The caller's holds on a cube that still name existing elements.
 
     ``fresh`` reads the store (spreading must honour a hold set through another process); views
     pass False and use what this process last read or set, saving a query per view.
     """
+    rt, author = ctx.rt, ctx.author
     out = []
     hs = rt.engine.cube(cube).hierarchies
     stored = None if fresh else rt.holds.get((cube, author))
     if stored is None:
-        stored = rt.holds[(cube, author)] = ws.store.list_holds(rt.name, cube, author)
+        stored = rt.holds[(cube, author)] = ctx.ws.store.list_holds(rt.name, cube, author)
     for addr in stored:
         names = elements_of(addr)
         if len(names) == len(hs) and all(n in h.index for h, n in zip(hs, names, strict=True)):
@@ -68,53 +68,49 @@ def holds(
     return out
 
 
-def list_holds(ws: Workspace, model: str, cube: str, author: str) -> list[dict[str, Any]]:
-    rt = ws.runtime(model)
+def list_holds(ctx: Context, cube: str) -> list[dict[str, Any]]:
+    rt = ctx.rt
     rt.cube(cube)
-    return [{"elements": _names(rt, cube, c)} for c in holds(ws, rt, cube, author)]
+    return [{"elements": _names(rt, cube, c)} for c in holds(ctx, cube)]
 
 
-def set_hold(
-    ws: Workspace, model: str, cube: str, elements: list[str], author: str, held: bool
-) -> None:
-    rt = ws.runtime(model)
-    coord = rt.coord(cube, elements)
-    ws.store.set_hold(model, cube, author, address(_names(rt, cube, coord)), held)
-    rt.holds.pop((cube, author), None)
+def set_hold(ctx: Context, cube: str, elements: list[str], held: bool) -> None:
+    rt = ctx.rt
+    coord = ctx.coord(cube, elements)
+    ctx.ws.store.set_hold(rt.name, cube, ctx.author, address(_names(rt, cube, coord)), held)
+    rt.holds.pop((cube, ctx.author), None)
 
 
-def run(
-    ws: Workspace,
-    model: str,
-    cube: str,
-    req: SpreadRequest,
-    author: str,
-    session: str | None = None,
-) -> dict[str, Any]:
-    rt = ws.runtime(model)
-    coord = rt.coord(cube, req.elements)
+def run(ctx: Context, cube: str, req: SpreadRequest) -> dict[str, Any]:
+    """Spread; refused whole (403 ``write_forbidden``) if a leaf it would change is not the
+    caller's to change — never a partial spread that leaves a total off its target."""
+    ws, rt = ctx.ws, ctx.rt
+    coord = ctx.coord(cube, req.elements)
     mask = rt.text_mask(cube)
     if mask and mask[1][coord[mask[0]]]:
         raise NotWritable(
             f"{req.elements} is a text cell; only numbers spread", elements=req.elements
         )
-    user_holds = holds(ws, rt, cube, author)
+    user_holds = holds(ctx, cube)
+    masks = ctx.masks
     # computed and committed under the write lock; without a base_commit from the client, the
     # values computed here are the base, so a write from another process in between is a 409
     with rt.write_lock:
         ws.sync(rt)
         base = rt.engine.head if req.base_commit is None else req.base_commit
         changes = _changes(rt, cube, coord, req, user_holds)
+        if not masks.open:
+            refuse_read_only(rt, cube, changes, masks)
         result = commit_changes(
             ws,
             rt,
             changes,
-            author=author,
+            author=ctx.author,
             message=req.message
             or f"spread {req.value:g} ({req.method}) to {', '.join(req.elements)}",
             source=Source.spread.value,
             base=base,
-            session=session,
+            session=ctx.session,
         )
     return {**result_json(result), "leaves": len(changes)}
 

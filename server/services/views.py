@@ -34,7 +34,15 @@ from pydantic import BaseModel, Field
 from calc_engine import CubeArray, Hierarchy, TreeRow
 from calc_engine.cube import ErrorCells
 from calc_engine.functions import ErrorCode
-from server.errors import BadRequest, CommitNotFound, InvalidExpression, SnapshotNotFound
+from server.access import Access
+from server.context import Context
+from server.errors import (
+    BadRequest,
+    CommitNotFound,
+    ElementNotFound,
+    InvalidExpression,
+    SnapshotNotFound,
+)
 from server.names import Reference
 from server.wire import CommitId
 from server.workspace import ModelRuntime, Workspace
@@ -142,14 +150,19 @@ class ResolvedView:
         return tuple(by_dim[d] for d in self.dims)
 
 
-def members(rt: ModelRuntime, dimension: str, spec: list[str] | str) -> list[Member]:
-    """Resolve a member list; InvalidExpression names the expression and its position."""
+def members(ctx: Context, dimension: str, spec: list[str] | str) -> list[Member]:
+    """Resolve a member list; InvalidExpression names the expression and its position.
+
+    Elements the caller may not see are left out (named one by one, they are not found, as
+    elsewhere); a visible member under a hidden parent hangs from its nearest visible
+    ancestor in the list."""
+    rt = ctx.rt
     h = rt.hierarchy(dimension)
     out: list[Member] = []
     for i, item in enumerate([spec] if isinstance(spec, str) else spec):
         match = _EXPRESSION.match(item)
         if match is None or item in h.index:
-            out.append(Member(rt.position(dimension, item), 0, None))
+            out.append(Member(ctx.position(dimension, item), 0, None))
             continue
         fn, arg = match.group(1), match.group(2).strip()
         if fn in ("roots", "members"):
@@ -164,7 +177,7 @@ def members(rt: ModelRuntime, dimension: str, spec: list[str] | str) -> list[Mem
             chosen = h.roots() if fn == "roots" else list(range(h.size))
             out.extend(Member(p, 0, None) for p in chosen)
             continue
-        root = rt.position(dimension, arg)
+        root = ctx.position(dimension, arg)
         if fn == "children":
             out.extend(Member(p, 0, None) for p in h.child_positions(root))
         elif fn == "leaves":
@@ -172,6 +185,23 @@ def members(rt: ModelRuntime, dimension: str, spec: list[str] | str) -> list[Mem
         else:
             base = len(out)
             out.extend(_tree_members(h.tree(root), base))
+    visible = ctx.visible(dimension)
+    return out if visible is None else _only_visible(out, visible)
+
+
+def _only_visible(members: list[Member], visible: np.ndarray) -> list[Member]:
+    keep = [bool(visible[m.position]) for m in members]
+    index: dict[int, int] = {}
+    out: list[Member] = []
+    for i, m in enumerate(members):
+        if not keep[i]:
+            continue
+        parent = m.parent
+        while parent is not None and not keep[parent]:
+            parent = members[parent].parent
+        index[i] = len(out)
+        depth = 0 if parent is None else out[index[parent]].depth + 1
+        out.append(Member(m.position, depth, None if parent is None else index[parent]))
     return out
 
 
@@ -179,7 +209,8 @@ def _tree_members(tree: list[TreeRow], base: int) -> list[Member]:
     return [Member(r.element, r.depth, None if r.parent is None else base + r.parent) for r in tree]
 
 
-def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> ResolvedView:
+def resolve(ctx: Context, cube_name: str, spec: ViewSpec) -> ResolvedView:
+    ws, rt = ctx.ws, ctx.rt
     dims = rt.cube(cube_name).dimensions
     used: dict[str, str] = {}
     for where, axis in [("rows", a) for a in spec.rows] + [("columns", a) for a in spec.columns]:
@@ -189,17 +220,16 @@ def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> 
     filters: dict[str, int] = {}
     for d in dims:
         if d in spec.filters:
-            filters[d] = rt.position(d, spec.filters[d])
+            filters[d] = ctx.position(d, spec.filters[d])
         elif d not in used:
-            roots = rt.hierarchy(d).roots()
-            filters[d] = roots[0] if roots else 0
+            filters[d] = _default_member(ctx, d)
     view = ResolvedView(
         cube=cube_name,
         dims=list(dims),
         row_dims=[a.dimension for a in spec.rows],
         col_dims=[a.dimension for a in spec.columns],
-        row_members=[members(rt, a.dimension, a.members) for a in spec.rows],
-        col_members=[members(rt, a.dimension, a.members) for a in spec.columns],
+        row_members=[members(ctx, a.dimension, a.members) for a in spec.rows],
+        col_members=[members(ctx, a.dimension, a.members) for a in spec.columns],
         filters=filters,
         as_of=as_of_commit(ws, rt, spec),
     )
@@ -211,6 +241,20 @@ def resolve(ws: Workspace, rt: ModelRuntime, cube_name: str, spec: ViewSpec) -> 
             columns=view.n_cols,
         )
     return view
+
+
+def _default_member(ctx: Context, dimension: str) -> int:
+    """A page filter's default: the dimension's first root the caller may see, else the first
+    element they may see."""
+    h = ctx.rt.hierarchy(dimension)
+    visible = ctx.visible(dimension)
+    if visible is None:
+        roots = h.roots()
+        return roots[0] if roots else 0
+    for p in [*h.roots(), *range(h.size)]:
+        if visible[p]:
+            return p
+    raise ElementNotFound(f"you may see no element of dimension {dimension!r}", dimension=dimension)
 
 
 def _claim(used: dict[str, str], dim: str, where: str, dims: list[str], cube: str) -> None:
@@ -246,6 +290,19 @@ def as_of_commit(ws: Workspace, rt: ModelRuntime, spec: ViewSpec) -> int | None:
             )
         return spec.as_of
     return None
+
+
+def access(ctx: Context, view: ResolvedView) -> np.ndarray | None:
+    """The caller's access (``server.access.Access``) to each grid cell; None: write to all."""
+    masks = ctx.masks
+    if masks.open:
+        return None
+    grid = np.full((view.n_rows, view.n_cols), masks.ceiling(view.cube), dtype=np.int8)
+    for d, pos in zip(view.dims, view.positions, strict=True):
+        mask = masks.dimensions.get(d)
+        if mask is not None:
+            np.minimum(grid, view.broadcast(d, mask[np.asarray(pos, dtype=np.int64)]), out=grid)
+    return grid
 
 
 def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.ndarray, np.ndarray]:
@@ -286,13 +343,13 @@ def values(rt: ModelRuntime, array: CubeArray, view: ResolvedView) -> tuple[np.n
     return out, flags.astype(np.int32)
 
 
-def _held(ws: Workspace, rt: ModelRuntime, view: ResolvedView, author: str) -> np.ndarray:
-    """Grid cells the author holds, directly or under a held consolidation."""
+def _held(ctx: Context, view: ResolvedView) -> np.ndarray:
+    """Grid cells the caller holds, directly or under a held consolidation."""
     from server.services.spreading import holds
 
     out = np.zeros((view.n_rows, view.n_cols), dtype=bool)
-    hierarchies = rt.engine.cube(view.cube).hierarchies
-    for hold in holds(ws, rt, view.cube, author, fresh=False):
+    hierarchies = ctx.rt.engine.cube(view.cube).hierarchies
+    for hold in holds(ctx, view.cube, fresh=False):
         inside = np.ones_like(out)
         for d, h, pos, p in zip(view.dims, hierarchies, view.positions, hold, strict=True):
             below = [r.element for r in h.tree(p)]
@@ -358,21 +415,23 @@ def headers(hierarchies: list[Hierarchy], axes: list[list[Member]]) -> list[dict
     return out
 
 
-def query(
-    ws: Workspace, model: str, cube: str, spec: ViewSpec, author: str | None = None
-) -> dict[str, Any]:
-    """Answer a view: headers, values and flags (``held``: the author's holds and below them)."""
-    rt = ws.runtime(model)
+def query(ctx: Context, cube: str, spec: ViewSpec, holds: bool = True) -> dict[str, Any]:
+    """Answer a view: headers, values and flags (``held``: the caller's holds and below them;
+    ``editable`` only where the caller may write)."""
+    ws, rt = ctx.ws, ctx.rt
     ws.sync(rt)
-    view = resolve(ws, rt, cube, spec)
+    view = resolve(ctx, cube, spec)
     array = rt.engine.cube(cube) if view.as_of is None else ws.cube_as_of(rt, cube, view.as_of)
     head = rt.engine.head
     grid, flags = values(rt, array, view)
-    if author is not None:
-        flags |= np.where(_held(ws, rt, view, author), FLAG_BITS["held"], 0).astype(np.int32)
+    allowed = access(ctx, view)
+    if allowed is not None:
+        flags &= np.where(allowed >= Access.WRITE, -1, ~FLAG_BITS["editable"]).astype(np.int32)
+    if holds:
+        flags |= np.where(_held(ctx, view), FLAG_BITS["held"], 0).astype(np.int32)
     hs = {d: rt.hierarchy(d) for d in view.dims}
     return {
-        "model": model,
+        "model": rt.name,
         "cube": cube,
         "commit": head if view.as_of is None else view.as_of,
         "as_of": view.as_of,

@@ -19,7 +19,7 @@ ENTRA = {
 
 
 def test_defaults() -> None:
-    assert AuthSettings.from_env({}).mode == "none"
+    assert AuthSettings.from_env({}).mode == "local"
     assert token_validator(AuthSettings.from_env({})) is None
     s = AuthSettings.from_env(ENTRA)
     assert s.entra is not None and s.algorithms == ("RS256",)

@@ -7,6 +7,7 @@ from typing import Any
 
 from server.modeldef import ChildRef, CubeDef, DimensionDef, ElementDef, Role, RuleSpec
 from server.storage import Store, open_store
+from tests.signin import as_user
 
 # A tiny but complete model: weights of -1, an alternate parent, a text measure.
 #   Net = Rev - Cost ; Cost = Salaries + Rent ; Alt (alternate rollup) = Salaries + Travel
@@ -68,7 +69,7 @@ def write(
     body: dict[str, Any] = {"cells": [{"elements": e, "value": v} for e, v in cells]}
     if base is not None:
         body["base_commit"] = base
-    headers = {"X-Plancube-User": user}
+    headers = dict(as_user(client, user))
     if session is not None:
         headers["X-Plancube-Session"] = session
     return client.post(f"/api/models/small/cubes/{cube}/cells", json=body, headers=headers)

@@ -13,13 +13,14 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from tests.server.helpers import SMALL_MODEL, load_small, write
+from tests.signin import signed_in
 
 ANN = {"x-plancube-user": "ann"}
 
 
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "a.duckdb")) as c:
+    with signed_in(create_app(tmp_path / "a.duckdb")) as c:
         load_small(c, [["Actual", "Rev", "Jan", "Amount", 1.0]])
         yield c
 

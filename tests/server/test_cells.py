@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.server.helpers import SMALL_MODEL, cell, error, load_small, view, write
+from tests.signin import as_user
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 FEB = ["Actual", "Rev", "Feb", "Amount"]
@@ -186,7 +187,7 @@ def test_cell_history(small: Any) -> None:
 def test_revert_is_a_new_commit(small: Any) -> None:
     write(small, [(JAN, 1)])
     c2 = write(small, [(JAN, 5), (SAL, 2)]).json()["commit"]["id"]
-    r = small.post(f"/api/models/small/commits/{c2}/revert", headers={"X-Plancube-User": "cat"})
+    r = small.post(f"/api/models/small/commits/{c2}/revert", headers=as_user(small, "cat"))
     assert r.status_code == 200, r.text
     revert = r.json()["commit"]
     assert revert["reverts"] == c2 and revert["source"] == "revert" and revert["author"] == "cat"

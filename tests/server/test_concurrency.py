@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.server.helpers import cell, error, load_small, view, write
+from tests.signin import signed_in
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
@@ -68,13 +69,12 @@ def test_writers_of_different_cells_all_get_through(client: Any) -> None:
 
 def test_two_servers_on_one_postgres_stay_in_step(pg_schema_url: str) -> None:
     """Two engine replicas (as two server processes would hold) over one PostgreSQL."""
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
-    with TestClient(create_app(pg_schema_url)) as a:
+    with signed_in(create_app(pg_schema_url)) as a:
         load_small(a, [[*JAN, 1.0]])
-        with TestClient(create_app(pg_schema_url)) as b:
+        with signed_in(create_app(pg_schema_url)) as b:
             seen = view(b)["commit"]
             assert cell(view(b), "Net", "Jan") == 1.0
             assert write(a, [(JAN, 5.0)], user="ann", base=seen).status_code == 200
@@ -94,13 +94,12 @@ def test_two_servers_on_one_postgres_stay_in_step(pg_schema_url: str) -> None:
 
 def test_a_commit_racing_the_catch_up_is_not_skipped(pg_schema_url: str) -> None:
     """Another process commits between this replica's catch-up and its own commit."""
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
-    with TestClient(create_app(pg_schema_url)) as a:
+    with signed_in(create_app(pg_schema_url)) as a:
         load_small(a, [[*JAN, 1.0]])
-        with TestClient(create_app(pg_schema_url)) as b:
+        with signed_in(create_app(pg_schema_url)) as b:
             ws_b = b.app.state.workspace  # type: ignore[attr-defined]
             view(b)
             ws_b.sync = lambda rt: None  # the race: b's catch-up ran before a's commit

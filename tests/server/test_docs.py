@@ -170,7 +170,7 @@ def test_api_request_example_is_accepted_by_the_demo(
     r = httpx.post(
         f"{demo_url}/api/models/demo/cubes/PnL/{path}",
         json=body,
-        headers={"X-Plancube-User": "docs"},
+        headers=DEMO_ADMIN,
         timeout=60,
     )
     assert r.status_code == 200, r.text

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from server.app import create_app
 from tests.server.helpers import error
+from tests.signin import signed_in
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -18,7 +18,7 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 @pytest.fixture
 def small_body_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("PLANCUBE_MAX_BODY_BYTES", "2000")
-    with TestClient(create_app(tmp_path / "limits.duckdb")) as c:
+    with signed_in(create_app(tmp_path / "limits.duckdb")) as c:
         yield c
 
 

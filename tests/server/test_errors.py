@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 
 from server.api.route import StrictJsonRoute
 from server.app import create_app
 from tests.server.helpers import SMALL_MODEL, error, load_small
 from tests.server.test_rules_api import MODEL as RULES_MODEL
+from tests.signin import signed_in
 
 RULES = "/api/models/drv/cubes/Sales/rules"
 CELLS = "/api/models/small/cubes/PnL/cells"
@@ -201,7 +201,7 @@ def test_an_unexpected_exception_is_a_500_in_the_one_shape(
         raise RuntimeError("secret internals /etc/passwd")
 
     with (
-        TestClient(app, raise_server_exceptions=False) as c,
+        signed_in(app, raise_server_exceptions=False) as c,
         caplog.at_level(logging.ERROR, logger="plancube"),
     ):
         r = c.get("/boom")

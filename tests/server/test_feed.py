@@ -14,6 +14,7 @@ import pytest
 
 from server.services import views
 from tests.server.helpers import VIEW, load_small, view, write
+from tests.signin import signed_in
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
@@ -339,13 +340,12 @@ def test_a_view_as_of_a_commit_gets_its_snapshot_and_no_changes(small: Any) -> N
 @contextlib.contextmanager
 def feed_with(monkeypatch: Any, store_url: str, **settings: str) -> Iterator[Any]:
     """A client of an app started with these settings in the environment, the small model in it."""
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         load_small(c)
         yield c
 

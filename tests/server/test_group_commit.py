@@ -26,6 +26,7 @@ from server.storage import (
 )
 from server.workspace import Workspace
 from tests.server.helpers import cell, load_small, view
+from tests.signin import as_user, signed_in
 
 A, B = "Actual\tRev\tJan\tAmount", "Actual\tRev\tFeb\tAmount"
 
@@ -112,12 +113,11 @@ def test_a_group_without_a_change_commits_nothing(store: Store) -> None:
 
 @pytest.fixture
 def ws(store_url: str) -> Iterator[Workspace]:
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
     app = create_app(store_url)
-    with TestClient(app) as client:
+    with signed_in(app) as client:
         load_small(client)
         workspace: Workspace = app.state.workspace
         yield workspace
@@ -256,7 +256,7 @@ def test_every_acknowledged_write_of_many_threads_is_stored_and_shown(client: An
                 json={
                     "cells": [{"elements": ["Actual", account, month, "Amount"], "value": value}]
                 },
-                headers={"X-Plancube-User": f"w{k}"},
+                headers=as_user(client, f"w{k}"),
             )
             assert r.status_code == 200, r.text
             with lock:

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.security import Security
+from tests.signin import signed_in
 
 PREFLIGHT = {"origin": "https://addin.example", "access-control-request-method": "POST"}
 
@@ -32,7 +33,7 @@ def test_the_grid_the_api_and_the_docs_carry_the_headers(tmp_path: Path) -> None
 def test_framing_is_allowed_only_to_those_configured(tmp_path: Path) -> None:
     office = ("'self'", "https://*.officeapps.live.com")
     security = Security(allowed_hosts=("testserver",), frame_ancestors=office)
-    with TestClient(create_app(tmp_path / "f.duckdb", security=security)) as c:
+    with signed_in(create_app(tmp_path / "f.duckdb", security=security)) as c:
         r = c.get("/")
         assert r.headers["content-security-policy"].endswith(
             "frame-ancestors 'self' https://*.officeapps.live.com"
@@ -49,7 +50,7 @@ def test_cors_is_closed_by_default_and_opens_to_configured_origins(tmp_path: Pat
         assert "access-control-allow-origin" not in r.headers
         assert "access-control-allow-origin" not in c.get("/api/models", headers=PREFLIGHT).headers
     security = Security(allowed_hosts=("testserver",), allowed_origins=("https://addin.example",))
-    with TestClient(create_app(tmp_path / "c.duckdb", security=security)) as c:
+    with signed_in(create_app(tmp_path / "c.duckdb", security=security)) as c:
         r = c.options(
             "/api/models", headers={**PREFLIGHT, "access-control-request-headers": "content-type"}
         )

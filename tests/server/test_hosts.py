@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
 from server.hosts import host_allowed
 from server.security import Security
 from tests.server.helpers import error
+from tests.signin import signed_in
 
 
 def test_a_rebound_name_is_refused_in_the_error_shape(tmp_path: Path) -> None:
     security = Security(public_url="https://plan.example.com")
-    with TestClient(create_app(tmp_path / "h.duckdb", security=security)) as c:
+    with signed_in(create_app(tmp_path / "h.duckdb", security=security)) as c:
         for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "plan.example.com"):
             assert c.get("/api/health", headers={"host": host}).status_code == 200, host
         r = c.get("/api/models", headers={"host": "evil.example:8000"})

@@ -21,6 +21,7 @@ from server.app import create_app
 from server.errors import BadRequest
 from server.limits import SETTING, Limits, default_max_cube_cells, memory_bytes
 from tests.server.helpers import error
+from tests.signin import signed_in
 
 BIG = 10_000
 
@@ -28,7 +29,7 @@ BIG = 10_000
 @contextmanager
 def serving(store_url: str) -> Iterator[TestClient]:
     """One server life on the store: start-up (the engine rebuilt from storage) to shutdown."""
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         assert c.get("/api/health").json()["status"] == "ok"
         yield c
 

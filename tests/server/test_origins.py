@@ -14,6 +14,7 @@ from server.app import create_app
 from server.origins import origin_allowed
 from server.security import Security
 from tests.server.helpers import VIEW, error, load_small
+from tests.signin import signed_in
 
 FEED = "/api/models/small/feed"
 SUBSCRIBE = {"op": "subscribe", "id": "v", "cube": "PnL", "view": VIEW}
@@ -22,7 +23,7 @@ SUBSCRIBE = {"op": "subscribe", "id": "v", "cube": "PnL", "view": VIEW}
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[TestClient]:
     security = Security(allowed_hosts=("testserver",), allowed_origins=("https://addin.example",))
-    with TestClient(create_app(tmp_path / "o.duckdb", security=security)) as c:
+    with signed_in(create_app(tmp_path / "o.duckdb", security=security)) as c:
         load_small(c, [["Actual", "Rev", "Jan", "Amount", 7.0]])
         yield c
 

@@ -20,6 +20,7 @@ from server.api import commits, cubes, dimensions, models, rules
 from server.api.route import accepted_media_types
 from server.app import create_app
 from tests.server.helpers import SMALL_MODEL, error, load_small
+from tests.signin import signed_in
 
 CELL = {"cells": [{"elements": ["Actual", "Rev", "Jan", "Amount"], "value": 5.0}]}
 SPREAD = {"elements": ["Actual", "Net", "Q1", "Amount"], "value": 30.0, "method": "equal"}
@@ -27,7 +28,7 @@ SPREAD = {"elements": ["Actual", "Net", "Q1", "Amount"], "value": 30.0, "method"
 
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "route.duckdb")) as c:
+    with signed_in(create_app(tmp_path / "route.duckdb")) as c:
         load_small(c, [["Actual", "Rev", "Jan", "Amount", 1.0]])
         yield c
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.server.helpers import error
+from tests.signin import signed_in
 
 MODEL: dict[str, Any] = {
     "name": "drv",
@@ -197,15 +198,14 @@ def test_errors_are_cell_values(drv: Any) -> None:
 
 
 def test_rules_survive_restart_export_and_as_of(store_url: str) -> None:
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         assert c.post("/api/models/import", json=MODEL).status_code == 201
         first = view(c)["commit"]
         write(c, [(["A", "Jan", "Units"], 100.0)])
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         assert grid(view(c))[("A", "Jan")] == 200.0
         assert grid(view(c, as_of=first))[("A", "Jan")] == 20.0
         exported = c.get("/api/models/drv/export", params={"format": "json", "data": True}).json()
@@ -280,7 +280,6 @@ def test_attribute_and_ytd_rules(client: Any) -> None:
 
 
 def test_a_consolidated_rule_through_the_api(store_url: str) -> None:
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
@@ -290,7 +289,7 @@ def test_a_consolidated_rule_through_the_api(store_url: str) -> None:
         "formula": "=Revenue / Units",
         "level": "consolidated",
     }
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         assert c.post("/api/models/import", json=MODEL).status_code == 201
         r = c.post("/api/models/drv/cubes/Sales/rules", json=avg)
         assert r.status_code == 201, r.text
@@ -320,7 +319,7 @@ def test_a_consolidated_rule_through_the_api(store_url: str) -> None:
         bad = {**avg, "name": "bad", "target": "Margin", "level": "sometimes"}
         err = error(c.post("/api/models/drv/cubes/Sales/rules", json=bad), 422, "invalid")
         assert err["details"]["problems"][0]["location"] == ["body", "level"]
-    with TestClient(create_app(store_url)) as c:  # stored with its level
+    with signed_in(create_app(store_url)) as c:  # stored with its level
         assert grid(view(c, "Price"))[("All", "Jan")] == pytest.approx(40 / 14)
         exported = c.get("/api/models/drv/export", params={"format": "json"}).json()
         rules = {r["name"]: r for r in exported["cubes"][0]["rules"]}

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.server.helpers import cell, error, load_small, view
+from tests.signin import as_user
 
 DATA = [
     ["Actual", "Salaries", "Jan", "Amount", 10.0],
@@ -34,7 +35,7 @@ def spread(
     return client.post(
         "/api/models/small/cubes/PnL/spread",
         json={"elements": elements, "value": value, "method": method, **extra},
-        headers={"X-Plancube-User": user},
+        headers=as_user(client, user),
     )
 
 
@@ -55,18 +56,17 @@ def test_holds_are_per_user_and_respected(small: Any) -> None:
     r = small.post(
         "/api/models/small/cubes/PnL/holds",
         json={"elements": ["Actual", "Salaries", "Q1", "Amount"]},
-        headers={"X-Plancube-User": "ann"},
+        headers=as_user(small, "ann"),
     )
     assert r.status_code == 204
-    held = small.get("/api/models/small/cubes/PnL/holds", headers={"X-Plancube-User": "ann"})
+    held = small.get("/api/models/small/cubes/PnL/holds", headers=as_user(small, "ann"))
     assert held.json() == [{"elements": ["Actual", "Salaries", "Q1", "Amount"]}]
     assert (
-        small.get("/api/models/small/cubes/PnL/holds", headers={"X-Plancube-User": "bob"}).json()
-        == []
+        small.get("/api/models/small/cubes/PnL/holds", headers=as_user(small, "bob")).json() == []
     )
     v = small.post(
         "/api/models/small/cubes/PnL/view",
-        headers={"X-Plancube-User": "ann"},
+        headers=as_user(small, "ann"),
         json={
             "rows": [{"dimension": "Account", "members": ["Salaries", "Rent"]}],
             "columns": [{"dimension": "Month", "members": ["Jan"]}],
@@ -85,12 +85,11 @@ def test_holds_are_per_user_and_respected(small: Any) -> None:
     r = small.delete(
         "/api/models/small/cubes/PnL/holds",
         params={"e": ["Actual", "Salaries", "Q1", "Amount"]},
-        headers={"X-Plancube-User": "ann"},
+        headers=as_user(small, "ann"),
     )
     assert r.status_code == 204
     assert (
-        small.get("/api/models/small/cubes/PnL/holds", headers={"X-Plancube-User": "ann"}).json()
-        == []
+        small.get("/api/models/small/cubes/PnL/holds", headers=as_user(small, "ann")).json() == []
     )
 
 
@@ -98,7 +97,7 @@ def test_spread_conflicts_and_errors(small: Any) -> None:
     base = view(small)["commit"]
     small.post(
         "/api/models/small/cubes/PnL/cells",
-        headers={"X-Plancube-User": "bob"},
+        headers=as_user(small, "bob"),
         json={"cells": [{"elements": ["Actual", "Rent", "Feb", "Amount"], "value": 1}]},
     )
     err = error(spread(small, COST_Q1, 500.0, base_commit=base), 409, "write_conflict")

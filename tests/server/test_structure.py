@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.server.helpers import SMALL_MODEL, cell, error, load_small, view, write
+from tests.signin import signed_in
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
@@ -231,18 +232,17 @@ def test_dimension_and_cube_crud(client: Any) -> None:
 
 
 def test_structure_survives_a_restart(store_url: str) -> None:
-    from fastapi.testclient import TestClient
 
     from server.app import create_app
 
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         load_small(c, [[*JAN, 42.0]])
         c.post(
             "/api/models/small/dimensions/Account/elements",
             json=[{"name": "Extra", "parents": [{"name": "Net"}]}],
         )
         write(c, [(["Actual", "Extra", "Jan", "Amount"], 1.0)])
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         body = view(c)
         assert cell(body, "Net", "Jan") == 43.0
 

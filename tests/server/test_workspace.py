@@ -25,13 +25,14 @@ from tests.server.helpers import (
     view,
     write,
 )
+from tests.signin import signed_in
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
 
 @contextmanager
 def serving(store_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(store_url)) as c:
+    with signed_in(create_app(store_url)) as c:
         yield c
 
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from server.modeldef import ModelDef, Role, build_hierarchy
 from templates.demo_company import build
+from tests.signin import signed_in
 
 ALT_ROOT = "People Cost (alt)"
 
@@ -23,7 +24,7 @@ def model() -> ModelDef:
 
 @pytest.fixture
 def client(tmp_path: Path, model: ModelDef) -> Iterator[TestClient]:
-    with TestClient(create_app(tmp_path / "demo.db")) as c:
+    with signed_in(create_app(tmp_path / "demo.db")) as c:
         r = c.post("/api/models/import", json=model.model_dump(mode="json"))
         assert r.status_code == 201, r.text
         yield c

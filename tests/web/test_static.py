@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.web import DIST
+from tests.signin import signed_in
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Any]:
-    with TestClient(create_app(str(tmp_path / "plancube.duckdb"))) as c:
+    with signed_in(create_app(str(tmp_path / "plancube.duckdb"))) as c:
         yield c
 
 
