@@ -13,7 +13,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,12 @@ def _db(args: argparse.Namespace) -> str:
     return location.resolve(args.db, args.db_file)
 
 
-def _serve(db: str, args: argparse.Namespace, banner: str = "plancube") -> None:
+def _serve(
+    db: str,
+    args: argparse.Namespace,
+    banner: str = "plancube",
+    after: Callable[[str], str] | None = None,
+) -> None:
     import uvicorn
 
     from server import audit
@@ -65,7 +70,8 @@ def _serve(db: str, args: argparse.Namespace, banner: str = "plancube") -> None:
     print(f"{banner} running at {url}/  (API docs: {url}/docs and {url}/redoc)")
     if security.public_url:
         print(f"public URL: {security.public_url}/")
-    print(f"store: {location.redact(db)}   stop with Ctrl+C", flush=True)
+    print(f"store: {location.redact(db)}   stop with Ctrl+C")
+    print(after(url) if after else _first_run(app), flush=True)
     # no permessage-deflate: compressing every feed message for every socket was a third of
     # the feed's cost per subscriber (docs/benchmarks.md); its messages are small
     uvicorn.run(
@@ -78,6 +84,19 @@ def _serve(db: str, args: argparse.Namespace, banner: str = "plancube") -> None:
         ssl_certfile=args.ssl_certfile,
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
+    )
+
+
+def _first_run(app: FastAPI) -> str:
+    """How to sign in: on a store without users, how to make the first admin."""
+    from server.auth import accounts
+
+    users = accounts.list_users(app.state.workspace.store)
+    if any(u.server_admin and not u.disabled for u in users):
+        return "sign in with an account (`plancube user list`) or an access token"
+    return (
+        "no admin yet: make the first one with `plancube user add NAME --admin` "
+        "(stop the server first on a DuckDB file), then sign in"
     )
 
 
@@ -111,7 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from server.context import Context
+    from server import demo_users
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace
@@ -126,11 +145,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             summary = models.load(ws, model, author="demo", replace=True)
             cells = sum(len(rows) for rows in model.data.values())
             print(f"loaded model {summary['name']!r}: {cells:,} cells in commit {summary['head']}")
+        made = demo_users.create(ws)
+        if made:
+            print(f"demo users made: {', '.join(u.name for u in made)}")
     finally:
         ws.close()
     if args.no_serve:
         return 0
-    _serve(db, args, banner="plancube demo")
+    _serve(db, args, banner="plancube demo", after=demo_users.sign_in_help)
     return 0
 
 

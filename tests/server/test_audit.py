@@ -13,9 +13,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from tests.server.helpers import SMALL_MODEL, load_small, write
-from tests.signin import signed_in
-
-ANN = {"x-plancube-user": "ann"}
+from tests.signin import as_user, signed_in
 
 
 @pytest.fixture
@@ -37,19 +35,32 @@ def test_delete_replace_and_forced_revert_are_audited(
     small: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="plancube.audit")
+    ann = as_user(small, "ann")  # a planner: none of these is hers to do
     write(small, [(["Actual", "Rev", "Jan", "Amount"], 2.0)])
-    small.post("/api/models/small/commits/1/revert", json={}, headers=ANN)  # a conflict: refused
-    r = small.post("/api/models/small/commits/1/revert", json={"force": True}, headers=ANN)
+    forced = {"force": True}
+    assert (
+        small.post("/api/models/small/commits/1/revert", json=forced, headers=ann).status_code
+        == 403
+    )
+    r = small.post("/api/models/import?replace=true", json=SMALL_MODEL, headers=ann)
+    assert r.status_code == 403
+    assert small.delete("/api/models/small", headers=ann).status_code == 403
+    small.post("/api/models/small/commits/1/revert", json={})  # a conflict: refused
+    r = small.post("/api/models/small/commits/1/revert", json=forced)
     assert r.status_code == 200, r.text
-    r = small.post("/api/models/import?replace=true", json=SMALL_MODEL, headers=ANN)
+    r = small.post("/api/models/import?replace=true", json=SMALL_MODEL)
     assert r.status_code == 201, r.text
     small.post("/api/models/import?replace=true", json={**SMALL_MODEL, "name": "new"})  # none
-    assert small.delete("/api/models/small", headers=ANN).status_code == 204
+    assert small.delete("/api/models/small").status_code == 204
     got = lines(caplog)
     assert [(g["user"], g["action"], g["model"]) for g in got] == [
-        ("ann", "commit.revert_forced", "small"),
-        ("ann", "model.replace", "small"),
-        ("ann", "model.delete", "small"),
+        ("admin", "commit.revert_forced", "small"),
+        ("admin", "model.replace", "small"),
+        ("admin", "model.delete", "small"),
     ]
+    stored = small.get("/api/admin/audit").json()
+    actions = [e["action"] for e in stored]
+    for action in ("commit.revert_forced", "model.replace", "model.delete"):
+        assert action in actions
     assert got[0]["reverted"] == 1 and got[0]["commit"] == 3 and got[0]["changed"] == 1
     assert all(g["time"].endswith("Z") for g in got)
