@@ -158,7 +158,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_model_load(args: argparse.Namespace) -> int:
     from server.modeldef import read_model_file
-    from server.context import Context
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace
@@ -175,8 +174,8 @@ def cmd_model_load(args: argparse.Namespace) -> int:
 
 
 def cmd_model_export(args: argparse.Namespace) -> int:
-    from server.modeldef import dump_model
     from server.context import Context
+    from server.modeldef import dump_model
     from server.services import models
     from server.storage import open_store
     from server.workspace import Workspace

@@ -8,6 +8,7 @@ password is ``DEMO_PASSWORD`` — a demo on a laptop, not a server anyone else c
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from server.auth import accounts
@@ -57,15 +58,11 @@ def create(ws: Workspace, model: str = "demo") -> list[DemoUser]:
     made = []
     for u in USERS:
         if accounts.find_local_user(ws.store, u.name) is None:
-            accounts.add_user(
-                ws.store, u.name, password=DEMO_PASSWORD, server_admin=u.server_admin
-            )
+            accounts.add_user(ws.store, u.name, password=DEMO_PASSWORD, server_admin=u.server_admin)
             made.append(u)
     for group, role in GROUPS.items():
-        try:
+        with contextlib.suppress(AlreadyExists):
             admin.create_group(ctx, admin.GroupCreate(name=group, description="demo"))
-        except AlreadyExists:
-            pass
         admin.set_role(ctx, group, role)
     for u in USERS:
         if u.group is not None:

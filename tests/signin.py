@@ -72,3 +72,15 @@ def as_user(
     if cache is not None:
         cache[key] = headers
     return headers
+
+
+def admin_headers(db: str) -> dict[str, str]:
+    """Headers of a server admin of the store at ``db``, minted straight into it (as
+    ``plancube token create`` does). On a DuckDB file, call it before a server holds it."""
+    from server.storage import open_store
+
+    store = open_store(db)
+    try:
+        return bearer(token_for(store, ADMIN, server_admin=True))
+    finally:
+        store.close()
