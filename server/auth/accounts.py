@@ -16,6 +16,7 @@ One concept per module, gathered here as the one interface to import:
   CSRF token;
 - ``pats``      — personal access tokens (``pcp_…``), shown once, stored as a SHA-256, always
   expiring;
+- ``lookup``    — the one query behind each signed-in request (a session or token and its user);
 - ``audit_log`` — the ``audit_log`` rows every change and sign-in writes, in its transaction;
 - ``policy``    — the limits, from the environment (docs/accounts.md), and the clock.
 
