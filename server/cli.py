@@ -1,10 +1,16 @@
-"""The ``plancube`` command: serve, run the demo, load and export model files.
+"""The ``plancube`` command: serve, run the demo, load and export model files, manage local
+accounts and personal access tokens.
 
 ``--db`` takes a DuckDB file path (the embedded default) or a ``postgresql://`` URL; without it the
 ``PLANCUBE_DB`` environment variable is used, else ``data/plancube.duckdb`` — one default for every
 command, so ``plancube demo`` and then ``plancube model export demo`` meet in the same file.
 ``model export`` only reads: it never creates a database. A DuckDB file that a server holds is
-reported in one line naming the server, its API and how to stop it (``server.storage.holder``).
+reported in one line naming the server, its API and how to stop it (``server.storage.holder``)
+— so on DuckDB ``plancube user`` and ``plancube token`` run while the server is stopped.
+
+``user add`` and ``user passwd`` ask for the password twice on the terminal, or read one line
+from standard input with ``--password-stdin`` (for scripts: never a password in the arguments,
+where ``ps`` shows it). ``token create`` prints the token alone on standard output, once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from server.storage.location import DEFAULT_DB
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from server.storage import Store
 
 
 def _db(args: argparse.Namespace) -> str:
@@ -210,6 +218,126 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace, *, create: bool = True) -> Store:
+    from server.storage import open_store
+
+    db = _db(args)
+    try:
+        return open_store(db, create=create)
+    except StoreNotFound:
+        raise StoreNotFound(
+            f"no database at {db} (name one with --db or $PLANCUBE_DB)", path=db
+        ) from None
+
+
+def _password(args: argparse.Namespace, name: str) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r")
+    import getpass
+
+    password = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("the same again: ") != password:
+        raise BadRequest("the two passwords differ; nothing was changed")
+    return password
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from server.auth import accounts, hashing
+
+    password = None if args.no_password else _password(args, args.name)
+    if password is not None:
+        hashing.check_policy(password)  # before the database is opened (or made)
+    store = _store(args)
+    try:
+        user = accounts.add_user(
+            store, args.name, password=password, email=args.email, server_admin=args.admin
+        )
+    finally:
+        store.close()
+    role = "server admin" if user.server_admin else "user"
+    print(
+        f"added {role} {user.name!r}"
+        + ("" if password else " (no password: it cannot sign in with one until it is set)")
+    )
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    from server.auth import accounts, hashing
+
+    password = _password(args, args.name)
+    hashing.check_policy(password)
+    store = _store(args, create=False)
+    try:
+        accounts.set_password(store, args.name, password)
+    finally:
+        store.close()
+    print(f"new password for {args.name!r}; its sessions are signed out")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from server.auth import accounts
+
+    store = _store(args, create=False)
+    try:
+        accounts.disable_user(store, args.name, disabled=args.disabled)
+    finally:
+        store.close()
+    if args.disabled:
+        print(f"disabled {args.name!r}: its sessions and tokens are revoked")
+    else:
+        print(f"enabled {args.name!r}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from server.auth import accounts
+
+    store = _store(args, create=False)
+    try:
+        users = accounts.list_users(store)
+    finally:
+        store.close()
+    table = [("NAME", "SIGNS IN BY", "ADMIN", "DISABLED", "CREATED", "LAST SIGN-IN")]
+    for u in users:
+        table.append(
+            (
+                u.name,
+                u.issuer,
+                "yes" if u.server_admin else "",
+                "yes" if u.disabled else "",
+                u.created_at[:16].replace("T", " "),
+                (u.last_signin_at or "")[:16].replace("T", " "),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from server.auth import accounts
+
+    store = _store(args, create=False)
+    try:
+        user = accounts.find_local_user(store, args.user)
+        if user is None:
+            raise accounts.UserNotFound(f"no local user named {args.user!r}", name=args.user)
+        raw, token = accounts.create_token(store, user.id, args.name, expires_days=args.days)
+    finally:
+        store.close()
+    print(raw)
+    print(
+        f"token {token.name!r} for {user.name!r}, expires {(token.expires_at or '')[:10]}: "
+        "it is shown only now, keep it somewhere safe",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="plancube",
@@ -296,6 +424,56 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--data", action="store_true", help="include every stored leaf cell")
     db_option(export)
     export.set_defaults(func=cmd_model_export)
+
+    user = sub.add_parser("user", help="local accounts: add, passwd, disable, enable, list")
+    usub = user.add_subparsers(dest="user_command", required=True)
+
+    def password_option(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input instead of asking",
+        )
+
+    add = usub.add_parser("add", help="add a local account (asks for its password twice)")
+    add.add_argument("name", help="user name (case does not matter when signing in)")
+    add.add_argument("--admin", action="store_true", help="a server admin")
+    add.add_argument("--email", help="e-mail address")
+    password_option(add)
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password (the account signs in with a token only, until one is set)",
+    )
+    db_option(add)
+    add.set_defaults(func=cmd_user_add)
+    passwd = usub.add_parser("passwd", help="set a new password (signs the user out everywhere)")
+    passwd.add_argument("name", help="user name")
+    password_option(passwd)
+    db_option(passwd)
+    passwd.set_defaults(func=cmd_user_passwd)
+    for verb, disabled, text in [
+        ("disable", True, "disable an account, revoking its sessions and tokens"),
+        ("enable", False, "enable a disabled account again"),
+    ]:
+        sp = usub.add_parser(verb, help=text)
+        sp.add_argument("name", help="user name")
+        db_option(sp)
+        sp.set_defaults(func=cmd_user_disable, disabled=disabled)
+    listing = usub.add_parser("list", help="list the users (only reads)")
+    db_option(listing)
+    listing.set_defaults(func=cmd_user_list)
+
+    token = sub.add_parser("token", help="personal access tokens")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    create = tsub.add_parser("create", help="make a token for a local user and print it, once")
+    create.add_argument("--user", required=True, help="the local user it signs in")
+    create.add_argument("--name", required=True, help="what it is for, e.g. 'nightly export'")
+    create.add_argument(
+        "--days", type=int, default=90, help="days until it expires, at most 366 (default: 90)"
+    )
+    db_option(create)
+    create.set_defaults(func=cmd_token_create)
     return p
 
 

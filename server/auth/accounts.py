@@ -16,8 +16,9 @@ One concept per module, gathered here as the one interface to import:
   CSRF token;
 - ``pats``      — personal access tokens (``pcp_…``), shown once, stored as a SHA-256, always
   expiring;
+- ``lookup``    — the one query behind each signed-in request (a session or token and its user);
 - ``audit_log`` — the ``audit_log`` rows every change and sign-in writes, in its transaction;
-- ``policy``    — the limits (``PLANCUBE_SIGNIN_*``, ``PLANCUBE_SESSION_*``) and the clock.
+- ``policy``    — the limits, from the environment (docs/accounts.md), and the clock.
 
 Every write is one ``store.transaction()`` holding the change and its audit row. ``actor`` is the
 id of the user doing it, ``None`` for the server itself or the command line. Errors are the

@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from server.auth import policy
 from server.auth.audit_log import audit
+from server.auth.lookup import USER_COLUMNS, lookup
 from server.errors import (
     InvalidTokenExpiry,
     TokenNameTaken,
@@ -106,33 +108,35 @@ def _user_for_update(session: Session, user_id: str) -> User:
     return user
 
 
+_LOOKUP = sa.text(
+    "SELECT t.id, t.revoked_at, t.expires_at, t.last_used_at, "
+    f"{USER_COLUMNS} FROM access_tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE t.token_hash = :key"
+)
+
+
 def resolve_token(store: Store, raw: str) -> User | None:
     """The user a token signs in, or ``None`` (unknown, expired, revoked, user disabled)."""
     if not raw.startswith(PREFIX) or len(raw) > 256:
         return None
     key = digest(raw)
     at = policy.now()
-    with store.transaction() as tx:
-        found = tx.session.exec(
-            select(AccessToken, User)
-            .join(User, col(User.id) == col(AccessToken.user_id))
-            .where(AccessToken.token_hash == key)
-        ).first()
-        tx.session.expunge_all()
-    if found is None:
+    hit = lookup(store, _LOOKUP, key)
+    if hit is None:
         return None
-    token, user = found
+    row, user = hit
     now = policy.iso(at)
-    if token.revoked_at is not None or user.disabled:
+    if row["revoked_at"] is not None or user.disabled:
         return None
-    if token.expires_at is None or token.expires_at <= now:  # every token made here expires
+    if row["expires_at"] is None or row["expires_at"] <= now:  # every token here expires
         return None
     stale = policy.later(-policy.policy().touch_s, at)
-    if token.last_used_at is None or token.last_used_at < stale:
+    used = row["last_used_at"]
+    if used is None or used < stale:
         with policy.writing(store), store.transaction() as tx:
             tx.session.exec(
                 update(AccessToken)
-                .where(col(AccessToken.id) == token.id)
+                .where(col(AccessToken.id) == row["id"])
                 .where(
                     col(AccessToken.last_used_at).is_(None)
                     | (col(AccessToken.last_used_at) < stale)

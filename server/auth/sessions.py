@@ -25,10 +25,12 @@ import hmac
 import secrets
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select, update
+import sqlalchemy as sa
+from sqlmodel import Session, col, delete, update
 
 from server.auth import policy
 from server.auth.audit_log import audit
+from server.auth.lookup import USER_COLUMNS, lookup
 from server.errors import UserDisabled, UserNotFound
 from server.storage import Store
 from server.storage.metadata import LoginSession, User
@@ -74,6 +76,12 @@ def create_session(
     return raw, row
 
 
+_LOOKUP = sa.text(
+    "SELECT s.revoked_at, s.expires_at, s.last_seen_at, s.created_at, "
+    f"{USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :key"
+)
+
+
 def resolve_session(store: Store, raw: str) -> User | None:
     """The user a cookie value signs in, or ``None`` (unknown, expired, idle, revoked,
     disabled)."""
@@ -82,19 +90,13 @@ def resolve_session(store: Store, raw: str) -> User | None:
     key = digest(raw)
     rules = policy.policy()
     at = policy.now()
-    with store.transaction() as tx:
-        found = tx.session.exec(
-            select(LoginSession, User)
-            .join(User, col(User.id) == col(LoginSession.user_id))
-            .where(LoginSession.id == key)
-        ).first()
-        tx.session.expunge_all()
-    if found is None:
+    hit = lookup(store, _LOOKUP, key)
+    if hit is None:
         return None
-    session, user = found
-    if session.revoked_at is not None or user.disabled or session.expires_at <= policy.iso(at):
+    row, user = hit
+    if row["revoked_at"] is not None or user.disabled or row["expires_at"] <= policy.iso(at):
         return None
-    seen = policy.parse(session.last_seen_at or session.created_at)
+    seen = policy.parse(row["last_seen_at"] or row["created_at"])
     if (at - seen).total_seconds() >= rules.session_idle_s:
         return None
     if (at - seen).total_seconds() >= rules.touch_s:

@@ -55,5 +55,5 @@ def test_every_setting_is_documented() -> None:
         "PLANCUBE_ENTRA",
         "PLANCUBE_OIDC",
     }
-    doc = (root / "docs" / "sign-in.md").read_text()
+    doc = "".join((root / "docs" / page).read_text() for page in ("sign-in.md", "accounts.md"))
     assert names and {n for n in names if f"`{n}`" not in doc} == set()
