@@ -95,7 +95,7 @@ def config(ctx: Public, request: Request) -> dict[str, Any]:
     description="Answers with the `plancube_session` cookie and the session's `csrf_token`: "
     "send it in `X-Plancube-CSRF` with every change made with the cookie. A wrong name or "
     "password is 401 `sign_in_failed` (the same either way); too many failures lock the "
-    "account (423 `account_locked`) or slow the client down (429 `sign_in_rate_limited`), "
+    "account (429 `account_locked`) or slow the client down (429 `sign_in_rate_limited`), "
     "both with `Retry-After`.",
 )
 async def login(ctx: Public, request: Request, response: Response, body: Login) -> dict[str, Any]:

@@ -6,8 +6,9 @@ says on each operation which statuses it can answer: 422 wherever a parameter or
 400, 404 and 409 wherever a model is named in the path or a body names things (something
 contradicts the model, does not exist, exists already, changed since the base commit, or the
 model is stored but unavailable); 413 wherever there is a body (``server.body_limit``), and 415
-where its content type is not one the operation reads (``server.api.route``); 403 wherever
-something is changed, for a browser page of another origin (``server.origins``); 503
+where its content type is not one the operation reads (``server.api.route``); 401 and 403 on
+every operation that needs sign-in (``server.api.guards``: not signed in; signed in but not
+allowed, or a page of another origin, ``server.origins``); 429 for a sign-in; 503
 with ``Retry-After`` everywhere, as every operation may need the database and it may be down;
 507 wherever something is written (the database's disk is full).
 """
@@ -55,6 +56,18 @@ def _reads_parameters(dependant: Dependant) -> bool:
     )
 
 
+def _guard(dependant: Dependant) -> Any:
+    from server.api.guards import Guard
+
+    if isinstance(dependant.call, Guard):
+        return dependant.call
+    for d in dependant.dependencies:
+        found = _guard(d)
+        if found is not None:
+            return found
+    return None
+
+
 def document(router: APIRouter) -> None:
     """Declare the error answers of a router's routes (before the document is first built)."""
     for route in router.routes:
@@ -83,6 +96,27 @@ def document(router: APIRouter) -> None:
             declared[415] = _response(
                 "the body's Content-Type is not one the operation reads "
                 "(unsupported_media_type; `details.accepted` names them)"
+            )
+        guard = _guard(route.dependant)
+        if guard is not None and guard.signed_in:
+            declared[401] = _response(
+                "not signed in, or the token or session no longer holds (sign_in_required; "
+                "token_* for a refused identity-provider token)",
+                headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+            )
+            declared[403] = _response(
+                "signed in, but not allowed: the role is too low (forbidden), cells the user "
+                "may only read (write_forbidden), a cookie session's change without its CSRF "
+                "token (csrf_failed), or a page of another origin (origin_not_allowed)"
+            )
+        elif body:
+            declared[403] = _response("a page of another origin (origin_not_allowed)")
+        if route.path == "/api/auth/login":
+            declared[401] = _response("the name or password is not right (sign_in_failed)")
+            declared[429] = _response(
+                "too many failed sign-ins: the account is locked (account_locked) or this "
+                "client must wait (sign_in_rate_limited)",
+                headers={"Retry-After": RETRY_AFTER},
             )
         declared[503] = _response(
             "the database is unavailable or did not answer in time (storage_unavailable); "

@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, WebSocketException
+from fastapi import Depends, Header, WebSocketException
+from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.status import WS_1008_POLICY_VIOLATION
@@ -42,7 +43,13 @@ from server.auth import accounts
 from server.auth.bearer import bearer_token, token_in_query
 from server.context import Caller, Context
 from server.directory import Role
-from server.errors import CsrfFailed, ModelNotFound, PlancubeError, SignInRequired
+from server.errors import (
+    CsrfFailed,
+    ModelNotFound,
+    PlancubeError,
+    SignInRequired,
+    Unprocessable,
+)
 from server.storage import metadata as md
 
 SESSION_COOKIE = "plancube_session"
@@ -154,6 +161,18 @@ def _author(user: md.User) -> str:
     return user.name or user.subject
 
 
+MAX_SESSION = 200  # characters of X-Plancube-Session
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="a personal access token (`pcp_…`) or the identity provider's access token",
+)
+_COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="a browser's session (POST /api/auth/login); changes need X-Plancube-CSRF",
+)
+
+
 class Guard:
     """A dependency resolving the request's context and checking the caller may go on."""
 
@@ -166,7 +185,23 @@ class Guard:
         need = "server admin" if self.server_admin else (self.role or "signed in")
         return f"Guard({need if self.signed_in else 'public'})"
 
-    async def __call__(self, conn: HTTPConnection) -> Context:
+    async def __call__(
+        self,
+        conn: HTTPConnection,
+        _bearer: Annotated[Any, Depends(_BEARER)] = None,
+        _cookie: Annotated[Any, Depends(_COOKIE)] = None,
+        x_plancube_session: Annotated[
+            str | None,
+            Header(
+                description="the client's session, chosen by the client (e.g. a random id per "
+                "page load); with `base_commit`, commits of the same session and user are not "
+                "conflicts. Without it, every later change of a target cell is a conflict.",
+                max_length=MAX_SESSION,
+            ),
+        ] = None,
+    ) -> Context:
+        # the parameters document the credentials and the header in OpenAPI (the Authorize
+        # button of /docs); the Authenticator reads them itself, the same for WebSockets
         try:
             return await self._resolve(conn)
         except PlancubeError as exc:
@@ -176,7 +211,7 @@ class Guard:
 
     async def _resolve(self, conn: HTTPConnection) -> Context:
         ws = conn.app.state.workspace
-        session = (conn.headers.get("x-plancube-session") or "").strip()[:200] or None
+        session = _client_session(conn)
         if not self.signed_in:
             return Context(ws, Caller("", "anonymous"), session=session)
         auth: Authenticator = conn.app.state.authenticator
@@ -192,6 +227,19 @@ class Guard:
                 raise ModelNotFound(f"there is no model {model!r}", model=model)
             ctx.require(self.role, "this")
         return ctx
+
+
+def _client_session(conn: HTTPConnection) -> str | None:
+    """The client's own session id (``X-Plancube-Session``): a grid names one per page load, so
+    that its later writes do not conflict with its own earlier commits."""
+    value = (conn.headers.get("x-plancube-session") or "").strip()
+    if len(value) > MAX_SESSION:
+        raise Unprocessable(
+            f"the X-Plancube-Session header is {len(value)} characters long; at most {MAX_SESSION}",
+            header="X-Plancube-Session",
+            limit=MAX_SESSION,
+        )
+    return value or None
 
 
 def _forbidden(caller: Caller, message: str) -> PlancubeError:

@@ -12,6 +12,7 @@ member for that request, without being added here.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,8 @@ from server.errors import AlreadyExists, NotFound
 from server.names import Reference
 from server.storage import metadata as md
 from server.wire import Description
+
+_WRITING = threading.Lock()  # this process's security changes, one at a time
 
 
 class GroupNotFound(NotFound):
@@ -109,8 +112,12 @@ def list_groups(ctx: Context) -> list[dict[str, Any]]:
 
 
 def create_group(ctx: Context, body: GroupCreate) -> dict[str, Any]:
+    taken = AlreadyExists(
+        f"a group named {body.name!r} or mapped to {body.external_id!r} exists already",
+        group=body.name,
+    )
     try:
-        with ctx.ws.store.transaction() as tx:
+        with _WRITING, ctx.ws.store.transaction() as tx:
             s = tx.session
             if s.exec(select(md.Group).where(md.Group.name == body.name)).first() is not None:
                 raise AlreadyExists(f"there is a group {body.name!r} already", group=body.name)
@@ -118,17 +125,18 @@ def create_group(ctx: Context, body: GroupCreate) -> dict[str, Any]:
             s.add(g)
             after = group_json(g)
             accounts.audit(s, ctx.caller.user_id or None, "group.add", body.name, None, after)
-    except sa.exc.IntegrityError:
-        raise AlreadyExists(
-            f"a group named {body.name!r} or mapped to {body.external_id!r} exists already",
-            group=body.name,
-        ) from None
+    except AlreadyExists:
+        raise
+    except Exception as exc:
+        if not _duplicate(exc):
+            raise
+        raise taken from None
     _done(ctx)
     return after
 
 
 def delete_group(ctx: Context, name: str) -> None:
-    with ctx.ws.store.transaction() as tx:
+    with _WRITING, ctx.ws.store.transaction() as tx:
         s = tx.session
         g = _group(s, name)
         before = group_json(g)
@@ -140,6 +148,32 @@ def delete_group(ctx: Context, name: str) -> None:
 
 
 def set_member(ctx: Context, group: str, user: str, member: bool) -> None:
+    """Add or remove a member; twice at once is the same as once."""
+    _twice(lambda: _set_member(ctx, group, user, member))
+    _done(ctx)
+
+
+def _twice(change: Any) -> None:
+    """Run an idempotent change, one at a time in this process; if another process made the
+    same row meanwhile (a unique key's refusal), run it again: it then finds the row."""
+    with _WRITING:
+        try:
+            change()
+        except Exception as exc:
+            if not _duplicate(exc):
+                raise
+            change()
+
+
+def _duplicate(exc: Exception) -> bool:
+    """A unique key's refusal: SQLAlchemy's IntegrityError, or DuckDB's refusal at COMMIT."""
+    text = str(exc).lower()
+    return isinstance(exc, sa.exc.IntegrityError) or (
+        "duplicate key" in text or "unique constraint" in text
+    )
+
+
+def _set_member(ctx: Context, group: str, user: str, member: bool) -> None:
     with ctx.ws.store.transaction() as tx:
         s = tx.session
         g = _group(s, group)
@@ -159,7 +193,6 @@ def set_member(ctx: Context, group: str, user: str, member: bool) -> None:
             None if member else {"user": u.name},
             {"user": u.name} if member else None,
         )
-    _done(ctx)
 
 
 # -- per model -------------------------------------------------------------------------------
@@ -177,8 +210,13 @@ def list_roles(ctx: Context) -> list[dict[str, Any]]:
 
 def set_role(ctx: Context, group: str, role: Role | None) -> None:
     """Give ``group`` ``role`` in the model; None takes its role away."""
-    model = ctx.model_name
     ctx.rt  # noqa: B018 -- the model exists
+    _twice(lambda: _set_role(ctx, group, role))
+    _done(ctx)
+
+
+def _set_role(ctx: Context, group: str, role: Role | None) -> None:
+    model = ctx.model_name
     with ctx.ws.store.transaction() as tx:
         s = tx.session
         g = _group(s, group)
@@ -195,7 +233,6 @@ def set_role(ctx: Context, group: str, role: Role | None) -> None:
             s.add(row)
         after = None if role is None else {"role": role.value}
         accounts.audit(s, ctx.caller.user_id or None, "role.set", f"{model}/{group}", before, after)
-    _done(ctx)
 
 
 def list_element_rules(ctx: Context, dimension: str | None = None) -> list[dict[str, Any]]:
@@ -235,7 +272,7 @@ def replace_element_rules(
             )
         seen.add((element, g.group))
     before = list_element_rules(ctx, dimension)
-    with ctx.ws.store.transaction() as tx:
+    with _WRITING, ctx.ws.store.transaction() as tx:
         s = tx.session
         ids = {name: _group(s, name).id for name in {g.group for _, g in resolved}}
         s.execute(

@@ -14,7 +14,7 @@ import pytest
 
 from server.services import views
 from tests.server.helpers import VIEW, load_small, view, write
-from tests.signin import signed_in
+from tests.signin import admin_headers, signed_in
 
 JAN = ["Actual", "Rev", "Jan", "Amount"]
 
@@ -244,7 +244,7 @@ class RawSubscriber:
     """A feed client on a plain socket with a tiny receive buffer that reads only when asked:
     while it does not, the server's sends to it block once a message or two is in flight."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         import socket
 
         from websockets.client import ClientProtocol
@@ -256,7 +256,10 @@ class RawSubscriber:
         self.sock.connect((uri.host, uri.port))
         self.sock.settimeout(3)
         self.protocol = ClientProtocol(uri, max_size=None)
-        self.protocol.send_request(self.protocol.connect())
+        request = self.protocol.connect()
+        for name, value in headers.items():
+            request.headers[name] = value
+        self.protocol.send_request(request)
         self._flush()
         while self.protocol.state.name == "CONNECTING":
             self.protocol.receive_data(self.sock.recv(65536))
@@ -288,15 +291,22 @@ def test_a_stuck_subscriber_holds_up_nobody_and_gets_a_fresh_snapshot(tmp_path: 
 
     from server.app import create_app
 
-    app = create_app(tmp_path / "wide.duckdb")
-    with served(app) as host, httpx.Client(base_url=f"http://{host}", timeout=60) as http:
+    db = str(tmp_path / "wide.duckdb")
+    admin = admin_headers(db)
+    app = create_app(db)
+    with (
+        served(app) as host,
+        httpx.Client(base_url=f"http://{host}", timeout=60, headers=admin) as http,
+    ):
         assert http.post("/api/models/import", json=WIDE_MODEL).status_code == 201
         app.state.workspace.feed.limit = 2  # messages queued per socket before a resnapshot
         url = f"ws://{host}/api/models/wide/feed"
         subscribe = {"op": "subscribe", "id": "w", "cube": "Plan", "view": WIDE_VIEW}
-        stuck = RawSubscriber(url)
+        stuck = RawSubscriber(url, admin)
         stuck.send(subscribe)
-        with connect(url, compression=None, proxy=None, ping_interval=None) as healthy:
+        with connect(
+            url, compression=None, proxy=None, ping_interval=None, additional_headers=admin
+        ) as healthy:
             healthy.send(json.dumps(subscribe))
             grid = json.loads(healthy.recv(timeout=30))["view"]["values"]
             for value in range(1, 11):  # every cell of the view changes: ~100 KB a message

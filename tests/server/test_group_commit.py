@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from server.context import Caller, Context
 from server.errors import InvalidValue, StorageUnavailable, WriteConflict
 from server.services import cells as cell_service
 from server.storage import (
@@ -157,9 +158,14 @@ def _queued(
         groups.append(len(group))
         real(w, r, group)
 
+    # each writer's context resolved here, in order (its role read from the directory once)
+    contexts = [Context(ws, Caller(user_id=user, name=user), "small") for user, _ in writers]
+    for ctx in contexts:
+        assert ctx.masks.open
+
     def work(i: int, user: str, batch: cell_service.WriteBatch) -> None:
         try:
-            answers[i] = cell_service.write(ws, "small", "PnL", batch, user)
+            answers[i] = cell_service.write(contexts[i], "PnL", batch)
         except Exception as exc:
             answers[i] = exc
 

@@ -106,8 +106,9 @@ def test_spread_conflicts_and_errors(small: Any) -> None:
     error(spread(small, ["Actual", "Cost", "Q1", "Note"], 1.0), 422, "cell_not_writable")
     error(spread(small, ["Actual", "Nope", "Q1", "Amount"], 1.0), 404, "element_not_found")
     error(spread(small, COST_Q1, 1.0, "sideways"), 422, "invalid")
-    small.post("/api/models/small/cubes/PnL/holds", json={"elements": COST_Q1})
-    err = error(spread(small, COST_Q1, 1.0, user="anonymous"), 422, "cell_not_writable")
+    hold = {"elements": COST_Q1}
+    small.post("/api/models/small/cubes/PnL/holds", json=hold, headers=as_user(small, "cat"))
+    err = error(spread(small, COST_Q1, 1.0, user="cat"), 422, "cell_not_writable")
     assert "held" in err["message"]
 
 
