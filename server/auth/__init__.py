@@ -20,6 +20,8 @@ the administrator's side.
 
 from __future__ import annotations
 
+import ssl
+
 from server.auth.bearer import bearer_principal, bearer_token, use_token_validator
 from server.auth.entra import EntraValidator
 from server.auth.errors import InvalidToken, KeysUnavailable
@@ -47,7 +49,10 @@ __all__ = [
 
 
 def token_validator(settings: AuthSettings, verify: Verify = True) -> TokenValidator | None:
-    """The validator the settings ask for; ``None`` when no bearer tokens are accepted."""
+    """The validator the settings ask for; ``None`` when no bearer tokens are accepted.
+    ``verify=True``: the CA bundle ``PLANCUBE_AUTH_CA_FILE`` if set, else the system's."""
+    if verify is True and settings.ca_file:
+        verify = ssl.create_default_context(cafile=settings.ca_file)
     if settings.mode == "entra":
         assert settings.entra is not None
         metadata_url = settings.entra.metadata_url
