@@ -110,3 +110,45 @@ class KeysUnavailable(PlancubeError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class WebSignInUnavailable(PlancubeError):
+    """Web sign-in through the identity provider is not set up (no ``PLANCUBE_WEB_CLIENT_ID``,
+    or local accounts only)."""
+
+    status = 404
+    code = "web_sign_in_unavailable"
+
+
+class SignInStateInvalid(PlancubeError):
+    """An identity provider's answer that is not for a sign-in this browser began: no flow
+    cookie, an expired or already finished flow, or a ``state`` that is not the flow's."""
+
+    status = 400
+    code = "sign_in_state_invalid"
+
+
+class SignInProviderError(PlancubeError):
+    """The identity provider refused the sign-in (the user cancelled, consent is missing, the
+    code does not match the PKCE verifier…); ``details.error`` is its OAuth error code."""
+
+    status = 400
+    code = "sign_in_provider_error"
+
+
+class SignInNextInvalid(PlancubeError):
+    """``next`` is not a path of this server: sign-in never sends a browser elsewhere."""
+
+    status = 400
+    code = "sign_in_next_invalid"
+
+
+class ProviderUnavailable(PlancubeError):
+    """The identity provider cannot be reached: try again shortly."""
+
+    status = 503
+    code = "identity_provider_unavailable"
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
