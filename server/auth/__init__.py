@@ -12,7 +12,9 @@ own middleware does and turns a good one into a ``Principal``:
 - ``tokens``    — the steps every issuer shares: shape, algorithm allow-list, signature, lifetime;
 - ``entra``, ``oidc`` — each issuer's claim rules (issuer, tenant, audience, scope, token kind);
 - ``principal`` — what a valid token means; ``errors`` — why one was refused, by stable code;
-- ``bearer``    — the FastAPI dependency that reads the header.
+- ``bearer``    — the FastAPI dependency that reads the header;
+- ``msal_app``, ``signin_flows`` — msal pointed at the provider, and the pending web sign-ins
+  (``server.api.oidc_login``); ``client`` — ``plancube login`` / ``whoami`` / ``logout``.
 
 Wiring into every route comes with the request context (DESIGN decision 9); docs/sign-in.md is
 the administrator's side.

@@ -8,6 +8,10 @@ a test and an alert can match on the code and never on the message.
 
 The messages say what was wrong (the claim, the expected value) and never contain the token:
 a token in a log line or an error body is a token handed to whoever reads it.
+
+The web sign-in's refusals (``server.api.oidc_login``) are here too: ``sign_in_state_invalid``,
+``sign_in_provider_error``, ``sign_in_next_invalid`` (400), ``web_sign_in_unavailable`` (404),
+``identity_provider_unavailable`` (503).
 """
 
 from __future__ import annotations

@@ -33,4 +33,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("signin_flows")
+    # DuckDB cannot alter a table an index depends on: the index goes and comes back
+    op.drop_index("ix_sessions_user_id", "sessions")
     op.execute("ALTER TABLE sessions DROP COLUMN external")
+    op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
