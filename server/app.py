@@ -15,7 +15,17 @@ from fastapi import FastAPI, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from server import __version__, docs_pages, web  # web: the grid (issue 4)
-from server.api import admin, commits, cubes, dimensions, error_docs, feed, models, rules
+from server.api import (
+    admin,
+    commits,
+    cubes,
+    dimensions,
+    error_docs,
+    feed,
+    models,
+    oidc_login,
+    rules,
+)
 from server.api import auth as auth_api
 from server.api.guards import Authenticator, Public
 from server.api.route import StrictJsonRoute
@@ -31,7 +41,7 @@ from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
 
-ROUTERS = (auth_api, admin, models, dimensions, cubes, rules, commits, feed)
+ROUTERS = (auth_api, oidc_login, admin, models, dimensions, cubes, rules, commits, feed)
 
 DESCRIPTION = """\
 plancube serves versioned planning cubes. Every cell write is a commit; any view can be read as of

@@ -1,5 +1,6 @@
 """The ``plancube`` command: serve, run the demo, load and export model files, manage local
-accounts and personal access tokens.
+accounts and personal access tokens; sign in to a server (``login``, ``whoami``, ``logout``:
+``server.auth.client``).
 
 ``--db`` takes a DuckDB file path (the embedded default) or a ``postgresql://`` URL; without it the
 ``PLANCUBE_DB`` environment variable is used, else ``data/plancube.duckdb`` — one default for every
@@ -474,7 +475,86 @@ def parser() -> argparse.ArgumentParser:
     )
     db_option(create)
     create.set_defaults(func=cmd_token_create)
+    _login_parsers(sub)
     return p
+
+
+# -- plancube login / whoami / logout (server.auth.client) ------------------------------------
+def _login_parsers(sub: Any) -> None:
+    def server_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--server", required=True, metavar="URL", help="the plancube server")
+        sp.add_argument(
+            "--ca-file",
+            metavar="FILE",
+            help="CA certificates to trust for the server and its identity provider, instead "
+            "of the system's (a proxy that inspects TLS)",
+        )
+
+    login = sub.add_parser(
+        "login",
+        help="sign in to a server through its identity provider (device code), or store a "
+        "personal access token for it",
+    )
+    server_options(login)
+    login.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="read a personal access token from standard input and keep it for the server",
+    )
+    login.set_defaults(func=cmd_login)
+    whoami = sub.add_parser("whoami", help="who you are signed in as on a server")
+    server_options(whoami)
+    whoami.set_defaults(func=cmd_whoami)
+    logout = sub.add_parser("logout", help="forget the tokens kept for a server")
+    logout.add_argument("--server", required=True, metavar="URL", help="the plancube server")
+    logout.set_defaults(func=cmd_logout)
+
+
+def _signed_in(call: Callable[[], int]) -> int:
+    from server.auth.client import LoginError
+
+    try:
+        return call()
+    except LoginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from server.auth import client
+
+    def run() -> int:
+        if args.token_stdin:
+            me = client.store_token(args.server, sys.stdin.readline(), ca_file=args.ca_file)
+        else:
+            me = client.login(
+                args.server, show=lambda m: print(m, flush=True), ca_file=args.ca_file
+            )
+        print(f"signed in: {client.describe(me)}")
+        return 0
+
+    return _signed_in(run)
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    from server.auth import client
+
+    def run() -> int:
+        print(client.describe(client.whoami(args.server, ca_file=args.ca_file)))
+        return 0
+
+    return _signed_in(run)
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from server.auth import client
+
+    def run() -> int:
+        gone = client.logout(args.server)
+        print("signed out" if gone else f"not signed in to {client.normalize(args.server)}")
+        return 0
+
+    return _signed_in(run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

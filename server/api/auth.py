@@ -14,6 +14,8 @@ sign-in, token creation and revocation is audited.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -26,6 +28,8 @@ from server.auth import accounts
 from server.context import Context
 from server.storage import metadata as md
 from server.wire import Text
+
+OIDC_START = "/api/auth/oidc/start"  # server.api.oidc_login
 
 router = APIRouter(prefix="/api/auth", tags=["sign-in"], route_class=StrictJsonRoute)
 
@@ -66,17 +70,22 @@ def token_json(t: md.AccessToken) -> dict[str, Any]:
     "/config",
     summary="How this server signs users in",
     description="`mode` (local, entra or oidc); for an identity provider, what a client "
-    "needs to get a token from it (authority, the API's scope). Public.",
+    "needs to get a token from it (`authority`, `client_id`, the API's `scopes`) and "
+    "`web_sign_in`: the path a page sends the browser to for signing in through the provider "
+    "(add `?next=/path`), or null when the server has no web client registration. Public.",
 )
 def config(ctx: Public, request: Request) -> dict[str, Any]:
     settings = request.app.state.auth
     out: dict[str, Any] = {"mode": settings.mode, "local_accounts": True}
+    web = settings.web
     if settings.entra is not None:
         e = settings.entra
         out["provider"] = {
             "kind": "entra",
             "authority": f"{e.authority}/{e.tenant_id}",
-            "client_id": e.client_id,
+            # the client registration's id; without one, the API's (a registration that is
+            # its own client)
+            "client_id": web.client_id if web else e.client_id,
             "scopes": [f"{e.app_id_uri}/{e.scope}"],
         }
     elif settings.oidc is not None:
@@ -84,8 +93,13 @@ def config(ctx: Public, request: Request) -> dict[str, Any]:
         out["provider"] = {
             "kind": "oidc",
             "issuer": o.issuer,
+            "authority": o.issuer,
+            "client_id": web.client_id if web else None,
             "scopes": [o.scope] if o.scope else [],
         }
+    if "provider" in out:
+        # where the page sends the browser to sign in through the provider; None: not set up
+        out["provider"]["web_sign_in"] = OIDC_START if web else None
     return out
 
 
@@ -104,9 +118,25 @@ async def login(ctx: Public, request: Request, response: Response, body: Login) 
     user = await run_in_threadpool(
         accounts.verify_password, store, body.username, body.password, client=client
     )
-    raw, session = await run_in_threadpool(accounts.create_session, store, user.id)
-    secure = request.url.scheme == "https" or bool(
-        (request.app.state.security.public_url or "").startswith("https://")
+    raw, session = await start_session(response, request, user)
+    return {
+        "user": user_json(user),
+        "csrf_token": accounts.csrf_token(raw),
+        "csrf_header": CSRF_HEADER,
+        "expires_at": session.expires_at,
+    }
+
+
+async def start_session(
+    response: Response, request: Request, user: md.User, external: Sequence[str] = ()
+) -> tuple[str, md.LoginSession]:
+    """A new session for ``user``, its cookie set on ``response``: the end of every browser
+    sign-in, with a password here or through the identity provider (``server.api.oidc_login``,
+    which passes the provider's group ids and app roles as ``external``)."""
+    raw, session = await run_in_threadpool(
+        functools.partial(
+            accounts.create_session, request.app.state.workspace.store, user.id, external=external
+        )
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -114,15 +144,17 @@ async def login(ctx: Public, request: Request, response: Response, body: Login) 
         max_age=int(accounts.AccountPolicy.from_env().session_ttl_s),
         httponly=True,
         samesite="lax",
-        secure=secure,
+        secure=secure_cookies(request),
         path="/",
     )
-    return {
-        "user": user_json(user),
-        "csrf_token": accounts.csrf_token(raw),
-        "csrf_header": CSRF_HEADER,
-        "expires_at": session.expires_at,
-    }
+    return raw, session
+
+
+def secure_cookies(request: Request) -> bool:
+    """Whether cookies get ``Secure``: when the server is reached, or published, over HTTPS."""
+    return request.url.scheme == "https" or bool(
+        (request.app.state.security.public_url or "").startswith("https://")
+    )
 
 
 @router.post("/logout", status_code=204, summary="End this browser's session")

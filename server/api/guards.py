@@ -106,7 +106,10 @@ class Authenticator:
                 user = await run_in_threadpool(accounts.resolve_session, ws.store, raw)
                 if user is None:
                     raise SignInRequired("your session has ended: sign in again")
-                known = self._keep(key, user)
+                external: tuple[str, ...] = ()
+                if user.issuer != accounts.LOCAL:  # signed in through the identity provider
+                    external = await run_in_threadpool(accounts.session_external, ws.store, raw)
+                known = self._keep(key, user, external)
             if conn.scope["type"] == "http" and conn.scope.get("method") not in SAFE_METHODS:
                 token = conn.headers.get(CSRF_HEADER, "")
                 if not accounts.check_csrf(raw, token):

@@ -12,13 +12,17 @@ own middleware does and turns a good one into a ``Principal``:
 - ``tokens``    — the steps every issuer shares: shape, algorithm allow-list, signature, lifetime;
 - ``entra``, ``oidc`` — each issuer's claim rules (issuer, tenant, audience, scope, token kind);
 - ``principal`` — what a valid token means; ``errors`` — why one was refused, by stable code;
-- ``bearer``    — the FastAPI dependency that reads the header.
+- ``bearer``    — the FastAPI dependency that reads the header;
+- ``msal_app``, ``signin_flows`` — msal pointed at the provider, and the pending web sign-ins
+  (``server.api.oidc_login``); ``client`` — ``plancube login`` / ``whoami`` / ``logout``.
 
 Wiring into every route comes with the request context (DESIGN decision 9); docs/sign-in.md is
 the administrator's side.
 """
 
 from __future__ import annotations
+
+import ssl
 
 from server.auth.bearer import bearer_principal, bearer_token, use_token_validator
 from server.auth.entra import EntraValidator
@@ -47,7 +51,10 @@ __all__ = [
 
 
 def token_validator(settings: AuthSettings, verify: Verify = True) -> TokenValidator | None:
-    """The validator the settings ask for; ``None`` when no bearer tokens are accepted."""
+    """The validator the settings ask for; ``None`` when no bearer tokens are accepted.
+    ``verify=True``: the CA bundle ``PLANCUBE_AUTH_CA_FILE`` if set, else the system's."""
+    if verify is True and settings.ca_file:
+        verify = ssl.create_default_context(cafile=settings.ca_file)
     if settings.mode == "entra":
         assert settings.entra is not None
         metadata_url = settings.entra.metadata_url

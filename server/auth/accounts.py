@@ -41,6 +41,7 @@ from server.auth.sessions import (
     resolve_session,
     revoke_session,
     revoke_sessions,
+    session_external,
 )
 from server.auth.users import (
     LOCAL,
@@ -108,6 +109,7 @@ __all__ = [
     "revoke_session",
     "revoke_sessions",
     "revoke_token",
+    "session_external",
     "set_disabled",
     "set_password",
     "upsert_external_user",

@@ -8,6 +8,10 @@ a test and an alert can match on the code and never on the message.
 
 The messages say what was wrong (the claim, the expected value) and never contain the token:
 a token in a log line or an error body is a token handed to whoever reads it.
+
+The web sign-in's refusals (``server.api.oidc_login``) are here too: ``sign_in_state_invalid``,
+``sign_in_provider_error``, ``sign_in_next_invalid`` (400), ``web_sign_in_unavailable`` (404),
+``identity_provider_unavailable`` (503).
 """
 
 from __future__ import annotations
@@ -106,6 +110,48 @@ class KeysUnavailable(PlancubeError):
 
     status = 503
     code = "auth_keys_unavailable"
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class WebSignInUnavailable(PlancubeError):
+    """Web sign-in through the identity provider is not set up (no ``PLANCUBE_WEB_CLIENT_ID``,
+    or local accounts only)."""
+
+    status = 404
+    code = "web_sign_in_unavailable"
+
+
+class SignInStateInvalid(PlancubeError):
+    """An identity provider's answer that is not for a sign-in this browser began: no flow
+    cookie, an expired or already finished flow, or a ``state`` that is not the flow's."""
+
+    status = 400
+    code = "sign_in_state_invalid"
+
+
+class SignInProviderError(PlancubeError):
+    """The identity provider refused the sign-in (the user cancelled, consent is missing, the
+    code does not match the PKCE verifier…); ``details.error`` is its OAuth error code."""
+
+    status = 400
+    code = "sign_in_provider_error"
+
+
+class SignInNextInvalid(PlancubeError):
+    """``next`` is not a path of this server: sign-in never sends a browser elsewhere."""
+
+    status = 400
+    code = "sign_in_next_invalid"
+
+
+class ProviderUnavailable(PlancubeError):
+    """The identity provider cannot be reached: try again shortly."""
+
+    status = 503
+    code = "identity_provider_unavailable"
     retry_after = 5
 
     def headers(self) -> dict[str, str]:

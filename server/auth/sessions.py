@@ -13,6 +13,10 @@ look-up by primary key, joined to the user's row; ``last_seen_at`` is written at
 minute, so a busy browser costs one write a minute, not one per request (and the idle time is
 measured to within that minute).
 
+A browser signed in through the identity provider (``server.api.oidc_login``) keeps the
+provider's group ids and app roles of that sign-in with its session (``external``), so the
+groups they map to hold for the session as they would for a bearer token.
+
 CSRF: a page's form or ``fetch`` sends ``csrf_token(cookie)`` back in a header; it is an HMAC of a
 fixed label keyed by the cookie's value, so nothing is stored, a page of another origin cannot
 compute it (it cannot read the cookie), and it changes with every session.
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -43,10 +49,11 @@ def digest(raw: str) -> str:
 
 
 def create_session(
-    store: Store, user_id: str, *, ttl_s: float | None = None
+    store: Store, user_id: str, *, ttl_s: float | None = None, external: Sequence[str] = ()
 ) -> tuple[str, LoginSession]:
     """A new session for the user: the cookie value (give it to the browser, keep it nowhere)
-    and the stored row."""
+    and the stored row. ``external``: the identity provider's group ids and app roles the user
+    signed in with (``session_external``)."""
     rules = policy.policy()
     at = policy.now()
     raw = secrets.token_urlsafe(32)
@@ -56,6 +63,7 @@ def create_session(
         created_at=policy.iso(at),
         expires_at=policy.later(rules.session_ttl_s if ttl_s is None else ttl_s, at),
         last_seen_at=policy.iso(at),
+        external=json.dumps(sorted(set(external))) if external else None,
     )
     with policy.writing(store), store.transaction() as tx:
         user = tx.session.get(User, user_id)
@@ -102,6 +110,15 @@ def resolve_session(store: Store, raw: str) -> User | None:
     if (at - seen).total_seconds() >= rules.touch_s:
         _touch(store, key, at)
     return user
+
+
+def session_external(store: Store, raw: str) -> tuple[str, ...]:
+    """The identity provider's group ids and app roles a session was signed in with: they map
+    to groups (``server.directory``) for the session's life, as a token's claims do for its."""
+    with store.transaction() as tx:
+        row = tx.session.get(LoginSession, digest(raw))
+        stored = row.external if row is not None else None
+    return tuple(json.loads(stored)) if stored else ()
 
 
 def _touch(store: Store, key: str, at: datetime) -> None:

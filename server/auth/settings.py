@@ -4,9 +4,11 @@
 their sessions and personal access tokens), ``entra`` (Entra ID v2 access tokens as well) or
 ``oidc`` (any OpenID Connect provider found by issuer discovery, as well). Every request signs
 in: there is no mode in which a client names the user it acts for. The rest configure the chosen
-provider; docs/sign-in.md lists every setting, its default and where its value comes from in the
-Entra admin centre. A wrong value is one ``AuthSettingsError`` line naming the setting, at
-start-up, rather than a refusal of every request later.
+provider, and ``PLANCUBE_WEB_*`` the client registration the server signs browsers in with
+(``server.api.oidc_login``) and tells the CLI and the add-in to use; docs/sign-in.md lists every
+setting, its default and where its value comes from in the Entra admin centre. A wrong value
+is one ``AuthSettingsError`` line naming the setting, at start-up, rather than a refusal of
+every request later.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 Mode = Literal["entra", "oidc", "local"]
 MODES: tuple[Mode, ...] = ("entra", "oidc", "local")
@@ -27,6 +30,7 @@ DEFAULT_ALGORITHMS = ("RS256",)
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+CALLBACK_PATH = "/api/auth/oidc/callback"  # where the identity provider sends the browser back
 MULTI_TENANT = frozenset({"organizations", "common"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -68,10 +72,26 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class WebClientSettings:
+    """The client registration browsers (and the CLI, the add-in) sign in through: the server
+    runs the authorization-code flow with it (``server.api.oidc_login``)."""
+
+    client_id: str
+    client_secret: str | None = None  # set: the server is a confidential client
+    redirect_uri: str | None = None  # None: {the server's address}{CALLBACK_PATH}
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        secret = "***" if self.client_secret else None
+        return f"WebClientSettings({self.client_id!r}, {secret}, {self.redirect_uri!r})"
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     mode: Mode = "local"
     entra: EntraSettings | None = None
     oidc: OidcSettings | None = None
+    web: WebClientSettings | None = None  # web sign-in through the identity provider
+    ca_file: str | None = None  # the CA bundle trusted for the identity provider
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway_s: float = 60.0  # clock skew allowed on exp and nbf
     jwks_min_refresh_s: float = 300.0  # an unknown kid refetches the keys at most this often
@@ -98,10 +118,15 @@ class AuthSettings:
                 f"PLANCUBE_AUTH_ALGORITHMS: {', '.join(bad)} not allowed; use asymmetric "
                 f"algorithms only ({', '.join(sorted(ASYMMETRIC))})"
             )
+        ca_file = env.get("PLANCUBE_AUTH_CA_FILE", "").strip() or None
+        if ca_file is not None and not os.path.isfile(ca_file):
+            raise AuthSettingsError(f"PLANCUBE_AUTH_CA_FILE: no such file {ca_file!r}")
         return cls(
             mode=mode,  # checked against MODES above
             entra=_entra(env) if mode == "entra" else None,
             oidc=_oidc(env) if mode == "oidc" else None,
+            web=_web(env) if mode != "local" else None,
+            ca_file=ca_file,
             algorithms=algorithms,
             leeway_s=_seconds(env, "PLANCUBE_AUTH_LEEWAY_SECONDS", 60.0, most=600.0),
             jwks_min_refresh_s=_seconds(env, "PLANCUBE_AUTH_JWKS_MIN_REFRESH_SECONDS", 300.0),
@@ -158,6 +183,32 @@ def _oidc(env: Mapping[str, str]) -> OidcSettings:
         groups_claim=env.get("PLANCUBE_OIDC_GROUPS_CLAIM", "").strip() or "groups",
         accept_id_tokens=_flag(env, "PLANCUBE_OIDC_ACCEPT_ID_TOKENS"),
     )
+
+
+def _web(env: Mapping[str, str]) -> WebClientSettings | None:
+    client_id = env.get("PLANCUBE_WEB_CLIENT_ID", "").strip()
+    secret = env.get("PLANCUBE_WEB_CLIENT_SECRET", "").strip() or None
+    redirect = env.get("PLANCUBE_WEB_REDIRECT_URI", "").strip() or None
+    if not client_id:
+        if secret or redirect:
+            raise AuthSettingsError(
+                "PLANCUBE_WEB_CLIENT_SECRET and PLANCUBE_WEB_REDIRECT_URI need "
+                "PLANCUBE_WEB_CLIENT_ID, the client registration's application (client) id"
+            )
+        return None
+    if redirect is not None:
+        loopback = redirect.startswith(("http://localhost", "http://127.0.0.1"))
+        if not (redirect.startswith("https://") or loopback):
+            raise AuthSettingsError(
+                f"PLANCUBE_WEB_REDIRECT_URI must be an https URL (or http://localhost), "
+                f"not {redirect!r}"
+            )
+        if urlsplit(redirect).path != CALLBACK_PATH:
+            raise AuthSettingsError(
+                f"PLANCUBE_WEB_REDIRECT_URI must end in {CALLBACK_PATH} (the server's "
+                f"callback), not {redirect!r}"
+            )
+    return WebClientSettings(client_id, secret, redirect)
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

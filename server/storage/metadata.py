@@ -141,6 +141,21 @@ class LoginSession(SQLModel, table=True):
     expires_at: str
     last_seen_at: str | None = None
     revoked_at: str | None = None
+    # revision 0004: an identity provider's group ids and app roles at sign-in (JSON list)
+    external: str | None = None
+
+
+class SignInFlow(SQLModel, table=True):
+    """An authorization-code flow between its start and the identity provider's callback:
+    msal's flow (state, nonce, PKCE verifier) as JSON; the browser holds the key."""
+
+    __tablename__ = "signin_flows"
+
+    id: str = Field(primary_key=True)  # the flow cookie's value, hashed
+    flow: str  # JSON
+    next: str  # where the browser goes once signed in: a path of this server
+    created_at: str = Field(default_factory=now)
+    expires_at: str
 
 
 class AuditEntry(SQLModel, table=True):
@@ -157,4 +172,14 @@ class AuditEntry(SQLModel, table=True):
     after: str | None = None  # JSON
 
 
-TABLES = [User, Group, GroupMember, ModelRole, ElementRule, AccessToken, LoginSession, AuditEntry]
+TABLES = [
+    User,
+    Group,
+    GroupMember,
+    ModelRole,
+    ElementRule,
+    AccessToken,
+    LoginSession,
+    SignInFlow,
+    AuditEntry,
+]

@@ -14,9 +14,13 @@ in the path, the endpoints msal and the server's validator use:
     /devicelogin?user_code=…                          "the user" approving a device code
 
 and a Keycloak-shaped realm for the generic OIDC validator (``/realms/test``, tokens minted with
-``oidc_token``). Keys are RSA keys generated here; ``rotate()`` replaces them. The TLS
-certificate comes from a throwaway CA generated here too: ``ca_file`` for requests (msal),
-``ssl_context()`` for httpx. Tokens for the attack table are minted with ``access_token`` /
+``oidc_token``), with the same authorize, device-code and token endpoints under
+``/realms/test/protocol/openid-connect/`` for its client ``plancube-web``. A token request that
+carries a ``client_secret`` (a confidential client) must carry ``CLIENT_SECRET``.
+
+Keys are RSA keys generated here; ``rotate()`` replaces them. The TLS certificate comes from a
+throwaway CA generated here too: ``ca_file`` for requests (msal), ``ssl_context()`` for httpx.
+Tokens for the attack table are minted with ``access_token`` /
 ``id_token`` / ``sign``, with any claim or header overridden.
 """
 
@@ -62,6 +66,9 @@ HOME_TENANT = "11111111-1111-4111-8111-111111111111"
 OTHER_TENANT = "22222222-2222-4222-8222-222222222222"
 API_CLIENT_ID = "aaaaaaaa-0000-4000-8000-00000000a11a"  # the API app registration
 CLIENT_ID = "cccccccc-0000-4000-8000-00000000c11c"  # the public client (CLI, add-in, web)
+CLIENT_SECRET = "the-web-client-secret"  # when a client sends one, it must be this
+REALM = "realm"  # the Keycloak-shaped realm, where a tenant would be
+REALM_CLIENT_ID = "plancube-web"
 API_SCOPE = f"api://{API_CLIENT_ID}/access_as_user"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -215,6 +222,13 @@ class TestIdp:
             routes=[
                 Route("/realms/test/.well-known/openid-configuration", self._realm_discovery),
                 Route("/realms/test/protocol/openid-connect/certs", self._jwks),
+                Route("/realms/test/protocol/openid-connect/auth", self._authorize),
+                Route(
+                    "/realms/test/protocol/openid-connect/auth/device",
+                    self._devicecode,
+                    methods=["POST"],
+                ),
+                Route("/realms/test/protocol/openid-connect/token", self._token, methods=["POST"]),
                 Route("/devicelogin", self._device_login),
                 Route("/{tenant}/v2.0/.well-known/openid-configuration", self._discovery),
                 Route("/{tenant}/discovery/v2.0/keys", self._jwks),
@@ -251,6 +265,8 @@ class TestIdp:
                 "jwks_uri": f"{iss}/protocol/openid-connect/certs",
                 "authorization_endpoint": f"{iss}/protocol/openid-connect/auth",
                 "token_endpoint": f"{iss}/protocol/openid-connect/token",
+                "device_authorization_endpoint": f"{iss}/protocol/openid-connect/auth/device",
+                "code_challenge_methods_supported": ["S256"],
             }
         )
 
@@ -263,11 +279,12 @@ class TestIdp:
         q = request.query_params
         if q.get("response_type") != "code" or q.get("code_challenge_method") != "S256":
             return PlainTextResponse("code flow with PKCE (S256) only", status_code=400)
-        if q.get("client_id") != CLIENT_ID or not q.get("code_challenge"):
+        tenant = _tenant(request)
+        if q.get("client_id") != _client_of(tenant) or not q.get("code_challenge"):
             return PlainTextResponse("unknown client or no code_challenge", status_code=400)
         code = secrets.token_urlsafe(24)
         self._codes[code] = {
-            "tenant": request.path_params["tenant"],
+            "tenant": tenant,
             "redirect_uri": q["redirect_uri"],
             "challenge": q["code_challenge"],
             "scope": q.get("scope", ""),
@@ -287,12 +304,13 @@ class TestIdp:
 
     async def _devicecode(self, request: Request) -> Response:
         form = await _form(request)
-        if form.get("client_id") != CLIENT_ID:
+        tenant = _tenant(request)
+        if form.get("client_id") != _client_of(tenant):
             return _oauth_error("unauthorized_client", "unknown client")
         device_code = secrets.token_urlsafe(32)
         user_code = secrets.token_hex(4).upper()
         self._devices[device_code] = {
-            "tenant": request.path_params["tenant"],
+            "tenant": tenant,
             "user_code": user_code,
             "scope": form.get("scope", ""),
             "approved": False,
@@ -322,9 +340,11 @@ class TestIdp:
         form = await _form(request)
         grant = form.get("grant_type", "")
         self.token_requests.append(grant)
-        if form.get("client_id") != CLIENT_ID:
+        tenant = _tenant(request)
+        if form.get("client_id") != _client_of(tenant):
             return _oauth_error("invalid_client", "unknown client")
-        tenant = request.path_params["tenant"]
+        if "client_secret" in form and form["client_secret"] != CLIENT_SECRET:
+            return _oauth_error("invalid_client", "wrong client secret")
         if grant == "authorization_code":
             grant_of = self._codes.pop(form.get("code", ""), None)
             if grant_of is None or grant_of["redirect_uri"] != form.get("redirect_uri"):
@@ -348,6 +368,8 @@ class TestIdp:
         return JSONResponse(self._tokens(grant_of.get("tenant", tenant), grant_of))
 
     def _tokens(self, tenant: str, grant: dict[str, Any]) -> dict[str, Any]:
+        if tenant == REALM:
+            return self._realm_tokens(grant)
         requested = grant.get("scope", "").split()
         api = [s for s in requested if s.startswith(f"api://{API_CLIENT_ID}/")]
         if tenant in {"organizations", "common"}:
@@ -367,8 +389,30 @@ class TestIdp:
             "client_info": self._client_info(tenant),
         }
 
+    def _realm_tokens(self, grant: dict[str, Any]) -> dict[str, Any]:
+        refresh = secrets.token_urlsafe(32)
+        self._refresh[refresh] = {"tenant": REALM, "scope": grant.get("scope", "")}
+        return {
+            "token_type": "Bearer",
+            "scope": grant.get("scope", ""),
+            "expires_in": 300,
+            "access_token": self.oidc_token(),
+            "refresh_token": refresh,
+            "id_token": self.oidc_token(
+                id_token=True, aud=REALM_CLIENT_ID, nonce=grant.get("nonce"), at_hash=None
+            ),
+        }
+
     def _client_info(self, tenant: str = HOME_TENANT) -> str:
         return _b64(json.dumps({"uid": self.user.oid, "utid": tenant}).encode())
+
+
+def _tenant(request: Request) -> str:
+    return str(request.path_params.get("tenant", REALM))
+
+
+def _client_of(tenant: str) -> str:
+    return REALM_CLIENT_ID if tenant == REALM else CLIENT_ID
 
 
 async def _form(request: Request) -> dict[str, str]:

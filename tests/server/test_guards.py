@@ -22,7 +22,13 @@ from tests.server.helpers import VIEW, error, load_small
 from tests.signin import as_user, bearer, signed_in, token_for
 
 # routes anyone may call: nothing in them depends on who asks
-PUBLIC_ROUTES = {"/api/health", "/api/auth/config", "/api/auth/login"}
+PUBLIC_ROUTES = {
+    "/api/health",
+    "/api/auth/config",
+    "/api/auth/login",
+    "/api/auth/oidc/start",
+    "/api/auth/oidc/callback",
+}
 # pages and files: the grid's page and the API docs (they hold no data; the API they call is
 # guarded)
 PAGES = {"/", "/docs", "/redoc", "/static/api-docs/redoc.standalone.js"}
