@@ -136,6 +136,7 @@ test("the admin API: one route per call, changes with the CSRF token", async () 
   await admin.setRole("demo", "finance", "planner");
   await admin.removeRole("demo", "finance");
   await admin.elementRules("demo", "Department");
+  await admin.elementRules("demo");
   await admin.replaceElementRules("demo", "Department", [{ element: "R&D", group: "finance", access: "WRITE" }]);
   expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual([
     "GET /api/admin/users",
@@ -151,12 +152,13 @@ test("the admin API: one route per call, changes with the CSRF token", async () 
     "PUT /api/models/demo/security/roles/finance",
     "DELETE /api/models/demo/security/roles/finance",
     "GET /api/models/demo/security/elements?dimension=Department",
+    "GET /api/models/demo/security/elements",
     "PUT /api/models/demo/security/elements/Department",
   ]);
   expect(sent[1].body).toEqual({ name: "pia", password: "long enough pw" });
   expect(sent[2].body).toEqual({ disabled: true });
   expect(sent[10].body).toEqual({ role: "planner" });
-  expect(sent[13].body).toEqual([{ element: "R&D", group: "finance", access: "WRITE" }]);
+  expect(sent[14].body).toEqual([{ element: "R&D", group: "finance", access: "WRITE" }]);
   for (const s of sent) {
     expect(s.headers["X-Plancube-CSRF"]).toBe(s.method === "GET" ? undefined : "tok");
   }

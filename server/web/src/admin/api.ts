@@ -115,8 +115,10 @@ export class AdminApi {
     return this.api.call("DELETE", `/api/models/${enc(model)}/security/roles/${enc(group)}`);
   }
 
-  elementRules(model: string, dimension: string): Promise<ElementRule[]> {
-    return this.api.call("GET", `/api/models/${enc(model)}/security/elements?dimension=${enc(dimension)}`);
+  /** The element security rules of one dimension, or of every dimension. */
+  elementRules(model: string, dimension?: string): Promise<ElementRule[]> {
+    const query = dimension === undefined ? "" : `?dimension=${enc(dimension)}`;
+    return this.api.call("GET", `/api/models/${enc(model)}/security/elements${query}`);
   }
 
   /** Replace the dimension's whole element security with `grants` (empty: open it again). */

@@ -105,8 +105,10 @@ export class ElementsSection extends Section {
 
   async open(model: string): Promise<void> {
     this.model = model;
-    const dimensions = (await this.api.dimensions(model)).map((d) => d.name);
-    if (!dimensions.includes(this.dimension)) this.dimension = dimensions[0] ?? "";
+    const [infos, rules] = await Promise.all([this.api.dimensions(model), this.admin.elementRules(model)]);
+    const dimensions = infos.map((d) => d.name);
+    // Start on a dimension that has rules (the one an admin most likely came to look at).
+    if (!dimensions.includes(this.dimension)) this.dimension = rules[0]?.dimension ?? dimensions[0] ?? "";
     this.dimensions.replaceChildren(...dimensions.map((d) => el("option", { value: d }, d)));
     this.dimensions.value = this.dimension;
     await this.reload();
