@@ -17,6 +17,12 @@ the grid on ``rows = descendants(Total)``, ``columns = leaves(All Years)`` and m
 Headless Chromium renders in software here (no GPU); medians of a few samples, on a shared and
 noisy machine — compare ratios within one run rather than absolute times across machines.
 
+Every request signs in: before the server starts, a server admin ``bench`` is made in the fresh
+file with a password and a personal access token. The model is imported with the token; the
+browser signs in once through the grid's form, and each measured page starts with that session
+cookie (a page load now asks GET /api/auth/me first, which the first render includes); the
+page's write sends the session's CSRF token.
+
     python -m benchmarks.web_grid [--samples N] [--out benchmarks/results/web-grid.json]
 """
 
@@ -57,6 +63,7 @@ GROUPS, PER_GROUP = 50, 99
 YEARS = (2025, 2026, 2027)
 VIEWPORT = {"width": 1600, "height": 1000}
 SEED = 7
+USER, PASSWORD = "bench", "bench-password-long"
 
 # In the page: resolve once `selector` shows `text`, with performance.now() at that frame.
 WAIT_FOR_TEXT = """([selector, text]) => new Promise((done) => {
@@ -69,7 +76,7 @@ WAIT_FOR_TEXT = """([selector, text]) => new Promise((done) => {
 })"""
 
 # In the page: POST the write, then wait until two watched cells show their new text.
-PUSH = """async ([url, body, watched]) => {
+PUSH = """async ([url, body, watched, csrf]) => {
   const seen = (selector, text) => new Promise((done) => {
     const look = () => {
       const cell = document.querySelector(selector);
@@ -82,7 +89,7 @@ PUSH = """async ([url, body, watched]) => {
   const shown = Promise.all(watched.map(([selector, text]) => seen(selector, text)));
   const response = await fetch(url, {
     method: "POST",
-    headers: {"Content-Type": "application/json", "X-Plancube-User": "bench-writer"},
+    headers: {"Content-Type": "application/json", "X-Plancube-CSRF": csrf},
     body,
   });
   const answered = performance.now();
@@ -142,10 +149,41 @@ def shown(value: float) -> str:
     return "" if value == 0 else f"({-value:,.0f})" if value < 0 else f"{value:,.0f}"
 
 
+def make_admin(db: str) -> str:
+    """Make the server admin in the (not yet served) file; its personal access token."""
+    from server.auth import accounts
+    from server.storage import open_store
+    from server.workspace import Workspace
+
+    ws = Workspace(open_store(db))
+    try:
+        ws.start()
+        user = accounts.add_user(ws.store, USER, password=PASSWORD, server_admin=True)
+        token, _ = accounts.create_token(ws.store, user.id, "web grid benchmark")
+    finally:
+        ws.close()
+    return token
+
+
 @contextmanager
 def server(db: str, log: Path) -> Iterator[str]:
     with launched(["serve", "--db", db], log, cwd=ROOT) as p:
         yield p.url
+
+
+def sign_in(browser: Any, url: str) -> dict[str, Any]:
+    """Sign in through the grid's form once; the browser state (the session cookie) to start
+    each measured page with."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(f"{url}/")
+    page.fill("#signin input[name=username]", USER)
+    page.fill("#signin input[name=password]", PASSWORD)
+    page.click("#signin button[type=submit]")
+    page.wait_for_selector("#who", state="visible")
+    state: dict[str, Any] = context.storage_state()
+    context.close()
+    return state
 
 
 def machine(browser_version: str) -> dict[str, Any]:
@@ -168,8 +206,8 @@ def grid_url(url: str) -> str:
     return f"{url}/?{urlencode(query)}"
 
 
-def first_render(browser: Any, url: str, expected: str) -> dict[str, float]:
-    page = browser.new_context(viewport=VIEWPORT).new_page()
+def first_render(browser: Any, url: str, expected: str, state: Any) -> dict[str, float]:
+    page = browser.new_context(viewport=VIEWPORT, storage_state=state).new_page()
     page.goto(grid_url(url), wait_until="commit")
     painted = page.evaluate(WAIT_FOR_TEXT, ['[data-cell="2:0"]', expected])
     marks = page.evaluate(
@@ -193,7 +231,8 @@ def push(page: Any, url: str, values: np.ndarray) -> dict[str, float]:
         ['[data-cell="0:0"]', shown(float(values[:, 0].sum()))],
         ['[data-cell="2:0"]', shown(float(values[0, 0]))],
     ]
-    result = page.evaluate(PUSH, [f"{url}/api/models/bench/cubes/Plan/cells", body, watched])
+    csrf = page.evaluate("fetch('/api/auth/me').then((r) => r.json()).then((me) => me.csrf_token)")
+    result = page.evaluate(PUSH, [f"{url}/api/models/bench/cubes/Plan/cells", body, watched, csrf])
     if result["status"] != 200:
         raise RuntimeError(f"the write failed: {result}")
     start = result["start"]
@@ -235,7 +274,7 @@ def median(samples: list[dict[str, float]], key: str) -> float:
     return float(statistics.median(s[key] for s in samples))
 
 
-def load(url: str, values: np.ndarray) -> tuple[float, dict[str, Any]]:
+def load(url: str, token: str, values: np.ndarray) -> tuple[float, dict[str, Any]]:
     """Import the model with every leaf cell; the seconds it took, and the view's size and the
     time the view query takes through HTTP (median of 3), for comparison with the browser."""
     items, months = leaves()
@@ -247,8 +286,9 @@ def load(url: str, values: np.ndarray) -> tuple[float, dict[str, Any]]:
             for j, month in enumerate(months)
         ]
     }
+    auth = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
-    httpx.post(f"{url}/api/models/import", json=body, timeout=600).raise_for_status()
+    httpx.post(f"{url}/api/models/import", json=body, headers=auth, timeout=600).raise_for_status()
     load_s = time.perf_counter() - started
     spec = {
         "rows": [{"dimension": "Item", "members": "descendants(Total)"}],
@@ -257,7 +297,9 @@ def load(url: str, values: np.ndarray) -> tuple[float, dict[str, Any]]:
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        view = httpx.post(f"{url}/api/models/bench/cubes/Plan/view", json=spec, timeout=60).json()
+        view = httpx.post(
+            f"{url}/api/models/bench/cubes/Plan/view", json=spec, headers=auth, timeout=60
+        ).json()
         times.append((time.perf_counter() - started) * 1000)
     rows, cols = len(view["rows"]), len(view["columns"])
     return load_s, {
@@ -270,8 +312,9 @@ def load(url: str, values: np.ndarray) -> tuple[float, dict[str, Any]]:
 
 def measure(browser: Any, url: str, values: np.ndarray, samples: int) -> dict[str, Any]:
     first_leaf = shown(float(values[0, 0]))
-    renders = [first_render(browser, url, first_leaf) for _ in range(samples)]
-    page = browser.new_context(viewport=VIEWPORT).new_page()
+    state = sign_in(browser, url)
+    renders = [first_render(browser, url, first_leaf, state) for _ in range(samples)]
+    page = browser.new_context(viewport=VIEWPORT, storage_state=state).new_page()
     page.goto(grid_url(url))
     page.evaluate(WAIT_FOR_TEXT, ['[data-cell="2:0"]', first_leaf])
     pushes = []
@@ -306,28 +349,34 @@ def main(argv: list[str] | None = None) -> int:
 
     items, months = leaves()
     values = np.random.default_rng(SEED).integers(1, 10_000, (len(items), len(months))) * 1.0
-    with (
-        tempfile.TemporaryDirectory(prefix="plancube-bench-") as tmp,
-        server(f"{tmp}/bench.duckdb", Path(tmp) / "server.log") as url,
-        sync_playwright() as playwright,
-    ):
-        load_s, view = load(url, values)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        result = {
-            "benchmark": "web-grid",
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(browser.version),
-            "view": view,
-            "load_s": load_s,
-            **measure(browser, url, values, args.samples),
-        }
-        browser.close()
+    with tempfile.TemporaryDirectory(prefix="plancube-bench-") as tmp:
+        token = make_admin(f"{tmp}/bench.duckdb")
+        with (
+            server(f"{tmp}/bench.duckdb", Path(tmp) / "server.log") as url,
+            sync_playwright() as playwright,
+        ):
+            result = run(playwright, url, token, values, args.samples)
     report(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def run(playwright: Any, url: str, token: str, values: np.ndarray, samples: int) -> dict[str, Any]:
+    load_s, view = load(url, token, values)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    result = {
+        "benchmark": "web-grid",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(browser.version),
+        "view": view,
+        "load_s": load_s,
+        **measure(browser, url, values, samples),
+    }
+    browser.close()
+    return result
 
 
 def report(result: dict[str, Any]) -> None:

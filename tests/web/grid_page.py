@@ -2,20 +2,21 @@
 
 Cells are found the way the grid marks them, ``data-cell="row:col"`` with the row and column
 index in the server's view; the test names them by element, and the indices come from the same
-view asked of the API. Expected numbers come from the API too: the server is the one source of
-truth, the test only checks that the grid shows it.
+view asked of the API. Expected numbers come from the API too (asked as the admin,
+``tests.web.accounts``): the server is the one source of truth, the test only checks that the
+grid shows it. Every page signs in through the grid's own sign-in form.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from playwright.sync_api import expect
+
+from tests.web.accounts import api, password_of
 
 VIEWPORT = {"width": 1600, "height": 1400}
 
@@ -28,13 +29,32 @@ def shown(value: float | None) -> str:
     return f"({text})" if value < 0 else text
 
 
-def new_page(browser: Any, user: str) -> Any:
-    """A page in a browser context of its own, signed in (by name) as `user`."""
+def new_page(browser: Any) -> Any:
+    """A page in a browser context of its own (its own cookies: nobody signed in)."""
     context = browser.new_context(
         viewport=VIEWPORT, permissions=["clipboard-read", "clipboard-write"]
     )
-    context.add_init_script(f"localStorage.setItem('plancube.user', {json.dumps(user)})")
     return context.new_page()
+
+
+def sign_in(page: Any, user: str, password: str) -> None:
+    """Fill in the grid's sign-in form, as a person would, and wait until the header names
+    the user."""
+    form = page.locator("#signin")
+    expect(form).to_be_visible()
+    form.locator("input[name=username]").fill(user)
+    form.locator("input[name=password]").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    expect(form).to_be_hidden()
+    expect(page.locator("#who")).to_have_text(user)
+
+
+def signed_in_page(browser: Any, base: str, user: str, path: str = "/") -> Any:
+    """A new browser context at `path`, signed in as `user` through the form."""
+    page = new_page(browser)
+    page.goto(f"{base}{path}")
+    sign_in(page, user, password_of(base, user))
+    return page
 
 
 @dataclass
@@ -56,7 +76,6 @@ class GridPage:
         rows: str = "descendants(Net Income)",
         columns: str = "descendants(FY2027)",
     ) -> GridPage:
-        page = new_page(browser, user)
         spec = {
             "rows": [{"dimension": "Account", "members": rows}],
             "columns": [{"dimension": "Month", "members": columns}],
@@ -71,10 +90,10 @@ class GridPage:
             "Department": department,
             "Measure": "Amount",
         }
-        page.goto(f"{base}/?{urlencode(query)}")
+        page = signed_in_page(browser, base, user, f"/?{urlencode(query)}")
         page.wait_for_selector("#live.on")
         page.wait_for_selector("[data-cell]")
-        body = httpx.post(f"{base}/api/models/demo/cubes/PnL/view", json=spec).json()
+        body = api(base).post("/api/models/demo/cubes/PnL/view", json=spec).json()
         return cls(
             page,
             base,
@@ -171,7 +190,7 @@ class GridPage:
 
     def values(self) -> dict[tuple[str, str], float | None]:
         """The view's values now, by (row, column), from the API."""
-        body = httpx.post(f"{self.base}/api/models/demo/cubes/PnL/view", json=self.spec).json()
+        body = api(self.base).post("/api/models/demo/cubes/PnL/view", json=self.spec).json()
         return {
             (r, c): body["values"][i][j]
             for i, r in enumerate(self.rows)
@@ -179,7 +198,7 @@ class GridPage:
         }
 
     def write(self, cells: dict[tuple[str, str], float | None]) -> int:
-        """Set up cells of this view through the API (as another user); returns the commit."""
+        """Set up cells of this view through the API (as the admin); returns the commit."""
         filters = self.spec["filters"]
         body = {
             "message": "test setup",
@@ -191,19 +210,15 @@ class GridPage:
                 for (r, c), v in cells.items()
             ],
         }
-        r = httpx.post(
-            f"{self.base}/api/models/demo/cubes/PnL/cells",
-            json=body,
-            headers={"X-Plancube-User": "setup"},
-        )
+        r = api(self.base).post("/api/models/demo/cubes/PnL/cells", json=body)
         r.raise_for_status()
         commit = r.json()["head"]
         expect(self.page.locator("#commit")).to_have_text(f"commit {commit}")
         return int(commit)
 
     def head(self) -> int:
-        return int(httpx.get(f"{self.base}/api/models/demo").json()["head"])
+        return int(api(self.base).get("/api/models/demo").json()["head"])
 
     def last_commit(self) -> dict[str, Any]:
-        commits = httpx.get(f"{self.base}/api/models/demo/commits", params={"limit": 1}).json()
+        commits = api(self.base).get("/api/models/demo/commits", params={"limit": 1}).json()
         return dict(commits[0])

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sys
 
-import httpx
 from playwright.sync_api import expect, sync_playwright
 
+from tests.web.accounts import api
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.web.demo_server import demo_server
 from tests.web.grid_page import GridPage
@@ -23,11 +23,10 @@ def main(out: str = "docs/grid.png") -> None:
         ann.type_into("Salaries & Wages", "2027-01", "160,000")
         expect(ann.message).to_contain_text("Saved 1 cell")
         ann.toggle("COGS")
-        # Ann starts typing; Bob saves the same cell first.
+        # Ann starts typing; the admin saves the same cell first.
         ann.type_into("Payroll Taxes", "2027-02", "12,400", enter=False)
-        httpx.post(
-            f"{url}/api/models/demo/cubes/PnL/cells",
-            headers={"X-Plancube-User": "bob"},
+        api(url).post(
+            "/api/models/demo/cubes/PnL/cells",
             json={
                 "base_commit": ann.head(),
                 "cells": [

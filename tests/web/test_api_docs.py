@@ -34,7 +34,7 @@ def operations(demo_url: str) -> list[tuple[str, str, str, str]]:
 
 def open_page(browser: Any, url: str) -> tuple[Any, list[str], list[str]]:
     """The page, the hosts of every HTTP request it made, and its console errors."""
-    page = new_page(browser, "ann")
+    page = new_page(browser)
     hosts: list[str] = []
     errors: list[str] = []
     page.on(

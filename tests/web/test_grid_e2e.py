@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.grid_page import new_page, shown
+from tests.web.grid_page import shown, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +26,7 @@ def state(*names: str) -> re.Pattern[str]:
 
 
 def test_the_demo_opens_on_a_view_a_planner_can_type_into(browser: Any, demo_url: str) -> None:
-    page = new_page(browser, "ann")
-    page.goto(demo_url)
+    page = signed_in_page(browser, demo_url, "ann")
     expect(page.locator("select[name=rows-dimension]")).to_have_value("Account")
     expect(page.locator("select[name=columns-dimension]")).to_have_value("Month")
     expect(page.locator("select[name=filter-Version]")).to_have_value("Actual")
@@ -44,7 +43,7 @@ def test_the_demo_opens_on_a_view_a_planner_can_type_into(browser: Any, demo_url
 
 
 def test_typing_into_a_leaf_updates_its_totals(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Sales EMEA")
+    grid = open_grid("pat", department="Sales EMEA")
     before = grid.values()
     grid.type_into("Product Revenue", "2027-01", "1,000,000")
     delta = 1_000_000 - (before["Product Revenue", "2027-01"] or 0)
@@ -58,17 +57,17 @@ def test_typing_into_a_leaf_updates_its_totals(open_grid: Any) -> None:
         expect(grid.cell(total, column)).to_have_text(shown(expected))
     expect(grid.cell("Product Revenue", "2027-01")).not_to_have_class("cell-dirty")
     assert grid.values()["Revenue", "2027-Q1"] == (before["Revenue", "2027-Q1"] or 0) + delta
-    assert grid.last_commit()["author"] == "ann"
+    assert grid.last_commit()["author"] == "pat"
     # The side panel explains the total: its children, the new value among them.
     grid.cell("Revenue", "2027-01").click()
     trace = grid.panel.locator(".trace li.trace-input", has_text="Product Revenue")
     expect(trace).to_contain_text("1,000,000")
     grid.cell("Product Revenue", "2027-01").click()
-    expect(grid.panel.locator(".history tr").first).to_contain_text("ann")
+    expect(grid.panel.locator(".history tr").first).to_contain_text("pat")
 
 
 def test_typing_into_a_total_says_why_and_changes_nothing(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Sales EMEA")
+    grid = open_grid("pat", department="Sales EMEA")
     head = grid.head()
     total = grid.cell("Revenue", "2027-02")
     expect(total).to_have_class(state("computed"))
@@ -84,7 +83,7 @@ def test_typing_into_a_total_says_why_and_changes_nothing(open_grid: Any) -> Non
     expect(total).to_have_class(state("computed"))
     assert grid.head() == head
     # A rule cell says what computes it.
-    rule = open_grid("ann", department="Sales EMEA", version="Budget")
+    rule = open_grid("pat", department="Sales EMEA", version="Budget")
     rule.page.goto(rule.page.url.replace("Measure=Amount", "Measure=%25+of+Revenue"))
     rule.page.wait_for_selector("[data-cell]")
     rule.cell("Rent", "2027-02").dblclick()
@@ -94,7 +93,7 @@ def test_typing_into_a_total_says_why_and_changes_nothing(open_grid: Any) -> Non
 
 
 def test_a_pasted_5_by_12_block_is_one_commit(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Marketing", columns=LEAVES_2027)
+    grid = open_grid("pat", department="Marketing", columns=LEAVES_2027)
     months = grid.columns
     assert len(months) == 12
     # As Excel copies a formatted range: thousands separators, negatives in parentheses.
@@ -108,7 +107,7 @@ def test_a_pasted_5_by_12_block_is_one_commit(open_grid: Any) -> None:
     commit = grid.last_commit()
     # Wait on state that stays (the commit the grid shows), not on a message that fades.
     expect(grid.page.locator("#commit")).to_have_text(f"commit {commit['id']}")
-    assert (commit["cells"], commit["source"], commit["author"]) == (60, "web", "ann")
+    assert (commit["cells"], commit["source"], commit["author"]) == (60, "web", "pat")
     now = grid.values()
     for r, account in enumerate(REVENUE):
         for m, month in enumerate(months):
@@ -120,10 +119,10 @@ def test_a_pasted_5_by_12_block_is_one_commit(open_grid: Any) -> None:
 
 
 def test_a_second_planner_sees_the_edit_arrive(open_grid: Any) -> None:
-    ann = open_grid("ann", department="Sales APAC")
+    pat = open_grid("pat", department="Sales APAC")
     bob = open_grid("bob", department="Sales APAC")
-    before = ann.values()
-    ann.type_into("Training", "2027-03", "4321")
+    before = pat.values()
+    pat.type_into("Training", "2027-03", "4321")
     delta = 4321 - (before["Training", "2027-03"] or 0)
     expect(bob.cell("Training", "2027-03")).to_have_text("4,321")
     for total in ("Personnel", "Operating Expenses"):
@@ -132,50 +131,50 @@ def test_a_second_planner_sees_the_edit_arrive(open_grid: Any) -> None:
 
 
 def test_a_conflicting_edit_is_shown_and_nothing_is_lost(open_grid: Any) -> None:
-    ann = open_grid("ann", department="Finance")
+    pat = open_grid("pat", department="Finance")
     bob = open_grid("bob", department="Finance")
     # Ann starts typing; Bob saves the same cell before she presses Enter.
-    ann.type_into("Rent", "2027-02", "1111", enter=False)
+    pat.type_into("Rent", "2027-02", "1111", enter=False)
     bob.type_into("Rent", "2027-02", "2222")
     expect(bob.message).to_contain_text("Saved 1 cell")
-    ann.page.keyboard.press("Enter")
-    cell = ann.cell("Rent", "2027-02")
+    pat.page.keyboard.press("Enter")
+    cell = pat.cell("Rent", "2027-02")
     expect(cell).to_have_class(state("input", "conflict"))
     expect(cell).to_have_text("1,111")  # hers, kept
     expect(cell).to_have_attribute(
-        "title", f"Conflict: bob changed this to 2,222 (commit {ann.head()})"
+        "title", f"Conflict: bob changed this to 2,222 (commit {pat.head()})"
     )
-    expect(ann.message).to_contain_text("changed by bob")
-    assert ann.values()["Rent", "2027-02"] == 2222
+    expect(pat.message).to_contain_text("changed by bob")
+    assert pat.values()["Rent", "2027-02"] == 2222
     cell.click()
-    expect(ann.panel.locator(".conflict")).to_contain_text("bob changed this cell to 2,222")
-    ann.panel.get_by_role("button", name="Overwrite with mine").click()
+    expect(pat.panel.locator(".conflict")).to_contain_text("bob changed this cell to 2,222")
+    pat.panel.get_by_role("button", name="Overwrite with mine").click()
     expect(cell).to_have_class(state("input"))
     expect(bob.cell("Rent", "2027-02")).to_have_text("1,111")
-    assert ann.values()["Rent", "2027-02"] == 1111
-    history = ann.panel.locator(".history tr")
-    expect(history.first).to_contain_text("ann")  # newest first
+    assert pat.values()["Rent", "2027-02"] == 1111
+    history = pat.panel.locator(".history tr")
+    expect(history.first).to_contain_text("pat")  # newest first
     expect(history.nth(1)).to_contain_text("bob")
 
 
 def test_take_theirs_drops_the_planners_value(open_grid: Any) -> None:
-    ann = open_grid("ann", department="Legal")
+    pat = open_grid("pat", department="Legal")
     bob = open_grid("bob", department="Legal")
-    ann.type_into("Utilities", "2027-01", "10", enter=False)
+    pat.type_into("Utilities", "2027-01", "10", enter=False)
     bob.type_into("Utilities", "2027-01", "20")
     expect(bob.message).to_contain_text("Saved 1 cell")
-    ann.page.keyboard.press("Enter")
-    cell = ann.cell("Utilities", "2027-01")
+    pat.page.keyboard.press("Enter")
+    cell = pat.cell("Utilities", "2027-01")
     expect(cell).to_have_class(state("input", "conflict"))
     cell.click()
-    ann.panel.get_by_role("button", name="Take theirs").click()
+    pat.panel.get_by_role("button", name="Take theirs").click()
     expect(cell).to_have_class(state("input"))
     expect(cell).to_have_text("20")
-    assert ann.values()["Utilities", "2027-01"] == 20
+    assert pat.values()["Utilities", "2027-01"] == 20
 
 
 def test_a_non_number_is_refused_kept_for_correcting_and_never_sent(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Human Resources")
+    grid = open_grid("pat", department="Human Resources")
     head = grid.head()
     before = grid.cell("Rent", "2027-01").text_content()
     grid.type_into("Rent", "2027-01", "12abc")
@@ -204,7 +203,7 @@ def test_a_non_number_is_refused_kept_for_correcting_and_never_sent(open_grid: A
 
 
 def test_collapse_and_expand_a_subtotal(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Legal")
+    grid = open_grid("pat", department="Legal")
     expect(grid.row_label("Salaries & Wages")).to_be_visible()
     grid.toggle("Operating Expenses")
     expect(grid.row_label("Salaries & Wages")).to_have_count(0)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
+
+from tests.web.accounts import api
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +37,7 @@ def saved(cells: int, note: str = "") -> re.Pattern[str]:
 def test_a_block_with_its_trailing_line_break_saves_only_the_block(
     open_grid: Any, department: str, ending: str, with_html: bool
 ) -> None:
-    grid = open_grid("ann", department=department, columns=LEAVES_2027)
+    grid = open_grid("pat", department=department, columns=LEAVES_2027)
     below = {("Subscription Revenue", "2027-01"): 11900, ("Subscription Revenue", "2027-02"): 12100}
     grid.write(below)
     grid.paste(
@@ -53,7 +54,7 @@ def test_a_block_with_its_trailing_line_break_saves_only_the_block(
 
 
 def test_a_single_row_and_a_single_cell_from_excel(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Product Management", columns=LEAVES_2027)
+    grid = open_grid("pat", department="Product Management", columns=LEAVES_2027)
     grid.write({("Service Revenue", "2027-03"): 777, ("Service Revenue", "2027-04"): 888})
     grid.paste_text("Service Revenue", "2027-01", "100\t200\r\n")
     expect(grid.message).to_have_text(saved(2))
@@ -66,12 +67,12 @@ def test_a_single_row_and_a_single_cell_from_excel(open_grid: Any) -> None:
 
 
 def test_an_empty_cell_inside_the_block_clears_that_cell_only(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Platform Engineering", columns=LEAVES_2027)
+    grid = open_grid("pat", department="Platform Engineering", columns=LEAVES_2027)
     grid.write({("Rent", m): 1000 for m in ("2027-01", "2027-02", "2027-03", "2027-04")})
     grid.paste("Rent", "2027-01", [["1100", "", "1300"]])
     expect(grid.message).to_have_text(saved(3))
     commit = grid.last_commit()
-    changes = httpx.get(f"{grid.base}/api/models/demo/commits/{commit['id']}").json()["changes"]
+    changes = api(grid.base).get(f"/api/models/demo/commits/{commit['id']}").json()["changes"]
     assert sorted((c["elements"][3], c["old"], c["new"]) for c in changes) == [
         ("2027-01", 1000, 1100),
         ("2027-02", 1000, None),
@@ -83,7 +84,7 @@ def test_an_empty_cell_inside_the_block_clears_that_cell_only(open_grid: Any) ->
 def test_a_column_pasted_across_a_subtotal_row_skips_it(open_grid: Any) -> None:
     # Copied from a sheet that lists the Facilities accounts under the Personnel ones, without
     # the "Facilities" subtotal row the grid shows between them.
-    grid = open_grid("ann", department="Data Science", columns=LEAVES_2027)
+    grid = open_grid("pat", department="Data Science", columns=LEAVES_2027)
     column = [["1"], ["2"], ["3"], ["4"], ["5"], ["6"], ["7"], ["8"], ["9"]]
     grid.paste("Salaries & Wages", "2027-05", column, "\n")
     expect(grid.message).to_contain_text(
@@ -105,7 +106,7 @@ def test_a_column_pasted_across_a_subtotal_row_skips_it(open_grid: Any) -> None:
 
 
 def test_months_pasted_across_a_quarter_column_skip_it_and_say_so(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Quality Assurance")  # months with quarter totals
+    grid = open_grid("pat", department="Quality Assurance")  # months with quarter totals
     head = grid.head()
     grid.paste("Utilities", "2027-02", [["2000", "3000", "4000"]])
     expect(grid.message).to_contain_text(
@@ -123,7 +124,7 @@ def test_months_pasted_across_a_quarter_column_skip_it_and_say_so(open_grid: Any
 
 def test_a_copy_with_its_own_quarter_total_pastes_in_place(open_grid: Any) -> None:
     # Jan, Feb, Mar, Q1 and Apr from a sheet laid out like the grid: the 600 is that sheet's Q1.
-    grid = open_grid("ann", department="Manufacturing")
+    grid = open_grid("pat", department="Manufacturing")
     grid.paste("Office Supplies", "2027-01", [["100", "200", "300", "600", "400"]])
     expect(grid.message).to_contain_text("crosses the computed column 2027-Q1")
     grid.answer("Yes: paste in place")
@@ -136,7 +137,7 @@ def test_a_copy_with_its_own_quarter_total_pastes_in_place(open_grid: Any) -> No
 
 
 def test_a_paste_onto_a_total_or_past_the_edge_is_refused_with_the_reason(open_grid: Any) -> None:
-    grid = open_grid("ann", department="Supply Chain", columns=LEAVES_2027)
+    grid = open_grid("pat", department="Supply Chain", columns=LEAVES_2027)
     head = grid.head()
     grid.paste("Revenue", "2027-01", [["5"]])
     expect(grid.message).to_have_text(

@@ -1,9 +1,14 @@
 /**
- * The REST API as the grid uses it. Every request names the acting user (X-Plancube-User) and
- * this page's session (X-Plancube-Session, random per page load): the server then does not count
- * the page's own earlier commits as conflicts of a write on an older base, while another tab of
- * the same user is another session. Every failure becomes an ApiError carrying the server's one
- * error shape {"error": {"code", "message", "details"}}.
+ * The REST API as the grid uses it. The browser signs in with the session cookie (set by
+ * POST /api/auth/login, HttpOnly, sent by the browser with every same-origin request); every
+ * change made with it carries the session's CSRF token in X-Plancube-CSRF, which this page keeps
+ * in memory only (from the login answer, or GET /api/auth/me after a reload). Every request also
+ * names this page's session (X-Plancube-Session, random per page load): the server then does not
+ * count the page's own earlier commits as conflicts of a write on an older base, while another
+ * tab of the same user is another session. Every failure becomes an ApiError carrying the
+ * server's one error shape {"error": {"code", "message", "details"}}; a 401 (a session that
+ * ended) or a refused CSRF token also tells `onSignInNeeded`, so the page can ask to sign in
+ * again without losing what it holds.
  */
 
 import type { CellValue, ViewBody } from "./view";
@@ -92,9 +97,20 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** Seconds to wait before trying again (Retry-After), when the server says. */
+    readonly retryAfter: number | null = null,
   ) {
     super(message);
   }
+}
+
+const LOGIN = "/api/auth/login";
+
+function retryAfter(response: Response, details: Record<string, unknown> | undefined): number | null {
+  const header = Number(response.headers.get("Retry-After"));
+  if (Number.isFinite(header) && header > 0) return header;
+  const detail = Number(details?.retry_after);
+  return Number.isFinite(detail) && detail > 0 ? detail : null;
 }
 
 /** A random session id; getRandomValues also works outside secure contexts (plain http). */
@@ -103,18 +119,48 @@ export function newSession(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export class Api {
-  constructor(
-    private readonly user: () => string,
-    readonly session: string = newSession(),
-  ) {}
+/** A signed-in user as GET /api/auth/me and POST /api/auth/login describe them. */
+export interface User {
+  id: string;
+  name: string;
+  display_name: string;
+  email: string | null;
+  server_admin: boolean;
+  local: boolean;
+}
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {
-      "X-Plancube-User": this.user(),
-      "X-Plancube-Session": this.session,
-    };
+export type Role = "viewer" | "planner" | "modeler" | "admin";
+
+export interface Me {
+  user: User;
+  via: string;
+  models: { model: string; role: Role }[];
+  csrf_token?: string;
+}
+
+export interface LoginResult {
+  user: User;
+  csrf_token: string;
+  csrf_header: string;
+  expires_at: string;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+export const CSRF_HEADER = "X-Plancube-CSRF";
+
+export class Api {
+  /** The session's CSRF token: in memory only, never in storage a script of another page reads. */
+  csrf: string | null = null;
+  /** Told when the server says this page is not (or no longer) signed in. */
+  onSignInNeeded: (error: ApiError) => void = () => {};
+
+  constructor(readonly session: string = newSession()) {}
+
+  /** One request in the server's error shape; `call` is also what admin/api.ts builds on. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { "X-Plancube-Session": this.session };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.csrf !== null && !SAFE_METHODS.has(method)) headers[CSRF_HEADER] = this.csrf;
     let response: Response;
     try {
       response = await fetch(path, {
@@ -128,30 +174,57 @@ export class Api {
     const payload = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
       const error = payload?.error ?? {};
-      throw new ApiError(
+      const failure = new ApiError(
         response.status,
         error.code ?? "http",
         error.message ?? `${method} ${path}: HTTP ${response.status}`,
         error.details ?? {},
+        retryAfter(response, error.details),
       );
+      // The sign-in form's own failures are its to show; anything else means sign in (again).
+      if (path !== LOGIN && (failure.status === 401 || failure.code === "csrf_failed")) {
+        this.onSignInNeeded(failure);
+      }
+      throw failure;
     }
     return payload as T;
   }
 
+  // -- signing in ----------------------------------------------------------------------------
+
+  /** Who is signed in (401 sign_in_required if nobody); keeps the session's CSRF token. */
+  async me(): Promise<Me> {
+    const me = await this.call<Me>("GET", "/api/auth/me");
+    if (me.csrf_token) this.csrf = me.csrf_token;
+    return me;
+  }
+
+  /** Sign in with a local account: the server sets the session cookie; the token is kept. */
+  async login(username: string, password: string): Promise<LoginResult> {
+    const result = await this.call<LoginResult>("POST", LOGIN, { username, password });
+    this.csrf = result.csrf_token;
+    return result;
+  }
+
+  async logout(): Promise<void> {
+    await this.call<null>("POST", "/api/auth/logout");
+    this.csrf = null;
+  }
+
   models(): Promise<ModelInfo[]> {
-    return this.request("GET", "/api/models");
+    return this.call("GET", "/api/models");
   }
 
   cubes(model: string): Promise<CubeInfo[]> {
-    return this.request("GET", `/api/models/${enc(model)}/cubes`);
+    return this.call("GET", `/api/models/${enc(model)}/cubes`);
   }
 
   dimensions(model: string): Promise<DimensionInfo[]> {
-    return this.request("GET", `/api/models/${enc(model)}/dimensions`);
+    return this.call("GET", `/api/models/${enc(model)}/dimensions`);
   }
 
   async elements(model: string, dimension: string): Promise<ElementInfo[]> {
-    const body = await this.request<{ elements: ElementInfo[] }>(
+    const body = await this.call<{ elements: ElementInfo[] }>(
       "GET",
       `/api/models/${enc(model)}/dimensions/${enc(dimension)}`,
     );
@@ -159,21 +232,21 @@ export class Api {
   }
 
   view(model: string, cube: string, spec: unknown): Promise<ViewBody> {
-    return this.request("POST", `/api/models/${enc(model)}/cubes/${enc(cube)}/view`, spec);
+    return this.call("POST", `/api/models/${enc(model)}/cubes/${enc(cube)}/view`, spec);
   }
 
   write(model: string, cube: string, batch: WriteRequest): Promise<WriteResult> {
-    return this.request("POST", `/api/models/${enc(model)}/cubes/${enc(cube)}/cells`, batch);
+    return this.call("POST", `/api/models/${enc(model)}/cubes/${enc(cube)}/cells`, batch);
   }
 
   history(model: string, cube: string, elements: string[]): Promise<HistoryEntry[]> {
     const query = cellQuery(elements);
-    return this.request("GET", `/api/models/${enc(model)}/cubes/${enc(cube)}/cells/history?${query}`);
+    return this.call("GET", `/api/models/${enc(model)}/cubes/${enc(cube)}/cells/history?${query}`);
   }
 
   trace(model: string, cube: string, elements: string[], depth: number, maxNodes: number) {
     const query = `${cellQuery(elements)}&depth=${depth}&max_nodes=${maxNodes}`;
-    return this.request<TraceNode>("GET", `/api/models/${enc(model)}/cubes/${enc(cube)}/trace?${query}`);
+    return this.call<TraceNode>("GET", `/api/models/${enc(model)}/cubes/${enc(cube)}/trace?${query}`);
   }
 }
 

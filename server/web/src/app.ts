@@ -13,7 +13,7 @@
  * commit) when a feed message arrives.
  */
 
-import type { Api, CommitInfo } from "./api";
+import type { Api, CommitInfo, Role } from "./api";
 import { EditQueue, type SavedCell } from "./edits";
 import type { CellChange } from "./feed";
 import { LiveFeed } from "./feed";
@@ -51,6 +51,10 @@ export class GridApp {
   private focused: CellRef | null = null;
   /** What a paste skipped, by the key of its first cell: said when that cell is saved. */
   private readonly notes = new Map<string, string>();
+  /** The signed-in user's role in a model (me.models), to say why a cell takes no input. */
+  roleOf: (model: string) => Role | undefined = () => undefined;
+  /** The live feed dropped: the page checks whether it is still signed in. */
+  onDisconnected: () => void = () => {};
 
   constructor(
     private readonly api: Api,
@@ -86,12 +90,26 @@ export class GridApp {
         snapshot: (view) => this.snapshot(view),
         cells: (commit, cells) => this.changedCells(commit, cells),
         error: (message) => this.status.show("error", message),
-        connected: (live) => this.status.connected(live),
+        connected: (live) => {
+          this.status.connected(live);
+          if (!live) this.onDisconnected();
+        },
       });
     }
     this.selection = selection;
     this.fresh = true;
     this.feed?.watch(selection.cube, selection.spec);
+  }
+
+  /** Signed in again: send the edits that waited, and reopen the feed if it is down. */
+  resume(): void {
+    this.queue.resume();
+    this.feed?.reconnect();
+  }
+
+  /** Edits not saved yet (a conflict counts: it is the planner's value, not the server's). */
+  get unsaved(): number {
+    return this.queue.pending.size;
   }
 
   takeTheirs(key: string): void {
@@ -220,7 +238,9 @@ export class GridApp {
         "yet: type into its leaves, or spread it with the API (POST …/spread, see docs/api.md)."
       : has("rule")
         ? "is computed by a rule; change the cells it reads."
-        : "is not open for input (a locked version or cell).";
+        : this.roleOf(this.selection?.model ?? "") === "viewer"
+          ? `is read-only for you: you have the viewer role in model ${this.selection?.model}.`
+          : "is not open for input: read-only for you, or a locked version or cell.";
     this.status.show("info", `${this.describe(cell)} ${what}`);
   }
 

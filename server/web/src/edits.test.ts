@@ -196,4 +196,29 @@ describe("failures", () => {
     expect(sent[1].cells[0].elements).toEqual(A);
     expect(queue.pending.size).toBe(0);
   });
+
+  test("a session that ended keeps every edit pending until signed in again", async () => {
+    answers = [new ApiError(401, "sign_in_required", "your session has ended")];
+    queue.add([{ elements: A, value: 1, base: 5 }], true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events.problems).toEqual(["Not saved yet: sign in again; your 1 edit is kept and sent then."]);
+    queue.add([{ elements: B, value: 2, base: 5 }]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sent).toHaveLength(1); // nothing is sent meanwhile, not even on a timer
+    expect(queue.dirtyCount).toBe(2);
+    queue.resume();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toHaveLength(2);
+    expect(sent[1].cells.map((c) => c.value)).toEqual([1, 2]);
+    expect(queue.pending.size).toBe(0);
+  });
+
+  test("cells read-only for the planner (403) are given up, saying so", async () => {
+    const message = "1 cell(s) are not yours to change, e.g. ['Budget', 'Rent', '2027-01']; nothing was written";
+    answers = [new ApiError(403, "write_forbidden", message, { cells: [A] })];
+    queue.add([{ elements: A, value: 1, base: 5 }], true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(events.problems).toEqual([`Not saved (read-only for you): ${message}`]);
+    expect(queue.pending.size).toBe(0);
+  });
 });

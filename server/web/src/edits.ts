@@ -11,7 +11,9 @@
  *
  * Nothing is dropped silently: on a conflict the planner's value stays pending beside the other
  * author's (take theirs, or overwrite); on a network failure everything stays pending and is
- * retried; only a value the server refuses (404/422, naming the cell) is given up, with a message.
+ * retried; when the page must sign in again (401, an ended session) everything stays pending and
+ * waits for `resume()`; only a value the server refuses (403 read-only for this user, 404/422
+ * naming the cell) is given up, with a message.
  */
 
 import { ApiError, type CommitInfo, type ConflictCell, type WriteRequest, type WriteResult } from "./api";
@@ -47,6 +49,8 @@ export type Send = (batch: WriteRequest) => Promise<WriteResult>;
 export class EditQueue {
   readonly pending = new Map<string, Pending>();
   private inFlight = false;
+  /** Waiting for the planner to sign in again: nothing is sent until `resume()`. */
+  private paused = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -83,11 +87,18 @@ export class EditQueue {
     this.add([{ elements: cell.elements, value: cell.value, base: cell.conflict.commit }], true);
   }
 
+  /** Signed in again: send what waited. */
+  resume(): void {
+    this.paused = false;
+    if (this.dirtyCount > 0) this.schedule(0);
+  }
+
   get dirtyCount(): number {
     return [...this.pending.values()].filter((p) => p.state === "dirty").length;
   }
 
   private schedule(delayMs: number): void {
+    if (this.paused) return;
     if (this.timer !== null) {
       if (delayMs > 0) return;
       clearTimeout(this.timer);
@@ -137,6 +148,14 @@ export class EditQueue {
       this.events.problem(`Not saved yet: ${errorText(exc)}. Retrying in ${seconds} s.`);
       return this.retryMs;
     }
+    if (exc.status === 401 || exc.code === "csrf_failed") {
+      this.paused = true;
+      const count = this.dirtyCount;
+      this.events.problem(
+        `Not saved yet: sign in again; your ${count} edit${count === 1 ? " is" : "s are"} kept and sent then.`,
+      );
+      return 0;
+    }
     if (exc.code === "write_conflict") {
       const theirs = (exc.details.cells ?? []) as ConflictCell[];
       if (theirs.length > 0 && theirs.every((c) => this.pending.has(cellKey(c.elements)))) {
@@ -154,7 +173,8 @@ export class EditQueue {
     const index = exc.details.cell;
     const refused = typeof index === "number" && batch[index] ? [batch[index]] : batch;
     for (const [key, p] of refused) if (this.pending.get(key) === p) this.pending.delete(key);
-    this.events.problem(`Not saved: ${exc.message}`);
+    const readOnly = exc.status === 403 ? " (read-only for you)" : "";
+    this.events.problem(`Not saved${readOnly}: ${exc.message}`);
     this.events.changed(refused.map(([key]) => key));
     return 0;
   }

@@ -4,7 +4,10 @@
  * `watch(cube, spec)` subscribes; the server answers with a snapshot of the view, then after
  * every commit that changes it, with the changed cells (written leaves and recomputed totals).
  * A dropped connection is reopened with growing pauses and the view subscribed again, so the
- * grid gets a fresh snapshot instead of missing commits.
+ * grid gets a fresh snapshot instead of missing commits. The socket signs in with the page's
+ * session cookie (same origin, sent by the browser with the handshake); a handshake refused
+ * because the session ended looks like any dropped connection, so after signing in again the
+ * page calls `reconnect()` rather than waiting for the next pause to end.
  */
 
 import type { CommitInfo } from "./api";
@@ -34,6 +37,7 @@ export class LiveFeed {
   private serial = 0;
   private retries = 0;
   private closed = false;
+  private retry: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly model: string,
@@ -53,7 +57,19 @@ export class LiveFeed {
 
   close(): void {
     this.closed = true;
+    if (this.retry !== null) clearTimeout(this.retry);
     this.socket?.close();
+  }
+
+  /** Open the connection now if it is down (say, just signed in again), subscribing again. */
+  reconnect(): void {
+    if (this.closed) return;
+    const state = this.socket?.readyState;
+    if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) return;
+    if (this.retry !== null) clearTimeout(this.retry);
+    this.retry = null;
+    this.retries = 0;
+    this.open();
   }
 
   private open(): void {
@@ -71,7 +87,10 @@ export class LiveFeed {
       if (this.closed) return;
       this.on.connected(false);
       const pause = Math.min(10_000, 500 * 2 ** this.retries++);
-      setTimeout(() => this.open(), pause);
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        this.open();
+      }, pause);
     };
   }
 

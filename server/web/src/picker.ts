@@ -54,7 +54,9 @@ export class ViewPicker {
     const query = new URLSearchParams(location.search);
     const models = await this.api.models();
     if (models.length === 0) {
-      this.form.replaceChildren(el("span", {}, "No models yet: load one (see the README)."));
+      this.form.replaceChildren(
+        el("span", {}, "No models to show: load one (see the README), or ask an admin for a role in one."),
+      );
       return;
     }
     const model = models.find((m) => m.name === query.get("model")) ?? models[0];
