@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -112,24 +113,29 @@ def remove_member(ctx: ServerAdmin, group: Name, user: Name) -> Response:
     "/api/admin/audit",
     summary="The audit log, newest first",
     description="Sign-ins and failed sign-ins, tokens created and revoked, every change of "
-    "users, groups, roles and element security (before → after), and destructive operations.",
+    "users, groups, roles and element security (`before` → `after`, as JSON), and "
+    "destructive operations; `actor` is the user's id (`actor_name` their name), null for "
+    "the server itself.",
 )
 def audit_log(
     ctx: ServerAdmin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[dict[str, Any]]:
+    entries = accounts.audit_entries(ctx.ws.store, limit=limit, action=action)
+    names = {u.id: u.name for u in accounts.list_users(ctx.ws.store)}
     return [
         {
             "id": e.id,
             "time": e.occurred_at,
             "actor": e.actor,
+            "actor_name": names.get(e.actor) if e.actor else None,
             "action": e.action,
             "target": e.target,
-            "before": e.before,
-            "after": e.after,
+            "before": None if e.before is None else orjson.loads(e.before),
+            "after": None if e.after is None else orjson.loads(e.after),
         }
-        for e in accounts.audit_entries(ctx.ws.store, limit=limit, action=action)
+        for e in entries
     ]
 
 

@@ -120,7 +120,7 @@ class Authenticator:
             return _caller(ws, known, "session")
         raise SignInRequired(
             "sign in first: send 'Authorization: Bearer <token>' (a personal access token or "
-            "an access token of the identity provider), or sign in at /login"
+            "an access token of the identity provider), or sign in on the server's page"
         )
 
     async def _bearer(self, conn: HTTPConnection, ws: Any) -> Caller:

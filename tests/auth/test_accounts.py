@@ -239,6 +239,26 @@ def test_sign_ins_are_rate_limited_per_client(store: Store, clock: FakeClock) ->
         accounts.verify_password(store, "x", "y" * 10, client="10.0.0.1", limiter=limiter)
 
 
+def test_sign_ins_that_succeed_do_not_count_against_the_address(
+    store: Store, clock: FakeClock
+) -> None:
+    """An office behind one address: everyone signing in in the morning is not held back."""
+    limiter = accounts.RateLimiter(2, clock=clock.monotonic)
+    accounts.add_user(store, "office", password="a long password 1")
+    for _ in range(5):
+        user = accounts.verify_password(
+            store, "office", "a long password 1", client="10.0.0.9", limiter=limiter
+        )
+        assert user.name == "office"
+    for _ in range(2):  # failures still do
+        with pytest.raises(SignInFailed):
+            accounts.verify_password(store, "x", "y" * 10, client="10.0.0.9", limiter=limiter)
+    with fails(SignInRateLimited, "sign_in_rate_limited", 429):
+        accounts.verify_password(
+            store, "office", "a long password 1", client="10.0.0.9", limiter=limiter
+        )
+
+
 def test_the_rate_limiter_keeps_a_bounded_number_of_clients() -> None:
     t = [0.0]
     limiter = accounts.RateLimiter(1, max_clients=2, clock=lambda: t[0])

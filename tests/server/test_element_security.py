@@ -199,4 +199,9 @@ def test_security_changes_are_audited_and_take_effect_at_once(secured: Any) -> N
     )
     assert "Rev" not in rows(secured.post(f"{PNL}/view", json=VIEW, headers=me).json())
     entries = secured.get("/api/admin/audit", params={"action": "security.elements"}).json()
-    assert entries and "Rev" in entries[0]["after"] and "Rev" not in (entries[0]["before"] or "")
+    latest = entries[0]
+    assert latest["actor_name"] == "admin" and latest["target"] == "small/Account"
+    assert {"dimension": "Account", "element": "Rev", "group": "ops", "access": "NONE"} in (
+        latest["after"]
+    )
+    assert all(g["element"] != "Rev" for g in latest["before"])
