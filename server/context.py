@@ -29,7 +29,7 @@ import numpy as np
 
 from server.access import Access, AccessMasks
 from server.directory import OPEN, Role, at_least
-from server.errors import ElementNotFound, Forbidden
+from server.errors import CubeNotFound, ElementNotFound, Forbidden
 
 if TYPE_CHECKING:
     from server.workspace import ModelRuntime, Workspace
@@ -124,6 +124,14 @@ class Context:
     def secured(self) -> bool:
         """Whether any element is closed to the caller (the paths can skip masking if not)."""
         return not self.masks.open
+
+    def check_cube(self, cube: str) -> None:
+        """A cube closed to the caller (cube security: NONE) is not found, as if it did not
+        exist."""
+        if self.masks.cubes and self.masks.ceiling(cube) < Access.READ:
+            raise CubeNotFound(
+                f"model {self.model!r} has no cube {cube!r}", model=self.model, cube=cube
+            )
 
     def visible(self, dimension: str) -> np.ndarray | None:
         """Per position of ``dimension``: may the caller see the element? None: every one."""

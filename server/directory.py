@@ -46,6 +46,15 @@ class ModelSecurity:
 
     roles: dict[str, Role]  # group id -> role
     rules: tuple[ElementRule, ...]  # ``group``: a group id
+    cubes: dict[str, dict[str, Access]]  # cube -> group id -> access (secured cubes only)
+
+    def cube_caps(self, groups: Iterable[str]) -> dict[str, Access]:
+        """Per secured cube, the most any of the groups may do with it (NONE: not named)."""
+        mine = set(groups)
+        return {
+            cube: max((a for g, a in per.items() if g in mine), default=Access.NONE)
+            for cube, per in self.cubes.items()
+        }
 
     def role_of(self, groups: Iterable[str]) -> Role | None:
         best: Role | None = None
@@ -119,7 +128,10 @@ class Directory:
                 ElementRule(r.dimension, r.element, r.group_id, Access[md.Access(r.access).value])
                 for r in s.exec(select(md.ElementRule).where(md.ElementRule.model == model))
             )
-        sec = ModelSecurity(roles, rules)
+            cubes: dict[str, dict[str, Access]] = {}
+            for c in s.exec(select(md.CubeAccess).where(md.CubeAccess.model == model)):
+                cubes.setdefault(c.cube, {})[c.group_id] = Access[md.Access(c.access).value]
+        sec = ModelSecurity(roles, rules, cubes)
         with self._lock:
             old = self._models.get(model)
             if old is not None and old[1] != sec:
@@ -138,7 +150,7 @@ class Directory:
         dims = {r.dimension for r in sec.rules if r.dimension in rt.dimensions}
         with rt.lock:
             hs = {d: rt.engine.dimension(d) for d in dims}
-        masks = masks_for(hs, sec.rules, groups, cap=cap)
+        masks = masks_for(hs, sec.rules, groups, cap=cap, cubes=sec.cube_caps(groups))
         with self._lock:
             if len(self._masks) > 4096:
                 self._masks.clear()

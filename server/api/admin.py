@@ -15,7 +15,7 @@ from server.api.route import StrictJsonRoute
 from server.auth import accounts
 from server.names import Reference
 from server.services import admin as service
-from server.services.admin import ElementGrant, GroupCreate, RoleSet
+from server.services.admin import CubeGrant, ElementGrant, GroupCreate, RoleSet
 
 router = APIRouter(tags=["administration"], route_class=StrictJsonRoute)
 Name = Annotated[str, Path(max_length=200)]
@@ -187,3 +187,21 @@ def replace_element_rules(
     ctx: ModelAdmin, model: str, dimension: Name, body: list[ElementGrant]
 ) -> list[dict[str, Any]]:
     return service.replace_element_rules(ctx, dimension, body)
+
+
+@router.get("/api/models/{model}/security/cubes", summary="Cube security")
+def list_cube_access(ctx: ModelAdmin, model: str) -> list[dict[str, Any]]:
+    return service.list_cube_access(ctx)
+
+
+@router.put(
+    "/api/models/{model}/security/cubes/{cube}",
+    summary="Replace a cube's security",
+    description="Each grant gives a group NONE, READ or WRITE on the whole cube, which caps "
+    "what element security gives inside it. A cube with grants is secured: a group it does "
+    "not name cannot see the cube (404 `cube_not_found`). An empty list opens it again.",
+)
+def replace_cube_access(
+    ctx: ModelAdmin, model: str, cube: Name, body: list[CubeGrant]
+) -> list[dict[str, Any]]:
+    return service.replace_cube_access(ctx, cube, body)

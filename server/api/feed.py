@@ -68,6 +68,7 @@ def _read(ctx: Context, cube: str, spec: views.ViewSpec) -> dict[str, Any]:
 def _subscribe(ctx: Context, outbox: Outbox, msg: dict[str, Any]) -> Subscription:
     spec = views.ViewSpec.model_validate(msg.get("view", {}))
     cube = str(msg.get("cube", ""))
+    ctx.check_cube(cube)
     text = orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode()
     # subscribers share a read only if they also share their rights: the same view shows
     # each user the elements they may see

@@ -229,6 +229,9 @@ class Guard:
             if role is None:
                 raise ModelNotFound(f"there is no model {model!r}", model=model)
             ctx.require(self.role, "this")
+            cube = conn.path_params.get("cube")
+            if cube is not None:
+                ctx.check_cube(cube)
         return ctx
 
 

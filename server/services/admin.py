@@ -50,6 +50,11 @@ class RoleSet(BaseModel):
     role: Role
 
 
+class CubeGrant(BaseModel):
+    group: Reference
+    access: md.Access
+
+
 class ElementGrant(BaseModel):
     element: Reference
     group: Reference
@@ -140,7 +145,7 @@ def delete_group(ctx: Context, name: str) -> None:
         s = tx.session
         g = _group(s, name)
         before = group_json(g)
-        for table in (md.GroupMember, md.ModelRole, md.ElementRule):
+        for table in (md.GroupMember, md.ModelRole, md.ElementRule, md.CubeAccess):
             s.execute(sa.delete(table).where(table.group_id == g.id))  # type: ignore[arg-type]
         s.delete(g)
         accounts.audit(s, ctx.caller.user_id or None, "group.delete", name, before, None)
@@ -302,6 +307,50 @@ def replace_element_rules(
             f"{model}/{dimension}",
             before,
             after,
+        )
+    _done(ctx)
+    return after
+
+
+def list_cube_access(ctx: Context) -> list[dict[str, Any]]:
+    model = ctx.model_name
+    with ctx.ws.store.transaction() as tx:
+        s = tx.session
+        names = {g.id: g.name for g in s.exec(select(md.Group))}
+        rows = s.exec(select(md.CubeAccess).where(md.CubeAccess.model == model))
+        return [
+            {
+                "cube": r.cube,
+                "group": names.get(r.group_id, r.group_id),
+                "access": md.Access(r.access).value,
+            }
+            for r in rows
+        ]
+
+
+def replace_cube_access(ctx: Context, cube: str, grants: list[CubeGrant]) -> list[dict[str, Any]]:
+    """Replace a cube's security: each group's access to the whole cube. A cube with grants
+    is secured (a group not named cannot see it); an empty list opens it again."""
+    rt, model = ctx.rt, ctx.model_name
+    rt.cube(cube)
+    groups = [g.group for g in grants]
+    if len(set(groups)) != len(groups):
+        raise AlreadyExists(f"a group is named twice for cube {cube!r}", cube=cube)
+    before = [r for r in list_cube_access(ctx) if r["cube"] == cube]
+    with _WRITING, ctx.ws.store.transaction() as tx:
+        s = tx.session
+        ids = {name: _group(s, name).id for name in groups}
+        s.execute(
+            sa.delete(md.CubeAccess).where(
+                md.CubeAccess.model == model,  # type: ignore[arg-type]
+                md.CubeAccess.cube == cube,  # type: ignore[arg-type]
+            )
+        )
+        for g in grants:
+            s.add(md.CubeAccess(model=model, cube=cube, group_id=ids[g.group], access=g.access))
+        after = [{"cube": cube, "group": g.group, "access": g.access.value} for g in grants]
+        accounts.audit(
+            s, ctx.caller.user_id or None, "security.cube", f"{model}/{cube}", before, after
         )
     _done(ctx)
     return after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.access import Access
 from server.context import Context
 from server.errors import AlreadyExists, BadRequest, InUse
 from server.modeldef import CubeDef
@@ -27,7 +28,8 @@ def summary(rt: ModelRuntime, cube: CubeDef) -> dict[str, Any]:
 def get_all(ctx: Context) -> list[dict[str, Any]]:
     ws, model = ctx.ws, ctx.model_name
     rt = ws.runtime(model)
-    return [summary(rt, c) for c in rt.cubes.values()]
+    masks = ctx.masks
+    return [summary(rt, c) for c in rt.cubes.values() if masks.ceiling(c.name) >= Access.READ]
 
 
 def get(ctx: Context, name: str) -> dict[str, Any]:

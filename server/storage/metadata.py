@@ -115,6 +115,19 @@ class ElementRule(SQLModel, table=True):
     access: Access = Field(sa_type=String)
 
 
+class CubeAccess(SQLModel, table=True):
+    """Cube security: a group's access to a whole cube. A cube with any of these rows is
+    secured: a group without one of its own cannot see the cube; each cell's access is capped
+    by its cube's."""
+
+    __tablename__ = "cube_access"
+
+    model: str = Field(primary_key=True)
+    cube: str = Field(primary_key=True)
+    group_id: str = Field(primary_key=True)
+    access: Access = Field(sa_type=String)
+
+
 class AccessToken(SQLModel, table=True):
     """A personal access token: shown once, kept only as a hash."""
 
@@ -178,6 +191,7 @@ TABLES = [
     GroupMember,
     ModelRole,
     ElementRule,
+    CubeAccess,
     AccessToken,
     LoginSession,
     SignInFlow,

@@ -205,3 +205,39 @@ def test_security_changes_are_audited_and_take_effect_at_once(secured: Any) -> N
         latest["after"]
     )
     assert all(g["element"] != "Rev" for g in latest["before"])
+
+
+def test_cube_security_caps_and_hides_cubes(secured: Any) -> None:
+    me = ops(secured)
+    heads = {"name": "Heads", "dimensions": ["Version", "Month"]}
+    assert secured.post("/api/models/small/cubes", json=heads).status_code == 201
+    assert secured.post("/api/admin/groups", json={"name": "hr"}).status_code == 201
+    r = secured.put(
+        "/api/models/small/security/cubes/PnL", json=[{"group": "ops", "access": "READ"}]
+    )
+    assert r.status_code == 200, r.text
+    r = secured.put(
+        "/api/models/small/security/cubes/Heads", json=[{"group": "hr", "access": "WRITE"}]
+    )
+    assert r.status_code == 200, r.text
+    # PnL: read, never written, whatever element security gives (Rent is WRITE there)
+    mine = secured.post(f"{PNL}/view", json=VIEW, headers=me).json()
+    assert not any(f & 2 for row in mine["flags"] for f in row)
+    error(write(secured, [(RENT, 1.0)], user="ops-planner"), 403, "write_forbidden")
+    # Heads: not there for ops
+    cubes = [c["name"] for c in secured.get("/api/models/small/cubes", headers=me).json()]
+    assert cubes == ["PnL"]
+    spec = {
+        "rows": [{"dimension": "Month", "members": "Jan"}],
+        "columns": [{"dimension": "Version", "members": "Actual"}],
+    }
+    r = secured.post("/api/models/small/cubes/Heads/view", json=spec, headers=me)
+    error(r, 404, "cube_not_found")
+    with secured.websocket_connect("/api/models/small/feed", headers=me) as ws:
+        ws.send_json({"op": "subscribe", "id": "h", "cube": "Heads", "view": spec})
+        assert ws.receive_json()["error"]["code"] == "cube_not_found"
+    # opened again: Rent is ops' to write once more
+    assert secured.put("/api/models/small/security/cubes/PnL", json=[]).status_code == 200
+    assert write(secured, [(RENT, 1.0)], user="ops-planner").status_code == 200
+    listed = secured.get("/api/models/small/security/cubes").json()
+    assert listed == [{"cube": "Heads", "group": "hr", "access": "WRITE"}]
