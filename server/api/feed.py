@@ -17,13 +17,16 @@ all (checked by the hub once a view is read): past either, an ``error`` of code 
 Only the server's own pages and the allowed origins may open the socket: another page's
 handshake is refused before it reaches this route (``server.origins``, ``server.hosts``). The
 socket is signed in like any request (a bearer token or the session cookie; ``server.api.guards``,
-viewer of the model at least) and every view it watches shows what that user may see.
+viewer of the model at least) and every view it watches shows what that user may see. It is
+signed in again every ``PLANCUBE_FEED_SIGNIN_RECHECK_S`` seconds (30): once its token is
+revoked, its session ended or its account disabled, it gets an ``error`` and is closed (1008).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from functools import partial
 from typing import Any
 
@@ -42,6 +45,14 @@ from server.services import views
 from server.workspace import Workspace
 
 router = APIRouter(tags=["feed"], route_class=StrictJsonRoute)
+
+
+RECHECK_SETTING = "PLANCUBE_FEED_SIGNIN_RECHECK_S"
+
+
+def recheck_s() -> float:
+    """Seconds between a socket's sign-in checks (the Authenticator's cache makes most free)."""
+    return float(os.environ.get(RECHECK_SETTING, "30"))
 
 
 def _error(wid: str | None, exc: Exception) -> str:
@@ -144,9 +155,26 @@ async def feed(socket: WebSocket, ctx: Viewer, model: str) -> None:
             await outbox.drain(socket.send_text, hub.resync)
         tg.cancel_scope.cancel()  # the socket is gone: stop listening too
 
+    async def still_signed_in() -> None:
+        """Sign the socket in again now and then: a revoked token, an ended session or a
+        disabled account ends the feed too, not only the next request."""
+        auth = socket.app.state.authenticator
+        while True:
+            await anyio.sleep(recheck_s())
+            try:
+                await auth.caller(socket)
+            except PlancubeError as exc:
+                outbox.post(_error(None, exc))
+                await anyio.sleep(0.2)  # let the error go out first
+                with contextlib.suppress(Exception):
+                    await socket.close(code=1008)
+                tg.cancel_scope.cancel()
+                return
+
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(send)
+            tg.start_soon(still_signed_in)
             with contextlib.suppress(WebSocketDisconnect):
                 await listen()
             tg.cancel_scope.cancel()

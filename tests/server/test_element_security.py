@@ -241,3 +241,21 @@ def test_cube_security_caps_and_hides_cubes(secured: Any) -> None:
     assert write(secured, [(RENT, 1.0)], user="ops-planner").status_code == 200
     listed = secured.get("/api/models/small/security/cubes").json()
     assert listed == [{"cube": "Heads", "group": "hr", "access": "WRITE"}]
+
+
+def test_a_feed_ends_when_its_token_is_revoked(secured: Any, monkeypatch: Any) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    monkeypatch.setenv("PLANCUBE_FEED_SIGNIN_RECHECK_S", "0.2")
+    made = secured.post("/api/auth/tokens", json={"name": "feed"}).json()
+    with secured.websocket_connect(
+        "/api/models/small/feed", headers={"Authorization": f"Bearer {made['token']}"}
+    ) as ws:
+        ws.send_json({"op": "subscribe", "id": "v", "cube": "PnL", "view": VIEW})
+        assert ws.receive_json()["type"] == "snapshot"
+        assert secured.delete(f"/api/auth/tokens/{made['id']}").status_code == 204
+        err = ws.receive_json()
+        assert err["type"] == "error" and err["error"]["code"] == "sign_in_required"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1008
