@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,30 @@ if TYPE_CHECKING:
 Role = md.Role
 RANK = {Role.viewer: 1, Role.planner: 2, Role.modeler: 3, Role.admin: 4}
 OPEN = AccessMasks()
+
+
+class NeedsWork(Exception):
+    """Raised inside ``cached_only()`` where an answer would need the database or a mask
+    computed: the caller (on the event loop) then asks again in a worker thread."""
+
+
+_CACHED_ONLY: ContextVar[bool] = ContextVar("plancube_directory_cached_only", default=False)
+
+
+@contextmanager
+def cached_only(on: bool = True) -> Iterator[None]:
+    """Answer from the caches only (``NeedsWork`` otherwise): for the event loop, which must not
+    wait for the database."""
+    token = _CACHED_ONLY.set(on)
+    try:
+        yield
+    finally:
+        _CACHED_ONLY.reset(token)
+
+
+def _work() -> None:
+    if _CACHED_ONLY.get():
+        raise NeedsWork
 
 
 def at_least(role: Role | None, needed: Role) -> bool:
@@ -100,6 +126,7 @@ class Directory:
         hit = self._groups.get(key)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
+        _work()
         with self.store.transaction() as tx:
             s = tx.session
             ids = set(
@@ -118,6 +145,7 @@ class Directory:
         hit = self._models.get(model)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
+        _work()
         with self.store.transaction() as tx:
             s = tx.session
             roles = {
@@ -146,6 +174,7 @@ class Directory:
         hit = self._masks.get(key)
         if hit is not None:
             return hit
+        _work()
         cap = Access.READ if role is Role.viewer else Access.WRITE
         dims = {r.dimension for r in sec.rules if r.dimension in rt.dimensions}
         with rt.lock:

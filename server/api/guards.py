@@ -42,7 +42,7 @@ from starlette.status import WS_1008_POLICY_VIOLATION
 from server.auth import accounts
 from server.auth.bearer import bearer_token, token_in_query
 from server.context import Caller, Context
-from server.directory import Role
+from server.directory import NeedsWork, Role, cached_only
 from server.errors import (
     CsrfFailed,
     ModelNotFound,
@@ -117,7 +117,7 @@ class Authenticator:
                         "a change sent with a session cookie needs the session's CSRF token "
                         f"in the {CSRF_HEADER} header (GET /api/auth/me gives it)"
                     )
-            return _caller(ws, known, "session")
+            return await _caller(ws, known, "session")
         raise SignInRequired(
             "sign in first: send 'Authorization: Bearer <token>' (a personal access token or "
             "an access token of the identity provider), or sign in on the server's page"
@@ -128,12 +128,12 @@ class Authenticator:
         key = "t:" + _digest(token)
         known = self._hit(key)
         if known is not None:
-            return _caller(ws, known, "token" if token.startswith(PAT_PREFIX) else "bearer")
+            return await _caller(ws, known, "token" if token.startswith(PAT_PREFIX) else "bearer")
         if token.startswith(PAT_PREFIX):
             user = await run_in_threadpool(accounts.resolve_token, ws.store, token)
             if user is None:
                 raise SignInRequired("the access token is unknown, expired or revoked")
-            return _caller(ws, self._keep(key, user), "token")
+            return await _caller(ws, self._keep(key, user), "token")
         validator = getattr(conn.app.state, "token_validator", None)
         if validator is None:
             raise SignInRequired(
@@ -143,18 +143,22 @@ class Authenticator:
         principal = await validator.validate(token)
         user = await run_in_threadpool(accounts.upsert_external_user, ws.store, principal)
         external = (*principal.groups, *principal.roles)
-        return _caller(ws, self._keep(key, user, external), "bearer")
+        return await _caller(ws, self._keep(key, user, external), "bearer")
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _caller(ws: Any, known: _Known, via: Any) -> Caller:
+async def _caller(ws: Any, known: _Known, via: Any) -> Caller:
     user = known.user
     if user.disabled:
         raise SignInRequired("this account is disabled")
-    groups = ws.directory.groups_of(user.id, known.external)
+    try:
+        with cached_only():
+            groups = ws.directory.groups_of(user.id, known.external)
+    except NeedsWork:
+        groups = await run_in_threadpool(ws.directory.groups_of, user.id, known.external)
     return Caller(user.id, _author(user), user.server_admin, groups, via)
 
 
@@ -219,20 +223,32 @@ class Guard:
             return Context(ws, Caller("", "anonymous"), session=session)
         auth: Authenticator = conn.app.state.authenticator
         caller = await auth.caller(conn)
-        model = conn.path_params.get("model")
-        ctx = Context(ws, caller, model, session)
+        ctx = Context(ws, caller, conn.path_params.get("model"), session)
+        # from the directory's caches on the event loop; what needs the database or a mask
+        # computed, in a worker thread
+        try:
+            with cached_only():
+                self._check(ctx, conn)
+        except NeedsWork:
+            await run_in_threadpool(self._check_in_thread, ctx, conn)
+        return ctx
+
+    def _check_in_thread(self, ctx: Context, conn: HTTPConnection) -> None:
+        with cached_only(False):
+            self._check(ctx, conn)
+
+    def _check(self, ctx: Context, conn: HTTPConnection) -> None:
+        caller, model = ctx.caller, ctx.model
         if self.server_admin and not caller.server_admin:
             raise _forbidden(caller, "this needs a server admin")
         if self.role is not None:
             assert model is not None, "a model guard on a route without {model}"
-            role = ctx.role
-            if role is None:
+            if ctx.role is None:
                 raise ModelNotFound(f"there is no model {model!r}", model=model)
             ctx.require(self.role, "this")
             cube = conn.path_params.get("cube")
             if cube is not None:
                 ctx.check_cube(cube)
-        return ctx
 
 
 def _client_session(conn: HTTPConnection) -> str | None:

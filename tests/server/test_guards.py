@@ -183,3 +183,31 @@ def test_a_wrong_password_says_nothing_about_the_user(small: TestClient) -> None
     ghost = anonymous.post("/api/auth/login", json={"username": "ghost", "password": "nope"})
     a, b = error(wrong, 401, "sign_in_failed"), error(ghost, 401, "sign_in_failed")
     assert a["message"] == b["message"]
+
+
+def test_the_event_loop_never_waits_for_the_directory(small: TestClient) -> None:
+    """Rights come from the directory's caches on the loop; a miss is answered in a worker
+    thread, never by a query on the loop (``server.directory.cached_only``)."""
+    import threading
+
+    directory = small.app.state.workspace.directory  # type: ignore[attr-defined]
+    asked: list[str] = []
+    real = directory.store
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transaction(self, *args: Any, **kwargs: Any) -> Any:
+            asked.append(threading.current_thread().name)
+            return real.transaction(*args, **kwargs)
+
+    planner = as_user(small, "pat", "small", "planner")
+    directory.changed()
+    directory.store = Watched()
+    try:
+        assert small.get("/api/models/small", headers=planner).status_code == 200
+    finally:
+        directory.store = real
+    assert asked, "the directory was not asked"
+    assert all(name.startswith("AnyIO worker thread") for name in asked), asked
