@@ -3,11 +3,12 @@
 The server runs behind uvicorn (``tests/auth/live.py``) and msal on it talks to the test IdP
 over TLS, trusting the IdP's CA through ``PLANCUBE_AUTH_CA_FILE`` (as its key fetches do). The
 "browser" is httpx following each redirect by hand, so every hop is checked; one test drives
-Chromium through the same sign-in.
+Chromium through the same sign-in, from the grid's sign-in form to the grid.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -282,25 +283,54 @@ def test_a_sign_in_is_audited(idp: TestIdp, serve: Serve) -> None:
     assert entry.target == idp.user.username and '"via":"oidc"' in (entry.after or "")
 
 
-def test_chromium_signs_in_and_lands_on_the_grid(idp: TestIdp, serve: Serve) -> None:
+def test_chromium_signs_in_from_the_form_and_lands_on_the_grid(
+    idp: TestIdp, serve: Serve, tmp_path: Path
+) -> None:
+    """The grid's form offers the provider; its link goes through the test IdP and back to
+    the view the page was at, signed in as the IdP's user, whose group claim names a group
+    (by its external id) with a role in the model: the grid shows the model."""
     from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
-    url = serve()
+    db = str(tmp_path / "grid.duckdb")
+    store = open_store(db)
+    admin = bearer(token_for(store, "admin", server_admin=True))
+    store.close()
+    url = serve(db)
+    with httpx.Client(base_url=url, headers=admin) as a:
+        assert a.post("/api/models/import", json=SMALL_MODEL).status_code == 201
+        r = a.post("/api/admin/groups", json={"name": "finance", "external_id": "g-finance"})
+        assert r.status_code == 201, r.text
+        r = a.put("/api/models/small/security/roles/finance", json={"role": "planner"})
+        assert r.status_code == 204, r.text
+    view = "/?model=small&cube=PnL&rows=Account:descendants(Net)"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             # the IdP's certificate is the test CA's; the browser is not what checks TLS here
             context = chromium.new_context(ignore_https_errors=True)
             page = context.new_page()
-            page.goto(f"{url}/api/auth/oidc/start?next=/")
-            page.wait_for_url(f"{url}/")
-            assert page.title()  # the grid's page
+            page.goto(f"{url}{view}")
+            form = page.locator("#signin")
+            expect(form).to_be_visible()
+            expect(form.locator("input[name=username]")).to_be_visible()  # local accounts too
+            link = form.get_by_role("link", name="Sign in with Microsoft")
+            expect(link).to_have_attribute("href", re.compile(r"^/api/auth/oidc/start\?next="))
+            href = urlsplit(link.get_attribute("href") or "")
+            assert parse_qs(href.query) == {"next": [view]}  # back to this view
+            link.click()
+            page.wait_for_url(f"{url}{view}")
+            expect(form).to_be_hidden()
+            expect(page.locator("#who")).to_have_text(idp.user.name)
+            expect(page.locator("select[name=model]")).to_have_value("small")
+            expect(page.locator('[data-row="0"]')).to_contain_text("Net")
+            expect(page.locator("[data-cell].cell-input").first).to_be_visible()  # a planner
             me = page.evaluate("fetch('/api/auth/me').then(r => r.json())")
             assert me["user"]["name"] == idp.user.username and me["via"] == "session"
+            assert me["models"] == [{"model": "small", "role": "planner"}]
             cookies = {c["name"]: c for c in context.cookies()}
             assert cookies["plancube_session"]["httpOnly"]
             assert page.evaluate("document.cookie") == ""  # no script sees the session

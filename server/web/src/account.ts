@@ -42,6 +42,7 @@ export class Account {
     host.hidden = true;
     this.signOutButton.addEventListener("click", () => void this.signOut());
     api.onSignInNeeded = (exc) => void this.lost(exc);
+    form.unsaved = () => hooks.unsaved();
   }
 
   /** Signed in: who, asking with the form first if nobody is. */

@@ -145,6 +145,25 @@ export interface LoginResult {
   expires_at: string;
 }
 
+/** The identity provider a server signs in through, as GET /api/auth/config describes it. */
+export interface AuthProvider {
+  kind: "entra" | "oidc";
+  authority: string;
+  /** The OIDC issuer's URL (kind oidc). */
+  issuer?: string;
+  client_id: string | null;
+  scopes: string[];
+  /** Where a page sends the browser to sign in through the provider; null: not set up. */
+  web_sign_in: string | null;
+}
+
+/** GET /api/auth/config: how this server signs users in (public: asked before signing in). */
+export interface AuthConfig {
+  mode: "local" | "entra" | "oidc";
+  local_accounts: boolean;
+  provider?: AuthProvider;
+}
+
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 export const CSRF_HEADER = "X-Plancube-CSRF";
 
@@ -204,6 +223,10 @@ export class Api {
     const result = await this.call<LoginResult>("POST", LOGIN, { username, password });
     this.csrf = result.csrf_token;
     return result;
+  }
+
+  authConfig(): Promise<AuthConfig> {
+    return this.call("GET", "/api/auth/config");
   }
 
   async logout(): Promise<void> {

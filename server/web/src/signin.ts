@@ -4,9 +4,16 @@
  * a refusal is said in the form from the server's error body: a wrong name or password (one
  * message for both, as the server gives it), a locked account or too many attempts from here,
  * with how long to wait (Retry-After).
+ *
+ * When the server signs browsers in through an identity provider (GET /api/auth/config names a
+ * `provider.web_sign_in`), the form also has "Sign in with Microsoft" (or the OIDC issuer's
+ * host): a link to the server's start of that flow, which comes back to where the page is (path,
+ * query and hash: the view, or #admin) signed in by the session cookie. Local accounts keep
+ * working beside it. Following the link leaves the page, so edits not saved yet would be lost:
+ * the form asks first.
  */
 
-import { type Api, ApiError, type LoginResult } from "./api";
+import { type Api, ApiError, type AuthConfig, type AuthProvider, type LoginResult } from "./api";
 import { el } from "./dom";
 
 /** What the form says when signing in failed. */
@@ -32,6 +39,36 @@ function waitText(seconds: number): string {
   return `${Math.ceil(seconds / 60)} min`;
 }
 
+/** Where the page is: what the provider's sign-in comes back to. */
+export interface Here {
+  pathname: string;
+  search: string;
+  hash: string;
+}
+
+/** The longest `next` the server takes (a longer view comes back to the page's start). */
+export const NEXT_MAX = 2000;
+
+/** The form's link to sign in through the identity provider, or null when the server has no
+ * web sign-in. Its `next` is a path of this server, the only kind the server accepts. */
+export function providerLink(config: AuthConfig, here: Here): { label: string; href: string } | null {
+  const provider = config.provider;
+  if (!provider?.web_sign_in) return null;
+  let next = here.pathname + here.search + here.hash;
+  if (next.length > NEXT_MAX) next = here.pathname;
+  const join = provider.web_sign_in.includes("?") ? "&" : "?";
+  return { label: providerLabel(provider), href: `${provider.web_sign_in}${join}next=${encodeURIComponent(next)}` };
+}
+
+export function providerLabel(provider: AuthProvider): string {
+  if (provider.kind === "entra") return "Sign in with Microsoft";
+  try {
+    return `Sign in with ${new URL(provider.issuer ?? provider.authority).host}`;
+  } catch {
+    return "Sign in with your identity provider";
+  }
+}
+
 export class SignInForm {
   private readonly overlay = el("div", { id: "signin", class: "overlay", hidden: "" });
   private readonly username = el("input", {
@@ -50,6 +87,11 @@ export class SignInForm {
   private readonly note = el("p", { class: "note" });
   private readonly problem = el("p", { class: "error", role: "alert" });
   private readonly submit = el("button", { type: "submit" }, "Sign in");
+  private readonly provider = el("a", { class: "provider", hidden: "" });
+  private readonly or = el("p", { class: "or", hidden: "" }, "or with a local account");
+  private config: AuthConfig | null = null;
+  /** How many edits are not saved yet (following the provider's link leaves the page). */
+  unsaved: () => number = () => 0;
 
   constructor(
     host: HTMLElement,
@@ -60,6 +102,8 @@ export class SignInForm {
       { class: "signin", "aria-labelledby": "signin-title" },
       el("h1", { id: "signin-title" }, "Sign in to plancube"),
       this.note,
+      this.provider,
+      this.or,
       el("label", {}, "User name", this.username),
       el("label", {}, "Password", this.password),
       this.problem,
@@ -71,6 +115,12 @@ export class SignInForm {
       event.preventDefault();
       void this.send();
     });
+    this.provider.addEventListener("click", (event) => {
+      this.showProvider(); // come back to where the page is now
+      const unsaved = this.unsaved();
+      const lost = `${unsaved} edit(s) not saved yet are lost when this page goes to sign in. Go anyway?`;
+      if (unsaved > 0 && !confirm(lost)) event.preventDefault();
+    });
   }
 
   private waiting: ((result: LoginResult) => void) | null = null;
@@ -81,6 +131,7 @@ export class SignInForm {
     this.problem.textContent = "";
     this.password.value = "";
     this.overlay.hidden = false;
+    void this.offerProvider();
     (this.username.value ? this.password : this.username).focus();
     return new Promise((done) => {
       this.waiting = done;
@@ -89,6 +140,21 @@ export class SignInForm {
 
   get shown(): boolean {
     return !this.overlay.hidden;
+  }
+
+  /** Show the provider's link when the server has one (asked until it answers; meanwhile, and
+   * without an answer, the local form: it always works). */
+  private async offerProvider(): Promise<void> {
+    this.config ??= await this.api.authConfig().catch(() => null);
+    this.showProvider();
+  }
+
+  private showProvider(): void {
+    const link = this.config === null ? null : providerLink(this.config, location);
+    this.provider.hidden = this.or.hidden = link === null;
+    if (link === null) return;
+    this.provider.textContent = link.label;
+    this.provider.href = link.href;
   }
 
   private async send(): Promise<void> {
