@@ -42,6 +42,8 @@ from __future__ import annotations
 import hmac
 import logging
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,13 +88,13 @@ _HTTP_CACHE: dict[str, Any] = {}  # msal's cache of discovery documents, shared 
 async def start(ctx: Public, request: Request, next: str = Query("/", max_length=2000)) -> Response:
     settings, web = _web(request)
     target = safe_next(next)
-    app = await _msal(request, settings, web)
-    with warnings.catch_warnings():
-        # msal nudges towards form_post; the answer comes by query on purpose (see above)
-        warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
-        flow = app.initiate_auth_code_flow(
-            _scopes(settings), redirect_uri=_redirect_uri(request, web), response_mode="query"
-        )
+    async with _msal(request, settings, web) as app:
+        with warnings.catch_warnings():
+            # msal nudges towards form_post; the answer comes by query on purpose (see above)
+            warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
+            flow = app.initiate_auth_code_flow(
+                _scopes(settings), redirect_uri=_redirect_uri(request, web), response_mode="query"
+            )
     raw = await run_in_threadpool(signin_flows.begin, ctx.ws.store, flow, target)
     response = RedirectResponse(flow["auth_uri"], status_code=302)
     response.set_cookie(
@@ -134,9 +136,11 @@ async def callback(ctx: Public, request: Request) -> Response:
         raise _refused(answer)
     if not hmac.compare_digest(answer.get("state", ""), str(pending.flow.get("state", ""))):
         raise SignInStateInvalid("the answer's state is not the state of this browser's sign-in")
-    app = await _msal(request, settings, web)
     try:
-        result = await run_in_threadpool(app.acquire_token_by_auth_code_flow, pending.flow, answer)
+        async with _msal(request, settings, web) as app:
+            result = await run_in_threadpool(
+                app.acquire_token_by_auth_code_flow, pending.flow, answer
+            )
     except ValueError as exc:  # msal's checks of the answer and the ID token (nonce, issuer)
         log.info("a sign-in answer refused by msal: %s", exc)
         raise SignInStateInvalid(
@@ -197,8 +201,21 @@ def _web(request: Request) -> tuple[AuthSettings, WebClientSettings]:
     return settings, settings.web
 
 
+@asynccontextmanager
 async def _msal(
     request: Request, settings: AuthSettings, web: WebClientSettings
+) -> AsyncIterator[msal.ClientApplication]:
+    """msal's application for one sign-in step; its HTTP session closed afterwards (a kept-alive
+    connection to the provider per sign-in would pile up)."""
+    http = msal_app.http_session(settings.ca_file, settings.http_timeout_s)
+    try:
+        yield await _application(settings, web, http)
+    finally:
+        http.close()
+
+
+async def _application(
+    settings: AuthSettings, web: WebClientSettings, http: requests.Session
 ) -> msal.ClientApplication:
     if settings.entra is not None:
         kind: msal_app.Kind = "entra"
@@ -213,7 +230,7 @@ async def _msal(
             authority,
             web.client_id,
             client_secret=web.client_secret,
-            http_client=msal_app.http_session(settings.ca_file, settings.http_timeout_s),
+            http_client=http,
             token_cache=msal.TokenCache(),
             http_cache=_HTTP_CACHE,
         )
