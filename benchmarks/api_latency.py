@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ import httpx
 import numpy as np
 import orjson
 
+from benchmarks import signin
 from server.launch import free_port
 from server.modeldef import ChildRef, CubeDef, DimensionDef, ElementDef, ElementType, ModelDef, Role
 
@@ -56,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_OUT = "benchmarks/results/api-latency.json"
 TARGETS = {"write_p95_ms": 20, "view_p95_ms": 50}
-JSON_HEADERS = {"content-type": "application/json", "x-plancube-user": "bench"}
+JSON_HEADERS = {"content-type": "application/json"}
 SEED = 42
 
 
@@ -351,18 +352,36 @@ def postgres_schema(url: str) -> Iterator[str]:
 
 
 class Server:
-    """``python -m server.cli serve`` as a subprocess; ``startup_s`` = start to /api/health."""
+    """``python -m server.cli serve`` as a subprocess; ``startup_s`` = start to /api/health.
 
-    def __init__(self, db: str, log: Path, timeout_s: float = 600) -> None:
+    Before it starts, ``admin`` (a server admin's headers) and ``people`` (the headers of each
+    local user named in ``users``, made without a role) are minted into its store
+    (``benchmarks.signin``); a client of the server sends one of them with every request."""
+
+    def __init__(
+        self, db: str, log: Path, timeout_s: float = 600, users: Sequence[str] = ()
+    ) -> None:
         self.db = db
         self.log = log
         self.timeout_s = timeout_s
+        self.users = list(users)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_s = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
+        self.admin: signin.Headers = {}
+        self.people: dict[str, signin.Headers] = {}
+
+    def client(self, headers: signin.Headers | None = None, **kwargs: Any) -> httpx.Client:
+        """A keep-alive client of this server, signed in as ``headers`` (default: the admin)."""
+        kwargs.setdefault("timeout", 900)
+        return httpx.Client(
+            base_url=self.url, headers=headers or self.admin, trust_env=False, **kwargs
+        )
 
     def __enter__(self) -> Server:
+        self.admin = signin.mint_admin(self.db)
+        self.people = signin.mint(self.db, self.users) if self.users else {}
         command = [sys.executable, "-m", "server.cli", "serve", "--db", self.db]
         command += ["--port", str(self.port)]
         with self.log.open("ab") as log:
@@ -517,7 +536,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
         body: dict[str, Any] = ok(post(client, view_path, sc.view))
         return body
 
-    with Server(db, log) as srv, httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as c:
+    with Server(db, log) as srv, srv.client() as c:
         out["startup_empty_s"] = round(srv.startup_s, 3)
         health = [timed(lambda: c.get("/api/health"))[0] for _ in range(n)][st.warmup :]
 
@@ -560,7 +579,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
         out["server_rss_mb_end"] = srv.rss_mb()
 
     print("  restart on the loaded store ...", flush=True)
-    with Server(db, log) as srv, httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as c:
+    with Server(db, log) as srv, srv.client() as c:
         out["startup_s"] = round(srv.startup_s, 3)
         after = view(c)
         checks.append(ref.agrees(after) and after["commit"] == head)
