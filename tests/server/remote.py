@@ -8,6 +8,8 @@ admin API as an administrator would (``grant``), or signs in like a browser with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -34,24 +36,25 @@ def _ok(r: httpx.Response, *status: int) -> None:
     assert r.status_code in status, f"{r.request.method} {r.request.url.path}: {r.text}"
 
 
-def grant(url: str, admin: dict[str, str], model: str, role: str, *names: str) -> None:
+def grant(
+    url: str, admin: dict[str, str], model: str, role: str, *names: str, **client: Any
+) -> None:
     """Over the admin API: ``names`` join group ``{model}-{role}``, which has ``role`` in
     ``model``."""
     group = f"{model}-{role}"
-    with httpx.Client(base_url=url, headers=admin, timeout=30) as c:
+    with httpx.Client(base_url=url, headers=admin, timeout=30, **client) as c:
         _ok(c.post("/api/admin/groups", json={"name": group}), 201, 409)
         _ok(c.put(f"/api/models/{model}/security/roles/{group}", json={"role": role}), 204)
         for name in names:
             _ok(c.put(f"/api/admin/groups/{group}/members/{name}"), 204)
 
 
-def login(url: str, name: str, password: str, **client: Any) -> httpx.Client:
+@contextmanager
+def login(url: str, name: str, password: str, **client: Any) -> Iterator[httpx.Client]:
     """A client signed in as a browser is: ``POST /api/auth/login`` with a password; the client
     keeps the session cookie and sends the session's CSRF token with every request."""
-    c = httpx.Client(base_url=url, **client)
-    r = c.post("/api/auth/login", json={"username": name, "password": password})
-    if r.status_code != 200:
-        c.close()
-        raise AssertionError(f"sign-in as {name!r} failed: {r.status_code} {r.text}")
-    c.headers[CSRF_HEADER] = r.json()["csrf_token"]
-    return c
+    with httpx.Client(base_url=url, **client) as c:
+        r = c.post("/api/auth/login", json={"username": name, "password": password})
+        assert r.status_code == 200, f"sign-in as {name!r} failed: {r.status_code} {r.text}"
+        c.headers[CSRF_HEADER] = r.json()["csrf_token"]
+        yield c
