@@ -206,8 +206,8 @@ def test_an_admin_password_in_the_environment_makes_the_first_admin_once(
     assert "$PLANCUBE_ADMIN_PASSWORD ignored" in again.read_text()
     # a password the rules refuse stops start-up in one line, without showing it
     monkeypatch.setenv("PLANCUBE_ADMIN_PASSWORD", "Zq7!xw")
-    r = plancube("serve", "--db", str(tmp_path / "other.duckdb"), "--port", "9")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith("error [weak_password]: $PLANCUBE_ADMIN_PASSWORD: ")
-    for text in (first.read_text(), again.read_text(), r.stdout, r.stderr):
+    done = plancube("serve", "--db", str(tmp_path / "other.duckdb"), "--port", "9")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error [weak_password]: $PLANCUBE_ADMIN_PASSWORD: ")
+    for text in (first.read_text(), again.read_text(), done.stdout, done.stderr):
         assert secret not in text and changed not in text and "Zq7!xw" not in text
