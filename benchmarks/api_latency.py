@@ -105,12 +105,13 @@ class Reference:
     def set(self, elements: list[str], value: float) -> None:
         self.values[tuple(ix[n] for ix, n in zip(self.leaf_index, elements, strict=True))] = value
 
-    def numeric_leaves(self) -> list[list[str]]:
-        """Per dimension, the leaves a numeric cell can sit on (text measure elements left out)."""
+    def numeric_leaves(self, computed: frozenset[str] = frozenset()) -> list[list[str]]:
+        """Per dimension, the leaves a numeric input can sit on (text elements and the elements
+        rules compute, ``computed``, left out)."""
         out = []
         for dim, names in zip(self.dims, self.leaves, strict=True):
             text = {e.name for e in dim.elements if e.type is ElementType.text}
-            out.append([n for n in names if n not in text])
+            out.append([n for n in names if n not in text and n not in computed])
         return out
 
     def grid(self, body: dict[str, Any]) -> np.ndarray:
@@ -157,6 +158,7 @@ class Scenario:
     reference: Reference  # holds every cell the load puts in
     populated: int
     batches: Callable[[int], Iterator[list[dict[str, Any]]]] | None = None  # POST .../cells
+    computed: frozenset[str] = frozenset()  # elements whose cells rules compute: not written
 
 
 def _children(names: list[str]) -> list[ChildRef]:
@@ -228,6 +230,7 @@ def demo_scenario(wait_s: float = 120) -> Scenario:
         view_label="Account tree x (years, quarters, months); Department, Version consolidated",
         reference=reference,
         populated=len(rows),
+        computed=frozenset(r.target for r in cube.rules),
     )
 
 
@@ -559,7 +562,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
 
         print(f"  writes: {n} single-cell commits", flush=True)
         rng = np.random.default_rng(SEED + 1)
-        axes = ref.numeric_leaves()
+        axes = ref.numeric_leaves(sc.computed)
         picks = rng.choice(int(np.prod([len(a) for a in axes])), size=n, replace=False)
         coords = np.unravel_index(picks, [len(a) for a in axes])
         write_ms, noop = [], 0
