@@ -49,6 +49,11 @@ bench-structure: setup  ## adding 5k/20k/60k elements through parents and childr
 bench-auth: setup  ## bearer-token validation cost per request, cached keys (docs/sign-in.md)
 	$(BIN)/python -m benchmarks.auth
 
+.PHONY: bench-security
+bench-security: setup  ## sign-in and element security: cost per request and on a 10^6-cell view
+	$(BIN)/python -m benchmarks.security --out benchmarks/results/security.json
+	$(BIN)/python -m benchmarks.security --store postgres --out benchmarks/results/security-postgres.json
+
 .PHONY: bench-feed
 bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md
 	$(BIN)/python -m benchmarks.feed_fanout --repeat 3

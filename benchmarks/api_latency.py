@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ import httpx
 import numpy as np
 import orjson
 
+from benchmarks import signin
 from server.launch import free_port
 from server.modeldef import ChildRef, CubeDef, DimensionDef, ElementDef, ElementType, ModelDef, Role
 
@@ -56,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_OUT = "benchmarks/results/api-latency.json"
 TARGETS = {"write_p95_ms": 20, "view_p95_ms": 50}
-JSON_HEADERS = {"content-type": "application/json", "x-plancube-user": "bench"}
+JSON_HEADERS = {"content-type": "application/json"}
 SEED = 42
 
 
@@ -104,12 +105,13 @@ class Reference:
     def set(self, elements: list[str], value: float) -> None:
         self.values[tuple(ix[n] for ix, n in zip(self.leaf_index, elements, strict=True))] = value
 
-    def numeric_leaves(self) -> list[list[str]]:
-        """Per dimension, the leaves a numeric cell can sit on (text measure elements left out)."""
+    def numeric_leaves(self, computed: frozenset[str] = frozenset()) -> list[list[str]]:
+        """Per dimension, the leaves a numeric input can sit on (text elements and the elements
+        rules compute, ``computed``, left out)."""
         out = []
         for dim, names in zip(self.dims, self.leaves, strict=True):
             text = {e.name for e in dim.elements if e.type is ElementType.text}
-            out.append([n for n in names if n not in text])
+            out.append([n for n in names if n not in text and n not in computed])
         return out
 
     def grid(self, body: dict[str, Any]) -> np.ndarray:
@@ -156,6 +158,7 @@ class Scenario:
     reference: Reference  # holds every cell the load puts in
     populated: int
     batches: Callable[[int], Iterator[list[dict[str, Any]]]] | None = None  # POST .../cells
+    computed: frozenset[str] = frozenset()  # elements whose cells rules compute: not written
 
 
 def _children(names: list[str]) -> list[ChildRef]:
@@ -227,6 +230,7 @@ def demo_scenario(wait_s: float = 120) -> Scenario:
         view_label="Account tree x (years, quarters, months); Department, Version consolidated",
         reference=reference,
         populated=len(rows),
+        computed=frozenset(r.target for r in cube.rules),
     )
 
 
@@ -351,18 +355,36 @@ def postgres_schema(url: str) -> Iterator[str]:
 
 
 class Server:
-    """``python -m server.cli serve`` as a subprocess; ``startup_s`` = start to /api/health."""
+    """``python -m server.cli serve`` as a subprocess; ``startup_s`` = start to /api/health.
 
-    def __init__(self, db: str, log: Path, timeout_s: float = 600) -> None:
+    Before it starts, ``admin`` (a server admin's headers) and ``people`` (the headers of each
+    local user named in ``users``, made without a role) are minted into its store
+    (``benchmarks.signin``); a client of the server sends one of them with every request."""
+
+    def __init__(
+        self, db: str, log: Path, timeout_s: float = 600, users: Sequence[str] = ()
+    ) -> None:
         self.db = db
         self.log = log
         self.timeout_s = timeout_s
+        self.users = list(users)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_s = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
+        self.admin: signin.Headers = {}
+        self.people: dict[str, signin.Headers] = {}
+
+    def client(self, headers: signin.Headers | None = None, **kwargs: Any) -> httpx.Client:
+        """A keep-alive client of this server, signed in as ``headers`` (default: the admin)."""
+        kwargs.setdefault("timeout", 900)
+        return httpx.Client(
+            base_url=self.url, headers=headers or self.admin, trust_env=False, **kwargs
+        )
 
     def __enter__(self) -> Server:
+        self.admin = signin.mint_admin(self.db)
+        self.people = signin.mint(self.db, self.users) if self.users else {}
         command = [sys.executable, "-m", "server.cli", "serve", "--db", self.db]
         command += ["--port", str(self.port)]
         with self.log.open("ab") as log:
@@ -517,7 +539,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
         body: dict[str, Any] = ok(post(client, view_path, sc.view))
         return body
 
-    with Server(db, log) as srv, httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as c:
+    with Server(db, log) as srv, srv.client() as c:
         out["startup_empty_s"] = round(srv.startup_s, 3)
         health = [timed(lambda: c.get("/api/health"))[0] for _ in range(n)][st.warmup :]
 
@@ -540,7 +562,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
 
         print(f"  writes: {n} single-cell commits", flush=True)
         rng = np.random.default_rng(SEED + 1)
-        axes = ref.numeric_leaves()
+        axes = ref.numeric_leaves(sc.computed)
         picks = rng.choice(int(np.prod([len(a) for a in axes])), size=n, replace=False)
         coords = np.unravel_index(picks, [len(a) for a in axes])
         write_ms, noop = [], 0
@@ -560,7 +582,7 @@ def run_case(store: str, db: str, sc: Scenario, st: Settings) -> dict[str, Any]:
         out["server_rss_mb_end"] = srv.rss_mb()
 
     print("  restart on the loaded store ...", flush=True)
-    with Server(db, log) as srv, httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as c:
+    with Server(db, log) as srv, srv.client() as c:
         out["startup_s"] = round(srv.startup_s, 3)
         after = view(c)
         checks.append(ref.agrees(after) and after["commit"] == head)

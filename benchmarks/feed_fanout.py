@@ -103,11 +103,22 @@ class Watcher:
     snapshots: int = 0
 
 
-async def _watch(url: str, spec_index: int, spec: dict[str, Any], compression: str | None) -> Any:
+async def _watch(
+    url: str,
+    headers: dict[str, str],
+    spec_index: int,
+    spec: dict[str, Any],
+    compression: str | None,
+) -> Any:
     import websockets
 
     socket = await websockets.connect(
-        url, max_size=2**26, open_timeout=120, ping_interval=None, compression=compression
+        url,
+        additional_headers=headers,
+        max_size=2**26,
+        open_timeout=120,
+        ping_interval=None,
+        compression=compression,
     )
     await socket.send(
         orjson.dumps({"op": "subscribe", "id": "v", "cube": "PnL", "view": spec}).decode()
@@ -141,12 +152,17 @@ async def _listen(socket: Any, w: Watcher) -> None:
 
 
 async def _subscribers(
-    conn: Connection, url: str, specs: list[dict[str, Any]], n: int, compression: str | None
+    conn: Connection,
+    url: str,
+    headers: dict[str, str],
+    specs: list[dict[str, Any]],
+    n: int,
+    compression: str | None,
 ) -> None:
     opened: list[tuple[Any, Watcher]] = []
     for start in range(0, n, 50):  # open in groups: a burst of 1,000 handshakes times out
         batch = [
-            _watch(url, i % len(specs), specs[i % len(specs)], compression)
+            _watch(url, headers, i % len(specs), specs[i % len(specs)], compression)
             for i in range(start, min(n, start + 50))
         ]
         opened += await asyncio.gather(*batch)
@@ -186,6 +202,7 @@ async def _subscribers(
 def subscribers_main(
     conn: Connection,
     url: str,
+    headers: dict[str, str],
     specs: list[dict[str, Any]],
     n: int,
     compression: str | None,
@@ -193,7 +210,7 @@ def subscribers_main(
 ) -> None:
     with contextlib.suppress(OSError):
         os.nice(niceness)
-    asyncio.run(_subscribers(conn, url, specs, n, compression))
+    asyncio.run(_subscribers(conn, url, headers, specs, n, compression))
 
 
 # -- the writer ------------------------------------------------------------------------------
@@ -259,10 +276,12 @@ class Probe:
     of that view, without the subscribers' own (niced) process in the way.
     """
 
-    def __init__(self, url: str, spec: dict[str, Any]) -> None:
+    def __init__(self, url: str, headers: dict[str, str], spec: dict[str, Any]) -> None:
         from websockets.sync.client import connect
 
-        self.socket = connect(url, max_size=2**26, proxy=None, ping_interval=None)
+        self.socket = connect(
+            url, additional_headers=headers, max_size=2**26, proxy=None, ping_interval=None
+        )
         subscribe = {"op": "subscribe", "id": "p", "cube": "PnL", "view": spec}
         self.socket.send(orjson.dumps(subscribe).decode())
         assert orjson.loads(self.socket.recv(timeout=120))["type"] == "snapshot"
@@ -303,11 +322,12 @@ def measure(b: Bench, n: int, st: argparse.Namespace) -> dict[str, Any]:
         conn, child = ctx.Pipe()
         offer = None if st.compression == "none" else st.compression
         proc = ctx.Process(
-            target=subscribers_main, args=(child, b.feed_url, b.specs, n, offer, st.nice)
+            target=subscribers_main,
+            args=(child, b.feed_url, b.srv.admin, b.specs, n, offer, st.nice),
         )
         proc.start()
         _expect(conn, proc, "ready")
-    probe = Probe(b.feed_url, b.specs[0]) if n else None
+    probe = Probe(b.feed_url, b.srv.admin, b.specs[0]) if n else None
     try:
         b.writer.run(st.warmup)
         server_pid = b.srv.proc.pid if b.srv.proc else None
@@ -347,7 +367,7 @@ def run_store(store: str, db: str, counts: list[int], st: argparse.Namespace) ->
     sc = demo_scenario()
     log = Path(tempfile.mkdtemp(prefix="plancube-feed-")) / f"server-{store}.log"
     out: dict[str, Any] = {"store": store, "cases": []}
-    with Server(db, log) as srv, httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as c:
+    with Server(db, log) as srv, srv.client() as c:
         body = orjson.dumps(sc.model.model_dump(mode="json"))
         r = c.post("/api/models/import", content=body, headers=JSON_HEADERS)
         head = int(ok(r, 201)["head"])

@@ -1,7 +1,9 @@
 """Many planners at once, through real HTTP against a real ``plancube serve`` process.
 
 The demo company plan is loaded into a fresh store (a DuckDB file; a fresh PostgreSQL schema) and
-served. ``--planners`` planners then work for ``--seconds`` seconds, all at once, each in a loop
+served. ``--planners`` planners — local accounts, each signed in with a personal access token
+of their own and in one group with the planner role and WRITE on every department
+(``benchmarks.signin``) — then work for ``--seconds`` seconds, all at once, each in a loop
 of what a planner at the grid does:
 
 - ``view``: POST .../view of their department's budget (the P&L tree by month, FY2027);
@@ -57,6 +59,7 @@ from benchmarks.api_latency import (
     postgres_schema,
     postgres_version,
 )
+from benchmarks.signin import grant
 
 DEFAULT_OUT = "benchmarks/results/load.json"
 TARGETS = {"view_p95_ms": 200, "write_p95_ms": 200, "writes_per_s": 500}
@@ -69,6 +72,8 @@ DEPARTMENTS = [
 ]  # fmt: skip
 ACCOUNTS = ["Rent", "Utilities", "Training", "Airfare", "Lodging", "Office Supplies"]
 MONTHS = [f"2027-{m:02d}" for m in range(1, 13)]
+PLANNERS = "load-planners"  # their group: planner, WRITE on every department
+ALL_DEPARTMENTS = [("Total Company", "WRITE")]
 
 
 def view_spec(department: str) -> dict[str, Any]:
@@ -99,6 +104,7 @@ class Tally:
 
 async def planner(
     client: httpx.AsyncClient,
+    user: dict[str, str],
     n: int,
     deadline: float,
     writes: int,
@@ -108,7 +114,6 @@ async def planner(
     department = DEPARTMENTS[n % len(DEPARTMENTS)]
     spec = view_spec(department)
     rng = random.Random(n)
-    user = {"x-plancube-user": f"planner{n}"}
     seq = 0
 
     async def timed(op: str, method: str, path: str, body: Any) -> httpx.Response:
@@ -176,14 +181,19 @@ async def planner(
 
 
 async def planners(
-    url: str, count: int, seconds: float, writes: int, writes_only: bool = False
+    url: str,
+    people: list[dict[str, str]],
+    seconds: float,
+    writes: int,
+    writes_only: bool = False,
 ) -> Tally:
     tally = Tally()
+    count = len(people)
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, trust_env=False) as c:
         deadline = time.perf_counter() + seconds
         await asyncio.gather(
-            *(planner(c, n, deadline, writes, tally, writes_only) for n in range(count))
+            *(planner(c, people[n], n, deadline, writes, tally, writes_only) for n in range(count))
         )
     return tally
 
@@ -191,12 +201,16 @@ async def planners(
 # -- live subscribers (a process of their own) -----------------------------------------------
 
 
-def _subscribe(url: str, count: int, ready: Any, stop: Any, received: Any) -> None:
+def _subscribe(
+    url: str, headers: dict[str, str], count: int, ready: Any, stop: Any, received: Any
+) -> None:
     import websockets
 
     async def one(n: int, started: asyncio.Event, counter: list[int]) -> None:
         async with websockets.connect(
-            url.replace("http", "ws") + "/api/models/demo/feed", max_size=None
+            url.replace("http", "ws") + "/api/models/demo/feed",
+            additional_headers=headers,
+            max_size=None,
         ) as ws:
             message = {
                 "op": "subscribe",
@@ -227,14 +241,14 @@ def _subscribe(url: str, count: int, ready: Any, stop: Any, received: Any) -> No
 
 
 @contextlib.contextmanager
-def subscribers(url: str, count: int, timeout_s: float = 300) -> Any:
+def subscribers(url: str, headers: dict[str, str], count: int, timeout_s: float = 300) -> Any:
     """``count`` WebSockets watching views; yields a function answering messages received."""
     if count == 0:
         yield lambda: 0
         return
     ctx = multiprocessing.get_context("spawn")
     ready, stop, received = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
-    proc = ctx.Process(target=_subscribe, args=(url, count, ready, stop, received))
+    proc = ctx.Process(target=_subscribe, args=(url, headers, count, ready, stop, received))
     proc.start()
     try:
         if not ready.wait(timeout_s):
@@ -250,10 +264,10 @@ def subscribers(url: str, count: int, timeout_s: float = 300) -> Any:
 # -- the check --------------------------------------------------------------------------------
 
 
-def check(url: str, tally: Tally, start_head: int) -> list[str]:
+def check(server: Server, tally: Tally, start_head: int) -> list[str]:
     """Every acknowledged write in storage, once, under its commit; each cell at its last."""
     problems = []
-    with httpx.Client(base_url=url, timeout=60, trust_env=False) as client:
+    with server.client(timeout=60) as client:
         for (department, account, month), acked in tally.acked.items():
             elements = ["Budget", department, account, month, "Amount"]
             r = client.get(f"{CUBE}/cells/history", params={"e": elements})
@@ -283,18 +297,23 @@ def check(url: str, tally: Tally, start_head: int) -> list[str]:
 
 def run(store: str, db: str, args: argparse.Namespace, subs: int, log: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"store": store, "planners": args.planners, "subscribers": subs}
-    with Server(db, log) as server:
-        head = httpx.get(f"{server.url}/api/models/demo", timeout=30).json()["head"]
-        with subscribers(server.url, subs) as received:
+    names = [f"planner{n}" for n in range(args.planners)]
+    with Server(db, log, users=names) as server:
+        with server.client(timeout=60) as admin:
+            head = admin.get("/api/models/demo").json()["head"]
+            # the demo secures Department (server.demo_users): the planners may write all of it
+            grant(admin, "demo", PLANNERS, "planner", names, {"Department": ALL_DEPARTMENTS})
+        people = [server.people[name] for name in names]
+        with subscribers(server.url, server.admin, subs) as received:
             start, cpu = time.perf_counter(), server.cpu_s()
             tally = asyncio.run(
-                planners(server.url, args.planners, args.seconds, args.writes, args.writes_only)
+                planners(server.url, people, args.seconds, args.writes, args.writes_only)
             )
             elapsed = time.perf_counter() - start
             cpu_used = (server.cpu_s() or 0) - (cpu or 0)
             time.sleep(1)  # let the last feed messages arrive
             result["feed_messages"] = received()
-        problems = check(server.url, tally, head)
+        problems = check(server, tally, head)
         acked = sum(len(v) for v in tally.acked.values())
         result.update(
             {

@@ -87,7 +87,7 @@ def run_case(client: httpx.Client, way: str, n: int) -> dict[str, Any]:
 
 def run_store(store: str, db: str, sizes: list[int], log: Path) -> list[dict[str, Any]]:
     out = []
-    with Server(db, log) as server, httpx.Client(base_url=server.url, timeout=3600) as client:
+    with Server(db, log) as server, server.client(timeout=3600) as client:
         for n in sizes:
             by_way = {}
             for way in WAYS:

@@ -96,16 +96,49 @@ def _serve(
     )
 
 
+ADMIN_PASSWORD_ENV = "PLANCUBE_ADMIN_PASSWORD"
+FIRST_ADMIN = "admin"
+
+
 def _first_run(app: FastAPI) -> str:
-    """How to sign in: on a store without users, how to make the first admin."""
+    """How to sign in: on a store without users, how to make the first admin.
+
+    In a container nobody runs ``plancube user add`` before the server starts, so
+    ``$PLANCUBE_ADMIN_PASSWORD`` makes the first server admin, ``admin``, when the store has
+    none. It is read once and taken out of the environment (nothing started later inherits
+    it), never printed, and ignored once an admin exists: a restart does not reset a password
+    changed since.
+    """
     from server.auth import accounts
 
-    users = accounts.list_users(app.state.workspace.store)
+    password = os.environ.pop(ADMIN_PASSWORD_ENV, None)
+    store = app.state.workspace.store
+    users = accounts.list_users(store)
     if any(u.server_admin and not u.disabled for u in users):
+        if password is not None:
+            return f"${ADMIN_PASSWORD_ENV} ignored: this store has a server admin already"
         return "sign in with an account (`plancube user list`) or an access token"
+    if password:
+        try:
+            accounts.add_user(store, FIRST_ADMIN, password=password, server_admin=True)
+        except accounts.UserExists as exc:
+            exc.message = (
+                f"${ADMIN_PASSWORD_ENV} makes the first server admin, {FIRST_ADMIN!r}, but a "
+                f"user {FIRST_ADMIN!r} that is not one exists: make an admin with "
+                "`plancube user add NAME --admin`"
+            )
+            raise
+        except PlancubeError as exc:  # a password too short or too long: says which
+            exc.message = f"${ADMIN_PASSWORD_ENV}: {exc.message}"
+            raise
+        return (
+            f"made the first server admin, {FIRST_ADMIN!r}, with the password in "
+            f"${ADMIN_PASSWORD_ENV}: sign in as {FIRST_ADMIN}"
+        )
     return (
         "no admin yet: make the first one with `plancube user add NAME --admin` "
-        "(stop the server first on a DuckDB file), then sign in"
+        "(stop the server first on a DuckDB file), or start it with "
+        f"${ADMIN_PASSWORD_ENV} set; then sign in"
     )
 
 

@@ -1,5 +1,6 @@
 """Smoke runs of the benchmarks: the P&L at size S (plancube and the numpy floor agree with the
-reference), the load briefly, and the structure benchmark at tiny sizes.
+reference), the load briefly, the structure benchmark at tiny sizes, the feed fan-out and the
+sign-in and element security benchmark briefly.
 
 Not timing tests: they only prove the benchmarks run and plancube's answers are right, in the
 engine and through the HTTP API of a real server process (the writes read back and checked).
@@ -125,3 +126,22 @@ def test_feed_fanout_benchmark_runs_and_every_grid_is_right(tmp_path: Path) -> N
     assert (none["subscribers"], some["subscribers"]) == (0, 6)
     assert some["grids_wrong"] == 0 and some["out_of_order"] == 0 and some["messages"] > 0
     assert len(some["burst_write_ms"]) == len(some["paced_write_ms"]) == 4
+
+
+def test_security_benchmark_runs_and_the_planner_sees_what_the_admin_sees(tmp_path: Path) -> None:
+    """Signed in as an admin and as a planner with element security, briefly: same answers."""
+    out = tmp_path / "security.json"
+    args = ["--samples", "4", "--warmup", "1", "--big-samples", "1", "--populated", "2000"]
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.security", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())["result"]
+    assert result["correct"] is True
+    for model in ("open", "secured"):
+        for op in ("view", "write", "big_view"):
+            assert result[model][op]["planner_ms"]["p50"] > 0
+    assert result["secured"]["write"]["writes_without_change"] == 0

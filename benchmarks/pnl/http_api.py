@@ -3,8 +3,9 @@
 The P&L becomes a model file (the same dimensions, cubes and rules as ``plancube_engine.py``) and
 is loaded with its inputs — Units and Price for every populated leaf, COGS% and OpexPerUnit —
 in one ``POST /api/models/import`` (one commit; the load is not the measured quantity). Then,
-per sample, with one keep-alive httpx client, timed from the client until the last answer is
-read:
+per sample, with one keep-alive httpx client signed in with a server admin's personal access
+token (minted before the server starts, ``benchmarks.signin``), timed from the client until the
+last answer is read:
 
 1. ``POST .../cubes/PnL/cells`` of one Units leaf, ``base_commit`` = the last head seen: one
    durable commit, applied to the engine (rules and totals current) before the server answers;
@@ -60,6 +61,7 @@ from benchmarks.pnl.model import (
     write_plan,
 )
 from benchmarks.pnl.plancube_engine import RULES
+from benchmarks.signin import mint_admin
 from server.launch import launched
 from server.modeldef import (
     ChildRef,
@@ -192,12 +194,12 @@ def measure_http(
     body = orjson.dumps(model_def(model).model_dump(mode="json"))
     tmp = Path(tempfile.mkdtemp(prefix="pnl-http-", dir=workdir))
     server_log = workdir / f"{model.label}-plancube-http-server.log"
+    db = store_url or str(tmp / "pnl.duckdb")
     try:
+        admin = mint_admin(db)  # before the server holds the file (benchmarks.signin)
         with (
-            launched(
-                ["serve", "--db", store_url or str(tmp / "pnl.duckdb")], server_log, cwd=ROOT
-            ) as srv,
-            httpx.Client(base_url=srv.url, timeout=900, trust_env=False) as client,
+            launched(["serve", "--db", db], server_log, cwd=ROOT) as srv,
+            httpx.Client(base_url=srv.url, headers=admin, timeout=900, trust_env=False) as client,
         ):
             log(f"server at {srv.url}; importing {len(body) / 1e6:.1f} MB of model file …")
             ms, r = timed_post(client, "/api/models/import", body)

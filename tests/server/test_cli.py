@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from server.cli import DEFAULT_DB, main, parser
 from server.launch import launched
 from tests.server.helpers import SMALL_MODEL
+from tests.server.remote import login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,3 +176,38 @@ def test_a_file_held_by_another_program_is_named_with_its_pid(tmp_path: Path) ->
         assert "stop" in r.stderr
     finally:
         holder.communicate("", timeout=30)
+
+
+@pytest.mark.slow
+def test_an_admin_password_in_the_environment_makes_the_first_admin_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For a container: ``$PLANCUBE_ADMIN_PASSWORD`` makes ``admin`` on a store without a server
+    admin, is never printed, and is ignored once there is one (a changed password stands)."""
+    db = str(tmp_path / "first.duckdb")
+    secret, changed = "correct horse battery staple", "another long password"
+    monkeypatch.setenv("PLANCUBE_ADMIN_PASSWORD", secret)
+    first, again = tmp_path / "first.log", tmp_path / "again.log"
+    with (
+        launched(["serve", "--db", db], first) as server,
+        login(server.url, "admin", secret) as admin,
+    ):
+        assert admin.get("/api/auth/me").json()["user"]["server_admin"] is True
+        r = admin.patch("/api/admin/users/admin", json={"password": changed})
+        assert r.status_code == 204, r.text
+    assert "made the first server admin, 'admin'" in first.read_text()
+    with launched(["serve", "--db", db], again) as server:
+        refused = httpx.post(
+            f"{server.url}/api/auth/login", json={"username": "admin", "password": secret}
+        )
+        assert refused.status_code == 401
+        with login(server.url, "admin", changed) as admin:
+            assert admin.get("/api/auth/me").status_code == 200
+    assert "$PLANCUBE_ADMIN_PASSWORD ignored" in again.read_text()
+    # a password the rules refuse stops start-up in one line, without showing it
+    monkeypatch.setenv("PLANCUBE_ADMIN_PASSWORD", "Zq7!xw")
+    done = plancube("serve", "--db", str(tmp_path / "other.duckdb"), "--port", "9")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error [weak_password]: $PLANCUBE_ADMIN_PASSWORD: ")
+    for text in (first.read_text(), again.read_text(), done.stdout, done.stderr):
+        assert secret not in text and changed not in text and "Zq7!xw" not in text

@@ -85,6 +85,21 @@ def demo_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def demo_admin(demo_url: str) -> dict[str, str]:
+    """Headers of the demo's admin, signed in as a browser is: the password (every demo user's,
+    ``server.demo_users``) at ``POST /api/auth/login``, then its session cookie and CSRF token."""
+    from server.api.guards import CSRF_HEADER, SESSION_COOKIE
+    from server.demo_users import DEMO_PASSWORD
+
+    r = httpx.post(
+        f"{demo_url}/api/auth/login", json={"username": "admin", "password": DEMO_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    cookie = r.cookies[SESSION_COOKIE]
+    return {"Cookie": f"{SESSION_COOKIE}={cookie}", CSRF_HEADER: r.json()["csrf_token"]}
+
+
+@pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch view of this checkout: every top-level entry linked, but its own data/ with the
     demo loaded, as ``make demo`` leaves it (so examples may write files and use the default
@@ -161,16 +176,17 @@ def request_examples() -> list[Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "body"), request_examples())
 def test_api_request_example_is_accepted_by_the_demo(
-    path: str, body: dict[str, Any], demo_url: str
+    path: str, body: dict[str, Any], demo_url: str, demo_admin: dict[str, str]
 ) -> None:
-    """Sent as written, but with the server's head as ``base_commit`` (the docs' commit ids are
-    illustrations, like their host)."""
+    """Sent as written by the demo's admin, but with the server's head as ``base_commit`` (the
+    docs' commit ids are illustrations, like their host)."""
     if "base_commit" in body:
-        body = {**body, "base_commit": httpx.get(f"{demo_url}/api/models/demo").json()["head"]}
+        model = httpx.get(f"{demo_url}/api/models/demo", headers=demo_admin)
+        body = {**body, "base_commit": model.json()["head"]}
     r = httpx.post(
         f"{demo_url}/api/models/demo/cubes/PnL/{path}",
         json=body,
-        headers=DEMO_ADMIN,
+        headers=demo_admin,
         timeout=60,
     )
     assert r.status_code == 200, r.text

@@ -3,7 +3,8 @@
 A model import with 120,000 cells, a spread onto their total and the revert of the import are
 each sent to a real server process, which is killed with SIGKILL while the request is in flight
 (0.8 s in: measured on the 2-core CI machine, each is then still running). The restarted server
-must show either everything the operation does or nothing of it, on both stores.
+must show either everything the operation does or nothing of it, on both stores. The client signs
+in with a server admin's token minted into the store before the first start.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import httpx
 import pytest
 
 from server.launch import launched
+from tests.server.remote import headers_of
+from tests.signin import ADMIN, as_user
 
 pytestmark = pytest.mark.slow
 
@@ -51,23 +54,30 @@ VIEW = {
 }
 
 
-def _total(url: str) -> float | None:
-    r = httpx.get(f"{url}/api/models", timeout=60)
+def _admin(url: str, headers: dict[str, str]) -> httpx.Client:
+    return httpx.Client(base_url=url, headers=headers, timeout=120)
+
+
+def _total(c: httpx.Client) -> float | None:
+    r = c.get("/api/models")
     if "big" not in [m["name"] for m in r.json()]:
         return None
-    body = httpx.post(f"{url}/api/models/big/cubes/C/view", json=VIEW, timeout=60).json()
+    body = c.post("/api/models/big/cubes/C/view", json=VIEW).json()
     value = body["values"][0][0]
     return float(value) if value is not None else 0.0
 
 
-def _killed_during(db: str, log: Path, send: Callable[[str], Any], after_s: float) -> bool:
+def _killed_during(
+    db: str, log: Path, admin: dict[str, str], send: Callable[[httpx.Client], Any], after_s: float
+) -> bool:
     """Start ``send`` against a fresh server process and SIGKILL it ``after_s`` seconds in;
     whether the kill came while the request was still in flight (no answer)."""
     answered: list[bool] = []
 
     def call(url: str) -> None:
         try:
-            send(url)
+            with _admin(url, admin) as c:
+                send(c)
             answered.append(True)
         except httpx.HTTPError:
             answered.append(False)  # the server died under it: that is the point
@@ -82,8 +92,8 @@ def _killed_during(db: str, log: Path, send: Callable[[str], Any], after_s: floa
     return answered == [False]
 
 
-def _import(url: str) -> Any:
-    return httpx.post(f"{url}/api/models/import", json=MODEL, timeout=120)
+def _import(c: httpx.Client) -> Any:
+    return c.post("/api/models/import", json=MODEL)
 
 
 def test_kill_9_during_an_import_spread_and_revert_is_all_or_nothing(
@@ -91,39 +101,38 @@ def test_kill_9_during_an_import_spread_and_revert_is_all_or_nothing(
 ) -> None:
     after_s = 0.8
     log = tmp_path / "server.log"
-    in_flight = [_killed_during(store_url, log, _import, after_s)]
-    with launched(["serve", "--db", store_url], log) as server:
-        assert _total(server.url) in (None, TOTAL)
-        if _total(server.url) is None:
-            assert _import(server.url).status_code == 201
-        head = httpx.get(f"{server.url}/api/models/big").json()["head"]
+    admin = headers_of(store_url, ADMIN)[ADMIN]
+    in_flight = [_killed_during(store_url, log, admin, _import, after_s)]
+    with launched(["serve", "--db", store_url], log) as server, _admin(server.url, admin) as c:
+        assert _total(c) in (None, TOTAL)
+        if _total(c) is None:
+            assert _import(c).status_code == 201
+        head = c.get("/api/models/big").json()["head"]
 
-    def spread(url: str) -> Any:
+    def spread(c: httpx.Client) -> Any:
         body = {"elements": ["All", "Year"], "value": 2 * TOTAL, "method": "proportional"}
-        return httpx.post(f"{url}/api/models/big/cubes/C/spread", json=body, timeout=120)
+        return c.post("/api/models/big/cubes/C/spread", json=body)
 
-    in_flight.append(_killed_during(store_url, log, spread, after_s))
-    with launched(["serve", "--db", store_url], log) as server:
-        total = _total(server.url)
+    in_flight.append(_killed_during(store_url, log, admin, spread, after_s))
+    with launched(["serve", "--db", store_url], log) as server, _admin(server.url, admin) as c:
+        total = _total(c)
         assert total in (TOTAL, 2 * TOTAL), total
-        commits = httpx.get(f"{server.url}/api/models/big/commits").json()
+        commits = c.get("/api/models/big/commits").json()
         assert len(commits) == (1 if total == TOTAL else 2)
         first = commits[-1]["id"]
         assert head >= first
 
-    def revert(url: str) -> Any:
+    def revert(c: httpx.Client) -> Any:
         body = {"message": "undo the load", "force": True}
-        return httpx.post(f"{url}/api/models/big/commits/{first}/revert", json=body, timeout=120)
+        return c.post(f"/api/models/big/commits/{first}/revert", json=body)
 
     before = total
-    in_flight.append(_killed_during(store_url, log, revert, after_s))
-    with launched(["serve", "--db", store_url], log) as server:
-        after = _total(server.url)
+    in_flight.append(_killed_during(store_url, log, admin, revert, after_s))
+    with launched(["serve", "--db", store_url], log) as server, _admin(server.url, admin) as c:
+        after = _total(c)
         # reverted whole (every cell back to empty) or not at all
         assert after in (before, 0.0), (before, after)
-        history = httpx.get(
-            f"{server.url}/api/models/big/cubes/C/cells/history", params={"e": ["i7", "m3"]}
-        ).json()
+        history = c.get("/api/models/big/cubes/C/cells/history", params={"e": ["i7", "m3"]}).json()
         # the import, the spread if it happened, the revert if it happened
         assert len(history) == 1 + (before != TOTAL) + (after == 0.0)
     # a kill after the answer proves nothing: at least one must have landed mid-operation
@@ -178,8 +187,12 @@ def _is_mount(path: Path) -> bool:
 
 def test_a_database_the_server_cannot_write_stops_start_up_in_one_line(disk: Path) -> None:
     db = disk / "plan.duckdb"
-    with launched(["serve", "--db", str(db)], disk.parent / "first.log") as server:
-        assert httpx.post(f"{server.url}/api/models/import", json=SMALL).status_code == 201
+    admin = headers_of(str(db), ADMIN)[ADMIN]
+    with (
+        launched(["serve", "--db", str(db)], disk.parent / "first.log") as server,
+        _admin(server.url, admin) as c,
+    ):
+        assert c.post("/api/models/import", json=SMALL).status_code == 201
     if _is_mount(disk):  # root ignores file modes: make the file system read-only
         assert subprocess.run(["mount", "-o", "remount,ro", str(disk)]).returncode == 0
         problem = "Read-only file system"
@@ -230,8 +243,8 @@ def _fill(disk: Path, pid: int) -> Callable[[], None]:
     return lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, old)
 
 
-def _view(url: str) -> list[Any]:
-    r = httpx.post(f"{url}/api/models/m/cubes/C/view", json=SMALL_VIEW, timeout=30)
+def _view(c: httpx.Client) -> list[Any]:
+    r = c.post("/api/models/m/cubes/C/view", json=SMALL_VIEW)
     assert r.status_code == 200, r.text
     return [row[0] for row in r.json()["values"]]
 
@@ -242,13 +255,14 @@ def test_a_full_disk_refuses_the_write_whole_and_the_engine_keeps_what_is_stored
     db = str(disk / "plan.duckdb")
     log = disk.parent / "server.log"
     acked: dict[str, float] = {}
-    with launched(["serve", "--db", db], log) as server:
-        assert httpx.post(f"{server.url}/api/models/import", json=SMALL).status_code == 201
+    admin = headers_of(db, ADMIN)[ADMIN]
+    with launched(["serve", "--db", db], log) as server, _admin(server.url, admin) as c:
+        assert c.post("/api/models/import", json=SMALL).status_code == 201
         free = _fill(disk, server.process.pid)
         refused = None
         for n in range(1, 300):
             body = {"cells": [{"elements": [e, "Amount"], "value": n * 1000.0} for e in "abc"]}
-            r = httpx.post(f"{server.url}/api/models/m/cubes/C/cells", json=body, timeout=30)
+            r = c.post("/api/models/m/cubes/C/cells", json=body)
             if r.status_code == 200:
                 acked = {e: n * 1000.0 for e in "abc"}
                 continue
@@ -261,27 +275,32 @@ def test_a_full_disk_refuses_the_write_whole_and_the_engine_keeps_what_is_stored
         assert db in error["message"] and error["details"]["reason"] in error["message"]
         # nothing of the refused batch shows: the engine holds what storage holds
         expected = [sum(acked.values()) or None, *(acked.get(e) for e in "abc")]
-        assert _view(server.url) == expected
-        assert httpx.get(f"{server.url}/api/health").json()["status"] == "ok"  # it still reads
+        assert _view(c) == expected
+        assert c.get("/api/health").json()["status"] == "ok"  # it still reads
         free()
         body = {"cells": [{"elements": ["a", "Amount"], "value": 7.0}]}
-        r = httpx.post(f"{server.url}/api/models/m/cubes/C/cells", json=body, timeout=30)
+        r = c.post("/api/models/m/cubes/C/cells", json=body)
         assert r.status_code == 200, r.text  # room again: writes work, no restart needed
         acked["a"] = 7.0
         expected = [sum(acked.values()), *(acked.get(e) for e in "abc")]
-        assert _view(server.url) == expected
-    with launched(["serve", "--db", db], log) as server:
-        assert _view(server.url) == expected  # and storage holds exactly that
-        commits = httpx.get(f"{server.url}/api/models/m/commits").json()
+        assert _view(c) == expected
+    with launched(["serve", "--db", db], log) as server, _admin(server.url, admin) as c:
+        assert _view(c) == expected  # and storage holds exactly that
+        commits = c.get("/api/models/m/commits").json()
         assert commits[0]["cells"] == 1 and all(c["cells"] in (1, 3) for c in commits)
 
 
 # -- a commit that fails in storage: neither storage nor the engine changes ----------------------
 
 
-def _write(client: Any, cells: dict[str, float], **extra: Any) -> Any:
+def _write(
+    client: Any, cells: dict[str, float], session: str | None = "tab-1", **extra: Any
+) -> Any:
+    """Ann (a planner of ``m``) writes, from her browser tab ``session``."""
     body = {"cells": [{"elements": [e, "Amount"], "value": v} for e, v in cells.items()], **extra}
-    headers = {"X-Plancube-User": "ann", "X-Plancube-Session": "tab-1"}
+    headers = as_user(client, "ann", "m")
+    if session is not None:
+        headers = {**headers, "X-Plancube-Session": session}
     return client.post("/api/models/m/cubes/C/cells", json=body, headers=headers)
 
 
@@ -340,8 +359,7 @@ def test_a_write_sent_again_after_a_lost_answer_is_applied_once(client: Any) -> 
     again = _write(client, {"a": 3.0}, base_commit=base)
     assert again.status_code == 200, again.text
     assert again.json()["commit"] is None and again.json()["head"] == first.json()["head"]
-    body = {"cells": [{"elements": ["a", "Amount"], "value": 3.0}], "base_commit": base}
-    other = client.post("/api/models/m/cubes/C/cells", json=body)  # no session
+    other = _write(client, {"a": 3.0}, session=None, base_commit=base)
     assert other.status_code == 409
     assert other.json()["error"]["details"]["cells"][0]["value"] == 3.0
     assert len(client.get("/api/models/m/commits").json()) == 1

@@ -7,6 +7,10 @@ server's connections are ended with ``pg_terminate_backend``, which is what a re
 to a connected client. Writers keep writing throughout. Every answer must be a 200, or a 503
 ``storage_unavailable`` with ``Retry-After`` — no 500, no hang — ``/api/health`` must say the
 storage is down while it is, and afterwards storage must hold every acknowledged write.
+
+Each writer is a planner of its own, signed in with a personal access token. The server
+remembers a token it has checked for a while (``server.api.guards``); one it has not seen yet
+must be looked up in storage, and while storage is down that too is a 503, not a 401 or a 500.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from server.launch import free_port, launched
 from server.storage import address
 from server.storage.pool import Pool
 from server.storage.sql import cell_key
+from tests.server.remote import grant, headers_of
+from tests.signin import ADMIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -151,8 +157,9 @@ def _through(url: str, proxy: Proxy) -> str:
 class Writers:
     """One thread per cell, writing 1, 2, 3 … to it; every answer recorded."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, people: dict[str, dict[str, str]]) -> None:
         self.url = url
+        self.people = people
         self.stop = threading.Event()
         self.acked: dict[int, float] = {}  # cell -> the last value a 200 answered
         self.maybe: dict[int, set[float]] = {}  # cell -> values answered 503 written=null since
@@ -173,7 +180,7 @@ class Writers:
             t.join(60)
 
     def _run(self, n: int) -> None:
-        headers = {"X-Plancube-User": f"w{n}", "X-Plancube-Session": f"s{n}"}
+        headers = {**self.people[f"w{n}"], "X-Plancube-Session": f"s{n}"}
         value = 0.0
         with httpx.Client(base_url=self.url, timeout=60) as client:
             while not self.stop.is_set():
@@ -225,9 +232,14 @@ def test_postgres_cut_off_and_terminated_under_writers(
     pg_schema_url: str, postgres_url: str, proxy: Proxy, tmp_path: Path
 ) -> None:
     log = tmp_path / "server.log"
+    names = [f"w{n}" for n in range(CELLS)]
+    people = headers_of(pg_schema_url, ADMIN, "late", *names)
+    admin = people[ADMIN]
     with launched(["serve", "--db", _through(pg_schema_url, proxy)], log) as server:
-        assert httpx.post(f"{server.url}/api/models/import", json=MODEL).status_code == 201
-        with Writers(server.url) as writers:
+        r = httpx.post(f"{server.url}/api/models/import", json=MODEL, headers=admin)
+        assert r.status_code == 201
+        grant(server.url, admin, "m", "planner", "late", *names)
+        with Writers(server.url, people) as writers:
             time.sleep(1.0)
             proxy.cut()  # PostgreSQL "restarts": connections closed, new ones refused
             t_cut = time.monotonic()
@@ -237,6 +249,12 @@ def test_postgres_cut_off_and_terminated_under_writers(
             assert down.json()["status"] == "storage_unavailable"
             assert down.json()["storage"]["status"] == "unavailable"
             assert int(down.headers["Retry-After"]) > 0
+            # a token the server has not seen yet cannot be checked now: 503, not 401
+            body = {"cells": [{"elements": ["i0", "Amount"], "value": -1.0}]}
+            late = httpx.post(
+                f"{server.url}/api/models/m/cubes/C/cells", json=body, headers=people["late"]
+            )
+            assert late.status_code == 503 and _is_unavailable(late), late.text
             time.sleep(max(0.0, 3.0 - (time.monotonic() - t_cut)))
             proxy.open()
             recovered_s = _wait_until_healthy(server.url)
@@ -269,7 +287,8 @@ def test_postgres_cut_off_and_terminated_under_writers(
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f"SET search_path = {schema}")
             stored = dict(conn.execute("SELECT key, num FROM cells WHERE model = 'm'").fetchall())
-        view = httpx.post(f"{server.url}/api/models/m/cubes/C/view", json=VIEW).json()["values"]
+        r = httpx.post(f"{server.url}/api/models/m/cubes/C/view", json=VIEW, headers=admin)
+        view = r.json()["values"]
         for n in range(CELLS):
             value = stored.get(cell_key("m", "C", address([f"i{n}", "Amount"])))
             assert value == writers.acked.get(n) or value in writers.maybe.get(n, ()), (n, value)

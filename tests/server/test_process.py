@@ -1,4 +1,8 @@
-"""Real server processes: kill -9 after an acknowledged write loses nothing; the feed over TCP."""
+"""Real server processes: kill -9 after an acknowledged write loses nothing; the feed over TCP.
+
+Each test mints a server admin's token into its store before the first launch
+(``tests.server.remote``); the token lives in the store, so it signs in after restarts too.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from websockets.sync.client import connect
 
 from server.launch import launched
 from tests.server.helpers import BREAKAGES, SMALL_MODEL, VIEW, store_broken_model
+from tests.server.remote import grant, headers_of
+from tests.signin import ADMIN
 
 pytestmark = pytest.mark.slow
 JAN = ["Actual", "Rev", "Jan", "Amount"]
@@ -33,37 +39,44 @@ def server(db: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield p.url, p.process
 
 
-def net_jan(url: str) -> float:
-    body = httpx.post(f"{url}/api/models/small/cubes/PnL/view", json=VIEW).json()
+def net_jan(url: str, headers: dict[str, str]) -> float:
+    body = httpx.post(f"{url}/api/models/small/cubes/PnL/view", json=VIEW, headers=headers).json()
     r = next(i for i, h in enumerate(body["rows"]) if h["elements"] == ["Net"])
     c = next(i for i, h in enumerate(body["columns"]) if h["elements"] == ["Jan"])
     return float(body["values"][r][c])
 
 
 def test_kill_9_after_acknowledged_writes_loses_nothing(store_url: str) -> None:
+    admin = headers_of(store_url, ADMIN)[ADMIN]
     with server(store_url) as (url, proc):
-        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+        r = httpx.post(f"{url}/api/models/import", json=SMALL_MODEL, headers=admin)
+        assert r.status_code == 201
         for i in range(1, 21):
             r = httpx.post(
                 f"{url}/api/models/small/cubes/PnL/cells",
                 json={"cells": [{"elements": JAN, "value": float(i)}]},
+                headers=admin,
             )
             assert r.status_code == 200
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     with server(store_url) as (url, _):
-        assert net_jan(url) == 20.0
+        assert net_jan(url, admin) == 20.0
         history = httpx.get(
-            f"{url}/api/models/small/cubes/PnL/cells/history", params={"e": JAN}
+            f"{url}/api/models/small/cubes/PnL/cells/history", params={"e": JAN}, headers=admin
         ).json()
         assert len(history) == 20
 
 
-def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with server(str(tmp_path / "feed.duckdb")) as (url, _):
-        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path: Path) -> None:
+    db = str(tmp_path / "feed.duckdb")
+    people = headers_of(db, ADMIN, "other")
+    with server(db) as (url, _):
+        r = httpx.post(f"{url}/api/models/import", json=SMALL_MODEL, headers=people[ADMIN])
+        assert r.status_code == 201
+        grant(url, people[ADMIN], "small", "planner", "other")
         ws_url = url.replace("http", "ws") + "/api/models/small/feed"
-        with connect(ws_url) as ws:
+        with connect(ws_url, additional_headers=people[ADMIN]) as ws:
             ws.send(json.dumps({"op": "subscribe", "id": "a", "cube": "PnL", "view": VIEW}))
             snap = json.loads(ws.recv(timeout=10))
             rows = [h["elements"][0] for h in snap["view"]["rows"]]
@@ -76,8 +89,8 @@ def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path) -> None: 
                         {"elements": ["Actual", "Rent", "Jan", "Amount"], "value": 2.0},
                     ]
                 },
-                headers={"X-Plancube-User": "other"},
-            )
+                headers=people["other"],
+            ).raise_for_status()
             msg = json.loads(ws.recv(timeout=10))
         got = {(rows[c["row"]], cols[c["col"]]): c["value"] for c in msg["cells"]}
         assert got[("Net", "Jan")] == 10.0
@@ -87,16 +100,18 @@ def test_feed_delivers_a_recomputed_total_to_a_second_client(tmp_path) -> None: 
 
 
 def test_a_model_that_cannot_load_does_not_stop_the_server(store_url: str, tmp_path: Path) -> None:
+    admin = headers_of(store_url, ADMIN)[ADMIN]
     with server(store_url) as (url, _):
-        assert httpx.post(f"{url}/api/models/import", json=SMALL_MODEL).status_code == 201
+        r = httpx.post(f"{url}/api/models/import", json=SMALL_MODEL, headers=admin)
+        assert r.status_code == 201
     store_broken_model(store_url, BREAKAGES["too_large"])
     log = tmp_path / "log"
     with launched(["serve", "--db", store_url], log) as p:
         health = httpx.get(f"{p.url}/api/health").json()
         assert health["status"] == "degraded" and health["models"] == ["small"]
         assert health["unavailable"][0]["name"] == "broken"
-        assert net_jan(p.url) == 0.0
-        assert httpx.delete(f"{p.url}/api/models/broken").status_code == 204
+        assert net_jan(p.url, admin) == 0.0
+        assert httpx.delete(f"{p.url}/api/models/broken", headers=admin).status_code == 204
     text = log.read_text()
     assert "'broken' could not be loaded" in text and "cube_too_large" in text
 
@@ -122,7 +137,9 @@ def test_health_answers_while_a_big_model_file_is_parsed(tmp_path: Path) -> None
     """Parsing and validating a model file runs off the event loop (it stalled /api/health for
     as long as the parse took: seconds for a few MB)."""
     body = big_model_yaml()
-    with server(str(tmp_path / "plancube.duckdb")) as (url, _):
+    db = str(tmp_path / "plancube.duckdb")
+    admin = headers_of(db, ADMIN)[ADMIN]
+    with server(db) as (url, _):
         done = threading.Event()
         answer: list[httpx.Response] = []
 
@@ -132,7 +149,7 @@ def test_health_answers_while_a_big_model_file_is_parsed(tmp_path: Path) -> None
                     httpx.post(
                         f"{url}/api/models/import",
                         content=body,
-                        headers={"Content-Type": "application/yaml"},
+                        headers={"Content-Type": "application/yaml", **admin},
                         timeout=300,
                     )
                 )
@@ -151,7 +168,8 @@ def test_health_answers_while_a_big_model_file_is_parsed(tmp_path: Path) -> None
         importer.join()
         assert answer[0].status_code == 201, answer[0].text
         head = answer[0].json()["head"]
-        assert httpx.get(f"{url}/api/models/big/commits/{head}").json()["cells"] == 250 * 250
+        commit = httpx.get(f"{url}/api/models/big/commits/{head}", headers=admin).json()
+        assert commit["cells"] == 250 * 250
         assert len(waits) >= 10, waits  # the import took a while: health was asked meanwhile
         assert max(waits) < 1.0, max(waits)
         print(f"import {len(body):,} bytes: {len(waits)} health checks, longest {max(waits):.3f} s")

@@ -1,5 +1,6 @@
 """``plancube serve --ssl-keyfile/--ssl-certfile`` serves HTTPS (a certificate made here by the
-openssl command); the real process answers only to its names and writes the audit log."""
+openssl command); the real process answers only to its names, signs a browser in with a
+``Secure`` session cookie, and writes the audit log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import httpx
 
 from server.launch import free_port
 from tests.conftest import unavailable
+from tests.server.remote import grant, headers_of, login
+from tests.signin import ADMIN
+
+PASSWORD = "a long enough password"
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -36,15 +41,16 @@ def test_serve_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
     key, cert = self_signed(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "server.cli", "serve", "--db", str(tmp_path / "t.duckdb")]
+    db = str(tmp_path / "t.duckdb")
+    admin = headers_of(db, ADMIN)[ADMIN]
+    command = [sys.executable, "-m", "server.cli", "serve", "--db", db]
     command += ["--port", str(port), "--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"https://127.0.0.1:{port}"
+    trust = ssl.create_default_context(cafile=str(cert))
     try:
-        with httpx.Client(
-            base_url=url, verify=ssl.create_default_context(cafile=str(cert)), timeout=5
-        ) as client:
+        with httpx.Client(base_url=url, verify=trust, headers=admin, timeout=5) as client:
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -59,10 +65,13 @@ def test_serve_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
             r = client.get("/api/health", headers={"host": "evil.example"})
             assert r.status_code == 400 and r.json()["error"]["code"] == "host_not_allowed"
             assert client.post("/api/models", json={"name": "m"}).status_code == 201
-            assert (
-                client.delete("/api/models/m", headers={"x-plancube-user": "ann"}).status_code
-                == 204
-            )
+            r = client.post("/api/admin/users", json={"name": "ann", "password": PASSWORD})
+            assert r.status_code == 201, r.text
+        grant(url, admin, "m", "admin", "ann", verify=trust)
+        with login(url, "ann", PASSWORD, verify=trust, timeout=5) as ann:
+            (cookie,) = ann.cookies.jar
+            assert cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
+            assert ann.delete("/api/models/m").status_code == 204
         with httpx.Client(timeout=5) as plain:  # the certificate is not trusted by default
             try:
                 plain.get(f"{url}/api/health")
