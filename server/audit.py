@@ -1,14 +1,14 @@
-"""The audit log: one line for each operation that destroys data — who, what, when.
+"""The audit log of operations that destroy data — who, what, when.
 
 Deleting a model, importing over one (``replace``) and a forced revert can each wipe a plan's
-work; until sign-in knows who is an admin, each is at least written down: a JSON line on the
-``plancube.audit`` logger (``plancube serve`` prints it on standard error)::
+work. Each is written twice: a JSON line on the ``plancube.audit`` logger (``plancube serve``
+prints it on standard error)::
 
-    audit {"time": "2026-05-04T09:12:03.120Z", "user": "ann", "action": "model.delete", ...}
+    audit {"time": "2026-05-04T09:12:03.120Z", "user": "admin", "action": "model.delete", ...}
 
-``user`` is the name in ``X-Plancube-User`` today — what the client claims, not who it is
-(docs/security.md says what sign-in adds). Each route declares its guard, ``DestructiveDep``
-(``server.api.deps``), where the admin check will go.
+and an entry in the ``audit_log`` table, which server admins read at ``GET /api/admin/audit``
+(``store``). ``user`` is the signed-in user; each route declares its guard
+(``server.api.guards``) and takes ``DestructiveDep`` (``server.api.deps``) to record it.
 """
 
 from __future__ import annotations
