@@ -46,7 +46,11 @@ def get_all(ctx: Context) -> list[dict[str, Any]]:
 
 
 def get(ctx: Context) -> dict[str, Any]:
-    return summary(ctx.ws, ctx.rt)
+    body = summary(ctx.ws, ctx.rt)
+    masks = ctx.masks
+    if masks.cubes:  # cubes closed to the caller are not there
+        body["cubes"] = [c for c in body["cubes"] if masks.ceiling(c) >= Access.READ]
+    return body
 
 
 def create(ws: Workspace, name: str, description: str = "") -> dict[str, Any]:
@@ -72,6 +76,8 @@ def export(ctx: Context, with_data: bool = False) -> ModelDef:
     data: dict[str, list[list[str | float | None]]] = {}
     if with_data:
         for name in rt.cubes:
+            if masks.ceiling(name) < Access.READ:
+                continue
             array = rt.engine.cube(name)
             names = [np.asarray(h.names, dtype=object) for h in array.hierarchies]
             with rt.lock:
@@ -95,7 +101,7 @@ def export(ctx: Context, with_data: bool = False) -> ModelDef:
         name=model,
         description=row.description if row else "",
         dimensions=list(rt.dimensions.values()),
-        cubes=list(rt.cubes.values()),
+        cubes=[c for c in rt.cubes.values() if masks.ceiling(c.name) >= Access.READ],
         data=data,
     )
 

@@ -227,6 +227,10 @@ def test_cube_security_caps_and_hides_cubes(secured: Any) -> None:
     # Heads: not there for ops
     cubes = [c["name"] for c in secured.get("/api/models/small/cubes", headers=me).json()]
     assert cubes == ["PnL"]
+    assert secured.get("/api/models/small", headers=me).json()["cubes"] == ["PnL"]
+    modeler = ops(secured, "modeler")
+    exported = secured.get("/api/models/small/export", params={"format": "json"}, headers=modeler)
+    assert [c["name"] for c in exported.json()["cubes"]] == ["PnL"]
     spec = {
         "rows": [{"dimension": "Month", "members": "Jan"}],
         "columns": [{"dimension": "Version", "members": "Actual"}],
