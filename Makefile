@@ -53,6 +53,7 @@ bench-auth: setup  ## bearer-token validation cost per request, cached keys (doc
 bench-security: setup  ## sign-in and element security: cost per request and on a 10^6-cell view
 	$(BIN)/python -m benchmarks.security --out benchmarks/results/security.json
 	$(BIN)/python -m benchmarks.security --store postgres --out benchmarks/results/security-postgres.json
+	$(BIN)/python -m benchmarks.signin_cost
 
 .PHONY: bench-feed
 bench-feed: setup  ## write latency with 0, 100 and 1,000 live feed subscribers, see docs/benchmarks.md

@@ -145,3 +145,18 @@ def test_security_benchmark_runs_and_the_planner_sees_what_the_admin_sees(tmp_pa
         for op in ("view", "write", "big_view"):
             assert result[model][op]["planner_ms"]["p50"] > 0
     assert result["secured"]["write"]["writes_without_change"] == 0
+
+
+def test_signin_cost_benchmark_runs(tmp_path: Path) -> None:
+    """The guards called in process, briefly: every case measured and written down."""
+    from benchmarks import signin_cost
+
+    out = tmp_path / "signin_cost.json"
+    assert signin_cost.main(["--calls", "300", "--out", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert set(got["results"]) == {
+        "no sign-in (Public)",
+        "server admin (Viewer, masks open)",
+        "planner with element security (Viewer)",
+    }
+    assert all(r["median_us"] > 0 for r in got["results"].values())

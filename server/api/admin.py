@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
 
 from server.api.auth import user_json
 from server.api.guards import ModelAdmin, ServerAdmin
@@ -16,6 +16,7 @@ from server.auth import accounts
 from server.names import Reference
 from server.services import admin as service
 from server.services.admin import CubeGrant, ElementGrant, GroupCreate, RoleSet
+from server.wire import Flag
 
 router = APIRouter(tags=["administration"], route_class=StrictJsonRoute)
 Name = Annotated[str, Path(max_length=200)]
@@ -23,15 +24,17 @@ Name = Annotated[str, Path(max_length=200)]
 
 class UserCreate(BaseModel):
     name: Reference
-    password: str | None = Field(default=None, max_length=1024)
-    email: str | None = Field(default=None, max_length=320)
-    display_name: str | None = Field(default=None, max_length=200)
-    server_admin: bool = False
+    password: Annotated[StrictStr, Field(max_length=1024)] | None = Field(
+        default=None, description="none: the account signs in with a token only until one is set"
+    )
+    email: Annotated[StrictStr, Field(max_length=320)] | None = None
+    display_name: Annotated[StrictStr, Field(max_length=200)] | None = None
+    server_admin: Flag = False
 
 
 class UserChange(BaseModel):
-    password: str | None = Field(default=None, max_length=1024)
-    disabled: bool | None = None
+    password: Annotated[StrictStr, Field(max_length=1024)] | None = None
+    disabled: Flag | None = None
 
 
 def _forget(request: Request) -> None:

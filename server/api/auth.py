@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
 from server.api.guards import CSRF_HEADER, SESSION_COOKIE, Public, SignedIn
@@ -35,13 +35,13 @@ router = APIRouter(prefix="/api/auth", tags=["sign-in"], route_class=StrictJsonR
 
 
 class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1024)
+    username: StrictStr = Field(min_length=1, max_length=200)
+    password: StrictStr = Field(min_length=1, max_length=1024)
 
 
 class TokenCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=200, description="what the token is for")
-    expires_days: int = Field(default=90, ge=1, le=366, description="days until it expires")
+    expires_days: StrictInt = Field(default=90, ge=1, le=366, description="days until it expires")
 
 
 def user_json(user: md.User) -> dict[str, Any]:

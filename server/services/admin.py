@@ -24,7 +24,7 @@ from server.auth.users import subject
 from server.context import Context
 from server.directory import Role
 from server.errors import AlreadyExists, NotFound
-from server.names import Reference
+from server.names import PathName, Reference
 from server.storage import metadata as md
 from server.wire import Description
 
@@ -36,7 +36,7 @@ class GroupNotFound(NotFound):
 
 
 class GroupCreate(BaseModel):
-    name: Reference
+    name: PathName
     external_id: str | None = Field(
         default=None,
         max_length=256,

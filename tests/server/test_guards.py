@@ -211,3 +211,26 @@ def test_the_event_loop_never_waits_for_the_directory(small: TestClient) -> None
         directory.store = real
     assert asked, "the directory was not asked"
     assert all(name.startswith("AnyIO worker thread") for name in asked), asked
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/admin/users", {"name": "frank", "server_admin": "yes"}),
+        ("POST", "/api/admin/users", {"name": "frank", "server_admin": 1}),
+        ("POST", "/api/admin/users", {"name": "frank", "password": 1234567890123}),
+        ("PATCH", "/api/admin/users/admin", {"disabled": "no"}),
+        ("POST", "/api/auth/tokens", {"name": "t", "expires_days": "30"}),
+        ("POST", "/api/auth/tokens", {"name": "t", "expires_days": 30.0}),
+        ("POST", "/api/admin/groups", {"name": ""}),
+        ("POST", "/api/admin/groups", {"name": "a/b"}),
+        ("POST", "/api/auth/login", {"username": "admin", "password": 12345678901}),
+    ],
+)
+def test_security_bodies_are_typed_strictly(
+    small: TestClient, method: str, path: str, body: dict[str, Any]
+) -> None:
+    """"yes" is not a flag and "30" not a number: a loose reading made a server admin."""
+    error(small.request(method, path, json=body), 422, "invalid")
+    users = {u["name"]: u for u in small.get("/api/admin/users").json()}
+    assert "frank" not in users and not users["admin"]["disabled"]
