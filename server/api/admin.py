@@ -65,6 +65,7 @@ def add_user(ctx: ServerAdmin, body: UserCreate) -> dict[str, Any]:
 
 @router.patch(
     "/api/admin/users/{name}",
+    status_code=204,
     summary="Set a local account's password, or disable / enable it",
     description="Disabling ends the user's sessions and revokes their tokens; a new password "
     "ends their sessions.",

@@ -82,6 +82,17 @@ def document(router: APIRouter) -> None:
             declared[422] = _response(
                 "a parameter or the body is not valid: the problem and where it is"
             )
+        if "{" in route.path and "{model}" not in route.path and not body:
+            declared[404] = _response("the user, group, token or thing named does not exist")
+        if route.path.startswith("/api/auth/oidc/"):
+            declared[404] = _response(
+                "the server has no web sign-in through an identity provider "
+                "(web_sign_in_unavailable)"
+            )
+            declared[400] = _response(
+                "the sign-in's state, the provider's answer or `next` is not valid "
+                "(sign_in_state_invalid, sign_in_provider_error, sign_in_next_invalid)"
+            )
         if body or "{model}" in route.path:
             declared[400] = _response("the request contradicts itself or the model")
             declared[404] = _response(

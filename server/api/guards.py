@@ -270,7 +270,14 @@ def _forbidden(caller: Caller, message: str) -> PlancubeError:
     return Forbidden(f"{message}; {caller.name!r} is not one", user=caller.name)
 
 
-PUBLIC = Guard(None, signed_in=False)
+class PublicGuard(Guard):
+    """No sign-in: declares no credentials (OpenAPI shows the route open) and reads none."""
+
+    async def __call__(self, conn: HTTPConnection) -> Context:  # type: ignore[override]
+        return Context(conn.app.state.workspace, Caller("", "anonymous"))
+
+
+PUBLIC = PublicGuard(None, signed_in=False)
 SIGNED_IN = Guard(None)
 SERVER_ADMIN = Guard(None, server_admin=True)
 VIEWER = Guard(Role.viewer)

@@ -230,7 +230,7 @@ def test_the_event_loop_never_waits_for_the_directory(small: TestClient) -> None
 def test_security_bodies_are_typed_strictly(
     small: TestClient, method: str, path: str, body: dict[str, Any]
 ) -> None:
-    """"yes" is not a flag and "30" not a number: a loose reading made a server admin."""
+    """A string is not a flag, nor a number: a loose reading made a server admin."""
     error(small.request(method, path, json=body), 422, "invalid")
     users = {u["name"]: u for u in small.get("/api/admin/users").json()}
     assert "frank" not in users and not users["admin"]["disabled"]
