@@ -125,8 +125,11 @@ export class GridApp {
   private snapshot(view: ViewBody): void {
     performance.mark("plancube:snapshot");
     if (this.fresh) {
+      // Another view: the grid says which cell is at its focus now (setView); until then the
+      // panel shows none, not the last view's.
       this.collapsed = new Set();
       this.focused = null;
+      this.panel.clear();
     }
     this.fresh = false;
     this.view = view;

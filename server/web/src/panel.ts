@@ -40,7 +40,14 @@ export class CellPanel {
     private readonly api: Api,
     private readonly actions: PanelActions,
   ) {
-    host.append(el("p", { class: "hint" }, "Select a cell to see its history."));
+    this.clear();
+  }
+
+  /** Show no cell (another view is open); answers still on their way for the last one are dropped. */
+  clear(): void {
+    this.cell = null;
+    this.loads++;
+    this.host.replaceChildren(el("p", { class: "hint" }, "Select a cell to see its history."));
   }
 
   /** Show a cell; its history is fetched again when `reload` or when it is another cell. */
