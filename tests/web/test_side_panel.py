@@ -62,7 +62,9 @@ def test_the_panel_and_the_grid_follow_a_changed_view(open_grid: Any) -> None:
     grid.select("Airfare", "2027-02")  # clicked again: the keys go to that cell
     grid.page.keyboard.type("999")
     expect(grid.editor).to_have_count(0)
-    expect(grid.message).to_contain_text("Airfare, 2027-02 is not open for input")
+    expect(grid.message).to_contain_text(
+        "Airfare, 2027-02 (Budget · Finance · Amount) is read-only for you: element security"
+    )
     assert grid.head() == head
     expect(address).to_contain_text("Finance")
 
