@@ -71,7 +71,9 @@ def test_an_admin_adds_a_user_and_a_role_and_the_user_signs_in(
     audit = admin.locator("#admin-audit")
     audit.get_by_role("button", name="Refresh").click()
     rows = audit.locator("tbody tr")
-    expect(rows.filter(has_text="security.elements").first).to_contain_text("demo/Department")
+    # (the demo's own setup is in the log too: wait for what this test did, not for its kind)
+    expect(rows.filter(has_text="user.add").first).to_contain_text("nina")
+    expect(rows.filter(has_text="security.elements").first).to_contain_text("Human Resources")
     texts = rows.all_text_contents()
     at = [
         next(i for i, t in enumerate(texts) if what in t)
@@ -99,4 +101,28 @@ def test_a_planner_is_not_offered_the_admin_page(browser: Any, demo_url: str) ->
     expect(page.locator("[data-cell]").first).to_be_visible()  # the grid, not the admin page
     expect(page.locator("#admin-link")).to_be_hidden()
     expect(page.locator("#admin")).to_be_hidden()
+    page.context.close()
+
+
+def test_a_user_without_a_password_is_added_with_a_warning(browser: Any, demo_url: str) -> None:
+    page = signed_in_page(browser, demo_url, "admin")
+    page.get_by_role("link", name="Admin").click()
+    users = page.locator("#admin-users")
+    # Every user's display name is shown, the demo's (the same as the user name) too.
+    expect(users.locator("table.users tr", has_text="vera").locator("td").nth(1)).to_have_text(
+        "vera"
+    )
+    users.locator("input[name=new-user]").fill("dana")
+    users.locator("input[name=new-display-name]").fill("Dana Scully")
+    users.get_by_role("button", name="Add user").click()
+    expect(users.locator(".message")).to_have_text(
+        "Added dana with no password: dana cannot sign in with one until it is set (Set password)."
+    )
+    expect(users.locator(".message")).to_have_class(re.compile(r"\bwarning\b"))
+    row = users.locator("table.users tr", has_text="dana")
+    expect(row.locator("td").nth(1)).to_have_text("Dana Scully")
+    shown = api(demo_url).get("/api/admin/users").json()
+    assert {"name": "dana", "display_name": "Dana Scully"} in [
+        {k: u[k] for k in ("name", "display_name")} for u in shown
+    ]
     page.context.close()

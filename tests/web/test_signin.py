@@ -67,7 +67,8 @@ def test_ann_plans_sales_and_only_reads_finance(open_grid: Any) -> None:
     finance.page.keyboard.type("5")
     expect(finance.editor).to_have_count(0)
     expect(finance.message).to_have_text(
-        "Training, 2027-04 is not open for input: read-only for you, or a locked version or cell."
+        "Training, 2027-04 (Budget · Finance · Amount) is read-only for you: element security "
+        "lets you read this cell but not change it (an admin of the model can grant WRITE)."
     )
     assert finance.head() == head
 

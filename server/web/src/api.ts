@@ -69,17 +69,30 @@ export interface WriteResult {
 }
 
 /** How a cell's number comes about (GET .../trace): children of a total, inputs of a rule. */
-export interface TraceNode {
+export type TraceNode = ShownTraceNode | HiddenTraceNode;
+
+export interface ShownTraceNode {
+  hidden?: undefined;
   cube: string;
   elements: string[];
   value: CellValue;
-  kind: "consolidation" | "rule" | "input";
+  kind: TraceKind;
   weight?: number;
   rule?: string;
   formula?: string;
   children?: TraceNode[];
   truncated?: boolean;
 }
+
+/** A cell the user may not see (element security): its kind and weight only, nothing below. */
+export interface HiddenTraceNode {
+  hidden: true;
+  cube: string;
+  kind: TraceKind;
+  weight?: number;
+}
+
+export type TraceKind = "consolidation" | "rule" | "input";
 
 /** A cell another author changed after our base commit (409 write_conflict). */
 export interface ConflictCell {

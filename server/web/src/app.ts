@@ -125,8 +125,11 @@ export class GridApp {
   private snapshot(view: ViewBody): void {
     performance.mark("plancube:snapshot");
     if (this.fresh) {
+      // Another view: the grid says which cell is at its focus now (setView); until then the
+      // panel shows none, not the last view's.
       this.collapsed = new Set();
       this.focused = null;
+      this.panel.clear();
     }
     this.fresh = false;
     this.view = view;
@@ -227,21 +230,38 @@ export class GridApp {
     else this.status.show("error", result.error);
   }
 
-  /** Typing into a total or a rule cell opens no editor; say why instead of doing nothing. */
+  /** Typing into a total, a rule cell or a read-only cell opens no editor; say why instead of
+   * doing nothing. */
   private refusedInput(cell: CellRef): void {
     const view = this.view;
     if (view === null) return;
     const flags = view.flags[cell.row][cell.col];
     const has = (name: string) => (flags & (view.flag_bits[name] ?? 0)) !== 0;
+    const model = this.selection?.model ?? "";
+    const role = this.roleOf(model);
     const what = has("consolidated")
       ? "is a total, computed from the cells under it. Typing into a total does not spread it " +
         "yet: type into its leaves, or spread it with the API (POST …/spread, see docs/api.md)."
       : has("rule")
         ? "is computed by a rule; change the cells it reads."
-        : this.roleOf(this.selection?.model ?? "") === "viewer"
-          ? `is read-only for you: you have the viewer role in model ${this.selection?.model}.`
-          : "is not open for input: read-only for you, or a locked version or cell.";
+        : view.as_of !== null
+          ? `is as of commit ${view.as_of}: a past view is read-only.`
+          : role === "viewer"
+            ? `is read-only for you: you have the viewer role in model ${model}.`
+            : role !== undefined
+              ? // The role may write, the view is today's and the cell is a leaf no rule
+                // computes: only element security takes writing away from it.
+                `${this.filterNames(view)}is read-only for you: element security lets you ` +
+                "read this cell but not change it (an admin of the model can grant WRITE)."
+              : "is not open for input: read-only for you, or a locked version or cell.";
     this.status.show("info", `${this.describe(cell)} ${what}`);
+  }
+
+  /** The page's filter elements, e.g. "(Budget · Finance · Amount) ": where a cell sits besides
+   * its row and column, and often what element security is about. */
+  private filterNames(view: ViewBody): string {
+    const names = Object.values(view.filters);
+    return names.length > 0 ? `(${names.join(" · ")}) ` : "";
   }
 
   private edited(edits: CellEdit[], origin: EditOrigin, note = ""): void {

@@ -5,7 +5,7 @@
  * a rule's formula and the cells it reads, down to the inputs).
  */
 
-import type { Api, HistoryEntry, TraceNode } from "./api";
+import type { Api, HistoryEntry, ShownTraceNode, TraceNode } from "./api";
 import { el } from "./dom";
 import type { Pending } from "./edits";
 import { formatValue } from "./numbers";
@@ -40,7 +40,14 @@ export class CellPanel {
     private readonly api: Api,
     private readonly actions: PanelActions,
   ) {
-    host.append(el("p", { class: "hint" }, "Select a cell to see its history."));
+    this.clear();
+  }
+
+  /** Show no cell (another view is open); answers still on their way for the last one are dropped. */
+  clear(): void {
+    this.cell = null;
+    this.loads++;
+    this.host.replaceChildren(el("p", { class: "hint" }, "Select a cell to see its history."));
   }
 
   /** Show a cell; its history is fetched again when `reload` or when it is another cell. */
@@ -137,6 +144,10 @@ export class CellPanel {
       return;
     }
     if (load !== this.loads) return;
+    if (root.hidden) {
+      this.trace.replaceChildren(el("p", { class: "hint" }, NOT_VISIBLE));
+      return;
+    }
     if (root.kind === "input") {
       this.trace.replaceChildren(el("p", { class: "hint" }, "An input: typed, pasted or loaded."));
       return;
@@ -148,15 +159,20 @@ export class CellPanel {
 const TRACE_DEPTH = 2;
 const TRACE_NODES = 60;
 
-/** One node of a trace: what differs from its parent, its weight and value, then its children. */
-function traceItem(node: TraceNode, parent: TraceNode | null): HTMLElement {
+/** One node of a trace: what differs from its parent, its weight and value, then its children.
+ * A part the user may not see keeps its place (a total's other parts still add up to it) but
+ * not its name or value. */
+function traceItem(node: TraceNode, parent: ShownTraceNode | null): HTMLElement {
+  const weight = node.weight !== undefined && node.weight !== 1 ? ` × ${node.weight}` : "";
+  if (node.hidden) {
+    return el("li", { class: "trace-hidden" }, el("span", { class: "trace-name" }, NOT_VISIBLE + weight));
+  }
   const name =
     parent === null
       ? "this cell"
       : node.cube !== parent.cube
         ? `${node.cube}: ${node.elements.join(" · ")}`
         : node.elements.filter((e, i) => e !== parent.elements[i]).join(" · ") || "same cell";
-  const weight = node.weight !== undefined && node.weight !== 1 ? ` × ${node.weight}` : "";
   const rule = node.formula ? el("code", {}, `${node.rule ?? "rule"}: ${node.formula}`) : "";
   const children = node.children?.map((child) => traceItem(child, node)) ?? [];
   if (node.truncated) children.push(el("li", { class: "hint" }, "…"));
@@ -169,6 +185,8 @@ function traceItem(node: TraceNode, parent: TraceNode | null): HTMLElement {
     children.length > 0 ? el("ul", {}, children) : "",
   );
 }
+
+const NOT_VISIBLE = "(not visible to you)";
 
 const WHEN = new Intl.DateTimeFormat(undefined, {
   month: "short",

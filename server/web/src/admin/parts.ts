@@ -4,6 +4,7 @@ import { ApiError } from "../api";
 import { el } from "../dom";
 
 type Cell = Node | string;
+type Tone = "ok" | "warning";
 
 export function table(headers: string[], rows: Cell[][], attrs: Record<string, string> = {}): HTMLTableElement {
   return el(
@@ -43,11 +44,11 @@ export abstract class Section {
   /** Fetch and show what the section lists. */
   abstract load(): Promise<void>;
 
-  /** Run an action, say how it went, and show the section afresh. */
-  protected async act(done: string, action: () => Promise<unknown>): Promise<void> {
+  /** Run an action, say how it went (done, or done with a warning), and show the section afresh. */
+  protected async act(done: string, action: () => Promise<unknown>, tone: Tone = "ok"): Promise<void> {
     try {
       await action();
-      this.say("ok", done);
+      this.say(tone, done);
     } catch (exc) {
       this.say("error", problem(exc));
       return;
@@ -63,7 +64,7 @@ export abstract class Section {
     }
   }
 
-  protected say(tone: "ok" | "error", text: string): void {
+  protected say(tone: Tone | "error", text: string): void {
     this.message.textContent = text;
     this.message.className = `message ${tone}`;
   }

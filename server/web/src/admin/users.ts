@@ -12,6 +12,7 @@ export class UsersSection extends Section {
     placeholder: "password",
     autocomplete: "new-password",
   });
+  private readonly displayName = el("input", { name: "new-display-name", placeholder: "display name (optional)" });
   private readonly serverAdmin = el("input", { name: "new-server-admin", type: "checkbox" });
   private readonly list = el("div");
   users: UserRow[] = [];
@@ -22,6 +23,7 @@ export class UsersSection extends Section {
       "form",
       { class: "inline", "aria-label": "Add a user" },
       this.name,
+      this.displayName,
       this.password,
       el("label", {}, this.serverAdmin, "server admin"),
       el("button", { type: "submit" }, "Add user"),
@@ -30,10 +32,25 @@ export class UsersSection extends Section {
       event.preventDefault();
       const name = this.name.value.trim();
       const password = this.password.value;
-      void this.act(`Added ${name}.`, async () => {
-        await this.admin.addUser({ name, password: password || undefined, server_admin: this.serverAdmin.checked });
-        form.reset();
-      });
+      const user = {
+        name,
+        password: password || undefined,
+        display_name: this.displayName.value.trim() || undefined,
+        server_admin: this.serverAdmin.checked,
+      };
+      // Without a password the account exists but cannot sign in with one (a provider's
+      // sign-in still can): say so, as `plancube user add` does.
+      const done = password
+        ? `Added ${name}.`
+        : `Added ${name} with no password: ${name} cannot sign in with one until it is set (Set password).`;
+      void this.act(
+        done,
+        async () => {
+          await this.admin.addUser(user);
+          form.reset();
+        },
+        password ? "ok" : "warning",
+      );
     });
     this.body.append(this.list, form);
   }
@@ -42,7 +59,7 @@ export class UsersSection extends Section {
     this.users = await this.admin.users();
     const rows = this.users.map((u) => [
       u.name,
-      u.display_name !== u.name ? u.display_name : "",
+      u.display_name,
       u.server_admin ? "server admin" : "",
       u.local ? "local" : "identity provider",
       u.disabled ? "disabled" : "active",

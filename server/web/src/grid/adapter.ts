@@ -79,6 +79,8 @@ export interface EditSink {
 }
 
 export interface GridAdapter {
+  /** Show a whole view; the focus stays where it was, and the focus handler hears which cell
+   * is there now (in another view, another cube cell). */
   setView(view: GridView): void;
   applyDeltas(deltas: CellDelta[]): void;
   setCellStates(updates: CellStateUpdate[]): void;

@@ -86,6 +86,7 @@ class RevoGridAdapter implements GridAdapter {
   private toggle: (row: number) => void = () => {};
   private fillDown: (edits: CellEdit[]) => void = () => {};
   private refused: (cell: CellRef) => void = () => {};
+  private focused: (focus: { model?: unknown; column?: unknown }) => void = () => {};
   /** The row models shown, in order (RevoGrid's row indices count these). */
   private visible: RowModel[] = [];
 
@@ -128,6 +129,9 @@ class RevoGridAdapter implements GridAdapter {
     this.visible = this.models;
     this.grid.columns = columns;
     this.grid.source = this.models;
+    // RevoGrid keeps its focus on the same row and column (prop) and does not say so: say which
+    // cell sits there now.
+    void this.grid.getFocused().then((focus) => focus && this.focused(focus));
   }
 
   applyDeltas(deltas: CellDelta[]): void {
@@ -203,13 +207,11 @@ class RevoGridAdapter implements GridAdapter {
   }
 
   onFocus(handler: (cell: CellRef) => void): void {
-    this.grid.addEventListener("afterfocus", (e) => {
-      const detail = (e as CustomEvent<FocusAfterRenderEvent>).detail;
-      const model = detail.model as RowModel | undefined;
-      if (model === undefined) return;
-      const col = (detail.column as Column | undefined)?.col;
-      if (col !== undefined) handler({ row: model._r, col });
-    });
+    this.focused = (focus) => {
+      const cell = this.cellOf(focus);
+      if (cell) handler(cell);
+    };
+    this.grid.addEventListener("afterfocus", (e) => this.focused((e as CustomEvent<FocusAfterRenderEvent>).detail));
   }
 
   onToggle(handler: (row: number) => void): void {
@@ -279,7 +281,7 @@ class RevoGridAdapter implements GridAdapter {
     return this.states[row * (this.view?.columns.length ?? 0) + col] ?? 0;
   }
 
-  private cellOf(detail: { model: unknown; column: unknown }): CellRef | null {
+  private cellOf(detail: { model?: unknown; column?: unknown }): CellRef | null {
     const model = detail.model as RowModel | undefined;
     const col = (detail.column as Column | undefined)?.col;
     return model === undefined || col === undefined ? null : { row: model._r, col };
@@ -305,6 +307,15 @@ class RevoGridAdapter implements GridAdapter {
     if (target?.classList.contains("toggle") && !target.classList.contains("none")) {
       this.toggle(Number(target.dataset.toggle));
     }
+    // A click on the cell that has the grid's focus already (the same place in another view,
+    // after a filter was chosen) focuses nothing in the page, and keys typed then would go past
+    // keyDown. RevoGrid focuses a newly focused cell itself, after it renders: look after that.
+    const cell = (event.target as HTMLElement).closest<HTMLElement>("[data-cell]");
+    const host: HTMLElement = this.grid;
+    if (cell === null) return;
+    requestAnimationFrame(() => {
+      if (cell.isConnected && !host.contains(document.activeElement)) cell.focus();
+    });
   }
 
   private keyDown(event: KeyboardEvent): void {
