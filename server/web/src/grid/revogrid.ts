@@ -309,13 +309,10 @@ class RevoGridAdapter implements GridAdapter {
     }
     // A click on the cell that has the grid's focus already (the same place in another view,
     // after a filter was chosen) focuses nothing in the page, and keys typed then would go past
-    // keyDown. RevoGrid focuses a newly focused cell itself, after it renders: look after that.
+    // keyDown. (A newly focused cell RevoGrid focuses again once it has rendered it.)
     const cell = (event.target as HTMLElement).closest<HTMLElement>("[data-cell]");
     const host: HTMLElement = this.grid;
-    if (cell === null) return;
-    requestAnimationFrame(() => {
-      if (cell.isConnected && !host.contains(document.activeElement)) cell.focus();
-    });
+    if (cell && !host.contains(document.activeElement)) cell.focus();
   }
 
   private keyDown(event: KeyboardEvent): void {
