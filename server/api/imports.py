@@ -107,8 +107,8 @@ async def import_cells(
     mapping = service.Mapping(
         columns=_pairs(map, "map"),
         constants=_pairs(const, "const"),
-        value=value,
-        across=across,
+        value=value or None,
+        across=across or None,
         value_columns=columns or None,
         case_insensitive=case_insensitive,
         locale=Locale("," if decimal is Decimal.comma else ".", THOUSANDS[thousands.value]),

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from server.errors import InvalidValue
+
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 THOUSANDS = {"none": "", "comma": ",", "dot": ".", "space": " ", "apostrophe": "'"}
 
@@ -26,9 +28,13 @@ class Locale:
 
     def __post_init__(self) -> None:
         if self.decimal not in (".", ","):
-            raise ValueError("the decimal separator is '.' or ','")
+            raise InvalidValue("the decimal separator is '.' or ','", decimal=self.decimal)
         if self.thousands == self.decimal:
-            raise ValueError("the thousands separator cannot be the decimal separator")
+            raise InvalidValue(
+                f"the thousands separator cannot be the decimal separator ({self.decimal!r})",
+                decimal=self.decimal,
+                thousands=self.thousands,
+            )
 
 
 def parse(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

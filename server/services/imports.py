@@ -178,7 +178,7 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
     n, k = table.num_rows, len(values)
     row = np.tile(np.arange(n, dtype=np.int64), k)
     col_of = np.repeat(np.arange(k, dtype=np.int64), n)
-    coords = np.empty((n * k, len(dims)), dtype=np.int64)
+    coords = np.full((n * k, len(dims)), -1, dtype=np.int64)
     for axis, d in enumerate(dims):
         h, aliases, visible = rt.hierarchy(d), rt.aliases.get(d, {}), _visible(ctx, d)
         if d in m.constants:

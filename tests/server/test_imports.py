@@ -275,3 +275,11 @@ def test_element_security_gives_row_errors(small: Any) -> None:
     r = small.post(URL, content=body, headers=ops, params={"mode": "replace"})
     assert r.status_code == 200, r.text
     assert stored(small)["Actual\tRev\tFeb\tAmount"] == 50
+
+
+def test_contradictory_locale_and_empty_parameters_are_422s(small: Any) -> None:
+    for decimal, thousands in (("dot", "dot"), ("comma", "comma")):
+        r = post(small, HEADER, decimal=decimal, thousands=thousands)
+        assert "thousands" in error(r, 422, "invalid_value")["message"]
+    r = post(small, HEADER + b"Actual,Rev,Jan,Amount,1\n", across="", value="")
+    assert r.status_code == 200, r.text
