@@ -283,3 +283,32 @@ def test_contradictory_locale_and_empty_parameters_are_422s(small: Any) -> None:
         assert "thousands" in error(r, 422, "invalid_value")["message"]
     r = post(small, HEADER + b"Actual,Rev,Jan,Amount,1\n", across="", value="")
     assert r.status_code == 200, r.text
+
+
+def test_plancube_import_sends_the_file_and_the_mapping(
+    small: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import cli
+    from server.auth import client as auth_client
+    from server.imports import client as import_client
+
+    def post(url: str, **kw: Any) -> Any:  # the server, in process: the test client
+        kw.pop("verify"), kw.pop("timeout")
+        return small.post(url.removeprefix("http://plancube.test"), **kw)
+
+    monkeypatch.setattr(import_client.httpx, "post", post)
+    token = small.headers["Authorization"].removeprefix("Bearer ")
+    monkeypatch.setattr(auth_client, "access_token", lambda server, ca_file=None: token)
+    data = tmp_path / "actuals.csv"
+    data.write_text("Konto;Jan;Feb\nRev;1,5;2\nRevenue;3;4\n", encoding="cp1252")
+    args = ["import", str(data), "--server", "http://plancube.test", "--model", "small"]
+    args += ["--cube", "PnL", "--map", "Account=Konto", "--across", "Month", "--decimal", "comma"]
+    args += ["--const", "Version=Actual", "--const", "Measure=Amount"]
+    report = tmp_path / "report.csv"
+    assert cli.main([*args, "--report", str(report)]) == 1
+    assert "row 3, Konto: 'Revenue' unknown_element nearest: Rev" in capsys.readouterr().err
+    assert report.read_text().count("unknown_element") == 1  # once per row, not per cell
+    assert stored(small) == {}
+    assert cli.main([*args, "--load-valid-rows"]) == 0
+    assert "wrote 2 cells from 2 rows" in capsys.readouterr().out
+    assert stored(small)["Actual\tRev\tJan\tAmount"] == 1.5
