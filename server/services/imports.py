@@ -336,23 +336,20 @@ def build(
             "duplicate",
             pa.array([f"first given in row {r}" for r in file_row[idx[firsts]]], pa.string()),
         )
+    loaded = np.ones(len(idx), dtype=bool)  # rows without problems (when those are loaded)
     if problems.count and load_valid_rows:
-        keep = ~np.isin(file_row[idx], problems.rows())
-    else:
-        keep = np.ones(len(idx), dtype=bool)
-    keep &= first_of
+        loaded = ~np.isin(file_row[idx], problems.rows())
+    keep = loaded & first_of
     num = c.num[idx]
     if mode is Mode.accumulate and len(flat):
-        _, group = np.unique(flat, return_inverse=True)
-        loaded = keep | ~first_of
-        if problems.count and load_valid_rows:
-            loaded &= ~np.isin(file_row[idx], problems.rows())
-        sums = np.bincount(
-            group[loaded & ~is_text[idx]],
-            weights=num[loaded & ~is_text[idx]],
-            minlength=group.max() + 1,
-        )
-        num = np.where(is_text[idx], num, sums[group])
+        # each cell once (its first loaded row), holding the sum of its loaded rows' numbers
+        keep = np.zeros(len(idx), dtype=bool)
+        rows = np.flatnonzero(loaded)
+        _, first, group = np.unique(flat[rows], return_index=True, return_inverse=True)
+        keep[rows[first]] = True
+        numeric = ~is_text[idx[rows]]
+        sums = np.bincount(group[numeric], weights=num[rows][numeric], minlength=len(first))
+        num[rows[first]] = np.where(is_text[idx[rows[first]]], num[rows[first]], sums)
         over = keep & ~is_text[idx] & (np.abs(num) > MAX_INPUT)
         problems.add(
             file_row[idx[over]],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -312,3 +314,54 @@ def test_plancube_import_sends_the_file_and_the_mapping(
     assert cli.main([*args, "--load-valid-rows"]) == 0
     assert "wrote 2 cells from 2 rows" in capsys.readouterr().out
     assert stored(small)["Actual\tRev\tJan\tAmount"] == 1.5
+
+
+def test_accumulate_with_valid_rows_sums_what_is_loaded(small: Any) -> None:
+    # wide: row 2 has a bad Feb, so it is left out whole; rows 3 and 4 sum into Rent/Jan
+    body = b"Account,Jan,Feb\nRent,1,x\nRent,2,5\nRent,3,\n"
+    params = {"across": "Month", "const": ["Version=Actual", "Measure=Amount"]}
+    r = post(small, body, mode="accumulate", load_valid_rows="true", **params)
+    assert r.status_code == 200, r.text
+    assert [(e["row"], e["reason"]) for e in r.json()["errors"]] == [(2, "not_a_number")]
+    cells = stored(small)
+    assert cells["Actual\tRent\tJan\tAmount"] == 5 and cells["Actual\tRent\tFeb\tAmount"] == 5
+
+
+def test_a_header_only_file_writes_nothing_and_numbers_name_elements(small: Any) -> None:
+    r = post(small, HEADER)
+    assert r.status_code == 200 and r.json()["written"] == 0 and r.json()["commit"] is None
+    # a sheet types 4000 (Rev's alias) as a number
+    body = xlsx([["Account", "Value"], [4000, 7]])
+    r = post(small, body, XLSX, const=["Version=Actual", "Month=Jan", "Measure=Amount"])
+    assert r.status_code == 200, r.text
+    assert stored(small)["Actual\tRev\tJan\tAmount"] == 7
+
+
+def test_xlsx_written_by_libreoffice(small: Any, tmp_path: Path) -> None:
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip(
+            "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
+        )
+    source = tmp_path / "actuals.csv"
+    source.write_text("Account,Jan,Feb,Mar\nRev,100,200.5,\nSalaries,40,41,42\n")
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    body = (tmp_path / "actuals.xlsx").read_bytes()
+    r = post(small, body, XLSX, across="Month", const=["Version=Actual", "Measure=Amount"])
+    assert r.status_code == 200, r.text
+    assert r.json()["written"] == 5
+    assert cell(view(small), "Net", "Q1") == 300.5 - 123
