@@ -7,6 +7,7 @@ format this measures, in process (no HTTP; the route adds a body read and a thre
 - ``read_s``: the file to an Arrow table (``server.imports.read``);
 - ``validate_s``: a dry run — mapping, element matching, values, security, duplicates, and the
   cells built as storage changes (what a real import does under the write lock before the store);
+- an XLSX of ``--xlsx-rows`` rows (100,000 by default) written by openpyxl, imported the same way;
 - ``import_s``: the real import, parse to answer: read, validate, one durable commit, the engine
   apply and its recalculation of every consolidation; ``cells_per_s`` = cells / ``import_s``;
 - in the same run, two references: the **floor** — DuckDB's own ``read_csv`` + ``INSERT`` of the
@@ -18,13 +19,14 @@ Correctness: after each import the FY x Total x Total consolidation equals the f
 relative error of 1e-9, or the run is marked ``"correct": false``.
 
     python -m benchmarks.imports [--rows 1000000] [--stores duckdb,postgres]
-        [--postgres-url URL] [--skip-api] [--out benchmarks/results/imports.json]
+        [--postgres-url URL] [--xlsx-rows N] [--skip-api] [--out benchmarks/results/imports.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import tempfile
 import time
@@ -35,6 +37,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import openpyxl
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -108,6 +111,18 @@ def table(products: int, regions: int) -> pa.Table:
             "Value": pa.array(np.round(rng.uniform(0, 1000, n), 2)),
         }
     )
+
+
+def xlsx(t: pa.Table) -> bytes:
+    """The table as a workbook written by openpyxl (write-only mode), not timed."""
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("cells")
+    sheet.append(t.column_names)
+    for row in zip(*(t[c].to_pylist() for c in t.column_names), strict=True):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 @contextlib.contextmanager
@@ -211,6 +226,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=os.environ.get("PLANCUBE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
     )
     ap.add_argument("--skip-api", action="store_true", help="leave out the API batch path")
+    ap.add_argument(
+        "--xlsx-rows", type=int, default=100_000, help="rows of the XLSX import (0: none)"
+    )
     ap.add_argument("--out", default="benchmarks/results/imports.json")
     args = ap.parse_args(argv)
     products, regions = sizes(args.rows)
@@ -238,6 +256,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for name, raw in files.items():
                 with store_url(kind, work, args.postgres_url) as url:
                     out[name] = run_import(url, products, regions, raw, Format(name), expected)
+            if args.xlsx_rows:
+                xp, xr = sizes(args.xlsx_rows)
+                xt = table(xp, xr)
+                with store_url(kind, work, args.postgres_url) as url:
+                    out["xlsx"] = run_import(
+                        url, xp, xr, xlsx(xt), Format.xlsx, float(np.sum(xt["Value"].to_numpy()))
+                    )
             if not args.skip_api:
                 with store_url(kind, work, args.postgres_url) as url:
                     out["api_batch"] = run_api_batch(url, products, regions, t)

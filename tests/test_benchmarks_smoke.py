@@ -168,7 +168,7 @@ def test_imports_benchmark_runs_and_the_totals_are_right(tmp_path: Path) -> None
     from benchmarks import imports
 
     out = tmp_path / "imports.json"
-    imports.main(["--rows", "3000", "--stores", "duckdb", "--out", str(out)])
+    imports.main(["--rows", "3000", "--xlsx-rows", "600", "--stores", "duckdb", "--out", str(out)])
     got = json.loads(out.read_text())["stores"]["duckdb"]
-    assert got["csv"]["correct"] and got["parquet"]["correct"]
+    assert got["csv"]["correct"] and got["parquet"]["correct"] and got["xlsx"]["correct"]
     assert got["csv"]["cells"] == got["parquet"]["cells"] == got["api_batch"]["cells"] == 3000
