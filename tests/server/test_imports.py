@@ -365,3 +365,13 @@ def test_xlsx_written_by_libreoffice(small: Any, tmp_path: Path) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["written"] == 5
     assert cell(view(small), "Net", "Q1") == 300.5 - 123
+
+
+def test_a_rule_cell_is_a_row_problem(small: Any) -> None:
+    base = "/api/models/small/cubes/PnL/rules"
+    rule = {"name": "budget", "target": "Amount", "formula": "=1", "where": {"Version": ["Budget"]}}
+    assert small.post(base, json=rule).status_code == 201
+    body = HEADER + b"Actual,Rent,Jan,Amount,1\nBudget,Rent,Jan,Amount,2\n"
+    err = error(post(small, body), 422, "import_rejected")
+    assert [(e["row"], e["reason"]) for e in err["details"]["errors"]] == [(3, "rule_cell")]
+    assert stored(small) == {}
