@@ -190,9 +190,11 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
                 case_insensitive=m.case_insensitive,
                 visible=visible,
             )
-            if pos[0] < 0:
+            if pos[0] < 0 or not h.is_leaf[pos[0]]:
+                why = "has no such element" if pos[0] < 0 else "holds it as a consolidated element"
                 raise InvalidValue(
-                    f"constant {d}={m.constants[d]!r}: dimension {d!r} has no such element",
+                    f"constant {d}={m.constants[d]!r}: dimension {d!r} {why}; a constant "
+                    "names a leaf",
                     dimension=d,
                     element=m.constants[d],
                 )
@@ -233,7 +235,7 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
                 "consolidated",
                 f"dimension {d}",
             )
-            pos = np.where(np.isin(np.arange(len(pos)), leaf), -1, pos)
+            pos[leaf] = -1
         if d == m.across:
             leaf = np.flatnonzero((pos >= 0) & ~h.is_leaf[np.maximum(pos, 0)])
             problems.add(

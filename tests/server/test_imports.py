@@ -247,6 +247,14 @@ def test_a_mapping_that_cannot_apply_is_a_422(small: Any) -> None:
     assert "Version" in error(r, 422, "invalid_value")["message"]
     r = post(small, b"x\n1\n", "application/octet-stream")
     error(r, 422, "invalid_value")
+    r = post(
+        small, b"Account,Value\nRev,1\n", const=["Version=Actual", "Month=Q1", "Measure=Amount"]
+    )
+    assert "consolidated" in error(r, 422, "invalid_value")["message"]
+    r = post(
+        small, b"Account,Value\nRev,1\n", const=["Version=Plan", "Month=Jan", "Measure=Amount"]
+    )
+    assert "no such element" in error(r, 422, "invalid_value")["message"]
 
 
 def test_element_security_gives_row_errors(small: Any) -> None:
