@@ -22,6 +22,7 @@ from server.api import (
     dimensions,
     error_docs,
     feed,
+    imports,
     models,
     oidc_login,
     rules,
@@ -41,7 +42,7 @@ from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
 
-ROUTERS = (auth_api, oidc_login, admin, models, dimensions, cubes, rules, commits, feed)
+ROUTERS = (auth_api, oidc_login, admin, models, dimensions, cubes, imports, rules, commits, feed)
 
 DESCRIPTION = """\
 plancube serves versioned planning cubes. Every cell write is a commit; any view can be read as of

@@ -509,7 +509,84 @@ def parser() -> argparse.ArgumentParser:
     db_option(create)
     create.set_defaults(func=cmd_token_create)
     _login_parsers(sub)
+    _import_parser(sub)
     return p
+
+
+# -- plancube import (server.imports.client) ----------------------------------------------------
+def _import_parser(sub: Any) -> None:
+    sp = sub.add_parser(
+        "import",
+        help="import cells from a CSV, XLSX or Parquet file into a cube, through a server "
+        "(as the user plancube login signed in); docs/imports.md",
+    )
+    sp.add_argument("file", type=Path)
+    sp.add_argument("--server", required=True, metavar="URL", help="the plancube server")
+    sp.add_argument("--ca-file", metavar="FILE", help="CA certificates to trust for the server")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--cube", required=True)
+    sp.add_argument("--format", choices=["csv", "xlsx", "parquet"], help="default: by suffix")
+    sp.add_argument("--map", action="append", default=[], metavar="DIMENSION=COLUMN")
+    sp.add_argument("--const", action="append", default=[], metavar="DIMENSION=ELEMENT")
+    sp.add_argument("--value", metavar="COLUMN", help="long layout: the value column")
+    sp.add_argument("--across", metavar="DIMENSION", help="wide layout: what the columns name")
+    sp.add_argument("--columns", action="append", default=[], metavar="COLUMN")
+    sp.add_argument("--mode", choices=["upsert", "replace", "accumulate"], default="upsert")
+    sp.add_argument("--dry-run", action="store_true", help="validate and report only")
+    sp.add_argument("--load-valid-rows", action="store_true")
+    sp.add_argument("--case-insensitive", action="store_true")
+    sp.add_argument("--decimal", choices=["dot", "comma"])
+    sp.add_argument("--thousands", choices=["none", "comma", "dot", "space", "apostrophe"])
+    sp.add_argument("--delimiter")
+    sp.add_argument("--encoding", choices=["utf-8", "cp1252"])
+    sp.add_argument("--sheet")
+    sp.add_argument("--message", default="")
+    sp.add_argument("--report", type=Path, metavar="CSV", help="write every problem here")
+    sp.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from server.auth import client
+    from server.imports.client import upload
+
+    def run() -> int:
+        params = [("map", m) for m in args.map] + [("const", c) for c in args.const]
+        params += [("columns", c) for c in args.columns]
+        for name in ("value", "across", "decimal", "thousands", "delimiter", "encoding", "sheet"):
+            if getattr(args, name):
+                params.append((name, getattr(args, name)))
+        params += [("mode", args.mode), ("message", args.message)]
+        for flag in ("dry_run", "load_valid_rows", "case_insensitive"):
+            if getattr(args, flag):
+                params.append((flag, "true"))
+        token = client.access_token(args.server, ca_file=args.ca_file)
+        send = (args.server, token, args.model, args.cube, args.file)
+        r = upload(*send, params, fmt=args.format, ca_file=args.ca_file)
+        body = r.json()
+        problems = body.get("error_count") or body.get("error", {}).get("details", {}).get(
+            "error_count"
+        )
+        if args.report is not None and problems:
+            # the whole report: the same file again as a dry run (nothing written twice)
+            csv = upload(*send, [*params, ("report", "csv"), ("dry_run", "true")], fmt=args.format)
+            args.report.write_bytes(csv.content)
+        if r.status_code != 200:
+            err = body.get("error", {})
+            print(f"error [{err.get('code')}]: {err.get('message')}", file=sys.stderr)
+            for e in err.get("details", {}).get("errors", [])[:20]:
+                print(
+                    f"  row {e['row']}, {e['column']}: {e['value']!r} {e['reason']} "
+                    f"{e['detail']}".rstrip(),
+                    file=sys.stderr,
+                )
+            return 1
+        what = "would write" if args.dry_run else "wrote"
+        n = body.get("would_write" if args.dry_run else "written")
+        head = "" if args.dry_run else f" (commit {(body.get('commit') or {}).get('id')})"
+        print(f"{what} {n} cells from {body['rows']} rows{head}; {body['error_count']} problem(s)")
+        return 0
+
+    return _signed_in(run)
 
 
 # -- plancube login / whoami / logout (server.auth.client) ------------------------------------

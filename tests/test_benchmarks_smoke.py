@@ -160,3 +160,15 @@ def test_signin_cost_benchmark_runs(tmp_path: Path) -> None:
         "planner with element security (Viewer)",
     }
     assert all(r["median_us"] > 0 for r in got["results"].values())
+
+
+def test_imports_benchmark_runs_and_the_totals_are_right(tmp_path: Path) -> None:
+    """A few thousand rows through CSV, Parquet and the API batch path on DuckDB: the engine's
+    grand total after each import equals the file's sum."""
+    from benchmarks import imports
+
+    out = tmp_path / "imports.json"
+    imports.main(["--rows", "3000", "--xlsx-rows", "600", "--stores", "duckdb", "--out", str(out)])
+    got = json.loads(out.read_text())["stores"]["duckdb"]
+    assert got["csv"]["correct"] and got["parquet"]["correct"] and got["xlsx"]["correct"]
+    assert got["csv"]["cells"] == got["parquet"]["cells"] == got["api_batch"]["cells"] == 3000

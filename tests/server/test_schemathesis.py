@@ -18,6 +18,7 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from server.app import create_app
@@ -38,6 +39,12 @@ app.router.lifespan_context = _started
 # tests.server.test_guards'
 ADMIN = bearer(token_for(app.state.workspace.store, "admin", server_admin=True))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+# binary import bodies (server.api.imports): a zip or Parquet signature, then anything
+for media, magic in (
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04"),
+    ("application/vnd.apache.parquet", b"PAR1"),
+):
+    schemathesis.openapi.media_type(media, st.binary(max_size=64).map(lambda b, m=magic: m + b))
 
 
 @schema.parametrize()

@@ -1,0 +1,156 @@
+"""Route for cell imports: a CSV, XLSX or Parquet file as the body, its mapping in the query."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from server.api.guards import Planner
+from server.api.route import StrictJsonRoute
+from server.context import Context
+from server.errors import InvalidValue
+from server.imports.numbers import THOUSANDS, Locale
+from server.imports.read import MEDIA_TYPES, Format, read
+from server.services import imports as service
+
+router = APIRouter(
+    prefix="/api/models/{model}/cubes", tags=["imports"], route_class=StrictJsonRoute
+)
+
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+
+
+class Report(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class Decimal(StrEnum):
+    dot = "dot"
+    comma = "comma"
+
+
+class Thousands(StrEnum):
+    none = "none"
+    comma = "comma"
+    dot = "dot"
+    space = "space"
+    apostrophe = "apostrophe"
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InvalidValue(f"{what} {item!r}: write DIMENSION=NAME", parameter=what, value=item)
+        out[name.strip()] = value.strip()
+    return out
+
+
+@router.post(
+    "/{cube}/import",
+    summary="Import cells from a CSV, XLSX or Parquet file as one commit",
+    description="The file is the body. Each cube dimension takes its elements from the file's "
+    "column of the same name, a column named by `map=DIMENSION=COLUMN`, a constant "
+    "(`const=DIMENSION=ELEMENT`), or — wide layout — the headers of the value columns "
+    "(`across=DIMENSION`). The whole file is validated first; every problem is reported by "
+    "file row, column, value and reason, and a file with problems writes nothing (422 "
+    "`import_rejected`) unless `load_valid_rows`. `report=csv` answers the whole report as "
+    "CSV instead of JSON. See docs/imports.md.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                **{media: _FILE for media in MEDIA_TYPES},
+                "application/octet-stream": _FILE,
+            },
+        }
+    },
+)
+async def import_cells(
+    request: Request,
+    ctx: Planner,
+    model: str,
+    cube: str,
+    format: Annotated[
+        Format | None, Query(description="the file's format (default: from Content-Type)")
+    ] = None,
+    map: Annotated[list[str], Query(description="DIMENSION=COLUMN, one per dimension")] = [],  # noqa: B006
+    const: Annotated[list[str], Query(description="DIMENSION=ELEMENT for every row")] = [],  # noqa: B006
+    value: Annotated[str | None, Query(description="long layout: the value column")] = None,
+    across: Annotated[
+        str | None, Query(description="wide layout: the dimension the value columns name")
+    ] = None,
+    columns: Annotated[
+        list[str], Query(description="wide layout: the value columns (default: the rest)")
+    ] = [],  # noqa: B006
+    mode: service.Mode = service.Mode.upsert,
+    dry_run: bool = False,
+    load_valid_rows: bool = False,
+    case_insensitive: bool = False,
+    decimal: Decimal = Decimal.dot,
+    thousands: Thousands = Thousands.none,
+    delimiter: Annotated[str | None, Query(min_length=1, max_length=1)] = None,
+    encoding: Annotated[str | None, Query(pattern="^(utf-8|cp1252)$")] = None,
+    sheet: Annotated[str | None, Query(max_length=31)] = None,
+    message: Annotated[str, Query(max_length=10_000)] = "",
+    report: Report = Report.json,
+) -> Any:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    fmt = format or MEDIA_TYPES.get(media)
+    if fmt is None:
+        raise InvalidValue("an application/octet-stream body needs `format` (csv, xlsx, parquet)")
+    mapping = service.Mapping(
+        columns=_pairs(map, "map"),
+        constants=_pairs(const, "const"),
+        value=value or None,
+        across=across or None,
+        value_columns=columns or None,
+        case_insensitive=case_insensitive,
+        locale=Locale("," if decimal is Decimal.comma else ".", THOUSANDS[thousands.value]),
+    )
+    raw = await request.body()
+    options = {"delimiter": delimiter, "encoding": encoding, "sheet": sheet}
+
+    def work() -> Any:
+        table = read(raw, fmt, **options)
+        return _answer(
+            ctx,
+            cube,
+            table,
+            mapping,
+            report,
+            mode=mode,
+            dry_run=dry_run,
+            load_valid_rows=load_valid_rows,
+            message=message,
+        )
+
+    return await run_in_threadpool(work)
+
+
+def _answer(
+    ctx: Context, cube: str, table: Any, mapping: service.Mapping, report: Report, **kw: Any
+) -> Any:
+    try:
+        outcome = service.run(ctx, cube, table, mapping, **kw)
+    except service.ImportRejected as exc:
+        if report is Report.csv and exc.outcome is not None:
+            return _csv(exc.outcome, 422)
+        raise
+    if report is Report.csv:
+        return _csv(outcome, 200)
+    return outcome.json(kw["dry_run"])
+
+
+def _csv(outcome: service.Outcome, status: int) -> Response:
+    return Response(
+        outcome.problems.csv(),
+        status_code=status,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="import-report.csv"'},
+    )

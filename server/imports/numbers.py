@@ -1,0 +1,78 @@
+"""Numbers as a file's locale writes them, parsed as whole columns.
+
+``1.234,5`` (decimal comma, dot thousands), ``1,234.5``, ``1 234,5``, ``(12)`` for -12 and
+``12%`` for 0.12: the text is cleaned with Arrow string kernels (thousands separators out, the
+decimal separator made a dot, parentheses and percent signs noted), checked against one pattern
+and only then cast, so a bad value is a null with its position known, not an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from server.errors import InvalidValue
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+THOUSANDS = {"none": "", "comma": ",", "dot": ".", "space": " ", "apostrophe": "'"}
+
+
+@dataclass(frozen=True, slots=True)
+class Locale:
+    decimal: str = "."  # "." or ","
+    thousands: str = ""  # one of THOUSANDS' values
+
+    def __post_init__(self) -> None:
+        if self.decimal not in (".", ","):
+            raise InvalidValue("the decimal separator is '.' or ','", decimal=self.decimal)
+        if self.thousands == self.decimal:
+            raise InvalidValue(
+                f"the thousands separator cannot be the decimal separator ({self.decimal!r})",
+                decimal=self.decimal,
+                thousands=self.thousands,
+            )
+
+
+def parse(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(numbers, blank, bad): float64 per value (NaN where blank or bad), which values were
+    empty, and which were text that is not a number."""
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        num = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        blank = pc.is_null(values).to_numpy(zero_copy_only=False)
+        return np.where(blank, np.nan, num), blank, np.zeros(len(values), dtype=bool)
+    if pa.types.is_boolean(values.type):
+        values = pc.cast(values, pa.string())
+    text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    blank = _bools(pc.fill_null(pc.equal(text, ""), True))
+    # (1.5) is -1.5 and 1.5- too (some ERPs); % divides by a hundred
+    paren = pc.fill_null(pc.match_substring_regex(text, r"^\(.*\)$"), False)
+    text = pc.if_else(paren, pc.utf8_slice_codeunits(text, 1, -1), text)
+    trailing = pc.fill_null(pc.match_substring_regex(text, r"^[^-]+-$"), False)
+    text = pc.if_else(trailing, pc.utf8_slice_codeunits(text, 0, -1), text)
+    percent = pc.fill_null(pc.ends_with(text, "%"), False)
+    text = pc.if_else(percent, pc.utf8_slice_codeunits(text, 0, -1), text)
+    text = pc.utf8_trim_whitespace(text)
+    if locale.thousands:
+        # a thousands separator only between digits ("1.234" with dot thousands, not ".5");
+        # a space also as the no-break spaces spreadsheets write
+        seps = re.escape(locale.thousands) + ("\u00a0\u202f" if locale.thousands == " " else "")
+        for _ in range(2):  # "1.234.567": matches do not overlap
+            text = pc.replace_substring_regex(text, rf"(\d)[{seps}](\d)", r"\1\2")
+    if locale.decimal == ",":
+        text = pc.replace_substring(text, ",", ".")
+    ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    num = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
+    out = pc.fill_null(num, np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+    negative = _bools(paren) | _bools(trailing)
+    sign = np.where(negative, -1.0, 1.0)
+    scale = np.where(_bools(percent), 0.01, 1.0)
+    bad = ~_bools(ok) & ~blank
+    return out * sign * scale, blank, bad
+
+
+def _bools(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(a.to_numpy(zero_copy_only=False), dtype=bool)

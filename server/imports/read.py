@@ -1,0 +1,198 @@
+"""Files to Arrow tables: CSV (any common dialect), Parquet and XLSX, read safely.
+
+Every reader gives a table whose first row of data is file row 2 (a CSV or sheet's header is
+row 1; a Parquet file's first record is row 2 too, so reports read the same for every format).
+
+- **CSV** is read by pyarrow with every column as text, so ``007`` stays an element name and
+  numbers are parsed later in the file's locale (``server.imports.numbers``). The encoding is
+  UTF-8 (a byte-order mark is dropped) unless the bytes are not UTF-8, then cp1252 — the two
+  encodings spreadsheets write; the delimiter is sniffed from the first lines among
+  ``, ; TAB |`` unless given. Quoted newlines and CRLF line ends are read as CSV means them.
+- **Parquet** is read by pyarrow as it is typed.
+- **XLSX** is read by python-calamine (MIT, Rust; tens of times openpyxl's speed), after the
+  archive is checked: at most ``MAX_XLSX_MEMBERS`` parts, ``MAX_XLSX_BYTES`` uncompressed and a
+  compression ratio of ``MAX_XLSX_RATIO`` per part (a zip bomb is refused before a byte of it is
+  inflated), and no part may declare a DTD (OOXML never does; a DTD is how entity expansion and
+  external entities (XXE) get in).
+
+The bytes themselves are bounded before they are read by the server's body limit
+(``PLANCUBE_MAX_BODY_BYTES``, ``server.body_limit``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from server.errors import BadRequest
+
+MAX_XLSX_BYTES = 1 << 30  # all parts inflated
+MAX_XLSX_RATIO = 200  # per part: a sheet of numbers packs about 10:1, a bomb 1000:1
+MAX_XLSX_MEMBERS = 10_000
+DELIMITERS = ",;\t|"
+
+
+class Format(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
+
+
+MEDIA_TYPES = {
+    "text/csv": Format.csv,
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": Format.xlsx,
+    "application/vnd.apache.parquet": Format.parquet,
+}
+
+
+class UnreadableFile(BadRequest):
+    code = "unreadable_file"
+
+
+def read(
+    raw: bytes,
+    fmt: Format,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> pa.Table:
+    if fmt is Format.csv:
+        return read_csv(raw, delimiter=delimiter, encoding=encoding)
+    if fmt is Format.parquet:
+        try:
+            return pq.read_table(pa.BufferReader(raw))
+        except (pa.ArrowException, OSError) as exc:
+            raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
+    return read_xlsx(raw, sheet=sheet)
+
+
+def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None = None) -> pa.Table:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw, encoding = raw[3:], encoding or "utf-8"
+    if encoding is None:
+        try:
+            raw.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    try:
+        sample = raw[: 1 << 16].decode(encoding, errors="ignore")
+    except LookupError:
+        raise UnreadableFile(f"unknown encoding {encoding!r}", encoding=encoding) from None
+    if delimiter is None:
+        delimiter = _sniff(sample)
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        raise UnreadableFile("the file is empty: a CSV import needs a header row") from None
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise UnreadableFile(f"not a readable CSV file: {exc}", delimiter=delimiter) from None
+
+
+def _sniff(sample: str) -> str:
+    lines = sample.splitlines()[:20]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        # one column, or the sniffer undecided: the delimiter the header has most of
+        head = lines[0] if lines else ""
+        return max(DELIMITERS, key=head.count) if any(d in head for d in DELIMITERS) else ","
+
+
+def check_xlsx(raw: bytes) -> zipfile.ZipFile:
+    """The archive, once it is known not to be a bomb nor to carry a DTD."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise UnreadableFile("not an XLSX file (not a zip archive)") from None
+    parts = archive.infolist()
+    if len(parts) > MAX_XLSX_MEMBERS:
+        raise UnreadableFile(f"the workbook has {len(parts)} parts (at most {MAX_XLSX_MEMBERS})")
+    total = sum(p.file_size for p in parts)
+    if total > MAX_XLSX_BYTES:
+        raise UnreadableFile(
+            f"the workbook inflates to {total} bytes (at most {MAX_XLSX_BYTES}); refused",
+            limit=MAX_XLSX_BYTES,
+        )
+    for p in parts:
+        if p.file_size > 1 << 20 and p.file_size > MAX_XLSX_RATIO * max(p.compress_size, 1):
+            raise UnreadableFile(
+                f"part {p.filename!r} inflates {p.file_size // max(p.compress_size, 1)}-fold "
+                f"(at most {MAX_XLSX_RATIO}); a zip bomb is refused",
+                part=p.filename,
+                limit=MAX_XLSX_RATIO,
+            )
+        if p.filename.endswith((".xml", ".rels")):
+            with archive.open(p) as f:
+                head = f.read(4096)
+            if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+                raise UnreadableFile(
+                    f"part {p.filename!r} declares a DTD (entities are refused)", part=p.filename
+                )
+    return archive
+
+
+def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
+    from python_calamine import CalamineWorkbook
+
+    check_xlsx(raw)
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        names = book.sheet_names
+        if sheet is not None and sheet not in names:
+            raise UnreadableFile(f"the workbook has no sheet {sheet!r}", sheets=names)
+        rows = book.get_sheet_by_name(sheet or names[0]).to_python(skip_empty_area=False)
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # calamine raises its own error types for broken workbooks
+        raise UnreadableFile(f"not a readable XLSX file: {exc}") from None
+    if not rows:
+        raise UnreadableFile("the sheet is empty: an import needs a header row")
+    header = [_text(v) for v in rows[0]]
+    columns: dict[str, pa.Array] = {}
+    for j, name in enumerate(header):
+        if name == "" and all(j >= len(r) or r[j] in ("", None) for r in rows[1:]):
+            continue  # an unused column of the sheet's area
+        columns[name or f"column {j + 1}"] = _column(
+            [r[j] if j < len(r) else None for r in rows[1:]]
+        )
+    return pa.table(columns)
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """Numbers stay numbers (a value column); anything else is text, as the sheet shows it."""
+    if all(
+        v is None or v == "" or (isinstance(v, int | float) and not isinstance(v, bool))
+        for v in values
+    ):
+        return pa.array([None if v == "" else float(v) for v in values], pa.float64())
+    return pa.array([_text(v) for v in values], pa.string())
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # an element named 2024 is typed as a number in a sheet
+    if isinstance(v, datetime | date | time):
+        return v.isoformat()
+    return str(v)
