@@ -21,6 +21,7 @@ from server.api import (
     cubes,
     dimensions,
     error_docs,
+    exports,
     feed,
     imports,
     models,
@@ -42,7 +43,19 @@ from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
 
-ROUTERS = (auth_api, oidc_login, admin, models, dimensions, cubes, imports, rules, commits, feed)
+ROUTERS = (
+    auth_api,
+    oidc_login,
+    admin,
+    models,
+    dimensions,
+    cubes,
+    imports,
+    exports,
+    rules,
+    commits,
+    feed,
+)
 
 DESCRIPTION = """\
 plancube serves versioned planning cubes. Every cell write is a commit; any view can be read as of
