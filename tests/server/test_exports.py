@@ -161,3 +161,32 @@ def test_a_hidden_element_is_in_no_file(small: Any) -> None:
 def test_an_unknown_format_is_refused(small: Any) -> None:
     r = small.post(URL, params={"format": "ods"}, json=SPEC)
     assert r.status_code in (400, 422), r.text
+
+
+def test_element_names_in_headers_are_neutralised_too(client: Any) -> None:
+    model = {
+        "name": "odd",
+        "dimensions": [
+            {"name": "Row", "elements": [{"name": "=1+2", "children": ["@x", "-y"]}, "@x", "-y"]},
+            {"name": "Col", "elements": ["+Jan", "Feb"]},
+        ],
+        "cubes": [{"name": "C", "dimensions": ["Row", "Col"]}],
+        "data": {"C": [["-y", "+Jan", -3.0]]},
+    }
+    assert client.post("/api/models/import", json=model).status_code == 201
+    spec = {
+        "rows": [{"dimension": "Row", "members": "descendants(=1+2)"}],
+        "columns": [{"dimension": "Col", "members": "members()"}],
+    }
+    r = client.post("/api/models/odd/cubes/C/export", json=spec)
+    assert r.status_code == 200, r.text
+    lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert lines == [
+        ["Row", "'+Jan", "Feb"],
+        ["'=1+2", "-3", "0"],
+        ["'@x", "0", "0"],
+        ["'-y", "-3", "0"],
+    ]
+    r = client.post("/api/models/odd/cubes/C/export?format=xlsx", json=spec)
+    ws = openpyxl.load_workbook(io.BytesIO(r.content))["C"]
+    assert [c.value for c in ws[2]] == ["'=1+2", -3, 0] and ws["A2"].data_type == "s"
