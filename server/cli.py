@@ -215,6 +215,19 @@ def cmd_model_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql_views(args: argparse.Namespace) -> int:
+    from server.storage import open_store
+
+    db = _db(args)
+    try:
+        store = open_store(db, create=False)
+    except StoreNotFound:
+        raise StoreNotFound(f"no database at {db}", path=db) from None
+    for name in store.refresh_sql_views():
+        print(name)
+    return 0
+
+
 def cmd_model_export(args: argparse.Namespace) -> int:
     from server.context import Context
     from server.modeldef import dump_model
@@ -458,6 +471,12 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--data", action="store_true", help="include every stored leaf cell")
     db_option(export)
     export.set_defaults(func=cmd_model_export)
+
+    views = sub.add_parser(
+        "sql-views", help="create (again) the SQL view of every cube (docs/exports.md)"
+    )
+    db_option(views)
+    views.set_defaults(func=cmd_sql_views)
 
     user = sub.add_parser("user", help="local accounts: add, passwd, disable, enable, list")
     usub = user.add_subparsers(dest="user_command", required=True)

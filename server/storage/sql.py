@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef, RuleSpec
-from server.storage import migrate
+from server.storage import migrate, sql_views
 from server.storage.base import (
     CellChange,
     CommitInfo,
@@ -186,6 +186,7 @@ class SqlStore(ABC):
 
     def delete_model(self, name: str) -> None:
         with self._transaction(name) as cur:
+            self._drop_views(cur, name)
             for table in ("dimensions", "elements", "edges", "cubes", "rules", "commits", "cells"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             for table in ("cell_history", "snapshots", "holds"):
@@ -197,6 +198,7 @@ class SqlStore(ABC):
         snapshots stay (the new data is a new commit on top). ``created_at`` is renewed: the
         model is another one under the same name."""
         with self._transaction(name) as cur:
+            self._drop_views(cur, name)
             for table in ("dimensions", "elements", "edges", "cubes", "rules", "holds"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             created = now()
@@ -374,13 +376,38 @@ class SqlStore(ABC):
                         r.level,
                     ],
                 )
+            self._create_view(cur, model, cube.name, cube.dimensions)
 
     def delete_cube(self, model: str, name: str) -> None:
         with self._transaction(model) as cur:
+            cur.execute(sql_views.drop(model, name))
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
             self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM cells WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM holds WHERE model = ? AND cube = ?", [model, name])
+
+    # -- SQL views (server.storage.sql_views) --------------------------------------------------
+    def _create_view(self, cur: Any, model: str, cube: str, dimensions: Sequence[str]) -> None:
+        # no parameters: the statement quotes its names itself, and a ``?`` in a name must
+        # not become a placeholder
+        cur.execute(sql_views.drop(model, cube))
+        cur.execute(sql_views.create(model, cube, dimensions))
+
+    def _drop_views(self, cur: Any, model: str) -> None:
+        names = self._exec(cur, "SELECT name FROM cubes WHERE model = ?", [model]).fetchall()
+        for (cube,) in names:
+            cur.execute(sql_views.drop(model, cube))
+
+    def refresh_sql_views(self) -> list[str]:
+        """Create (again) the SQL view of every cube of every model; their names."""
+        out = []
+        for m in self.list_models():
+            _, cubes = self.load_structure(m.name)
+            with self._transaction(m.name) as cur:
+                for c in cubes:
+                    self._create_view(cur, m.name, c.name, c.dimensions)
+                    out.append(sql_views.view_name(m.name, c.name))
+        return out
 
     # -- cells -------------------------------------------------------------------------------
     def load_cells(self, model: str, cube: str) -> pa.Table:
