@@ -203,6 +203,7 @@ def _set_member(ctx: Context, group: str, user: str, member: bool) -> None:
 # -- per model -------------------------------------------------------------------------------
 def list_roles(ctx: Context) -> list[dict[str, Any]]:
     model = ctx.model_name
+    ctx.rt  # noqa: B018 -- the model exists (else 404 model_not_found)
     with ctx.ws.store.transaction() as tx:
         s = tx.session
         names = {g.id: g.name for g in s.exec(select(md.Group))}
@@ -242,11 +243,13 @@ def _set_role(ctx: Context, group: str, role: Role | None) -> None:
 
 def list_element_rules(ctx: Context, dimension: str | None = None) -> list[dict[str, Any]]:
     model = ctx.model_name
+    ctx.rt  # noqa: B018 -- the model exists (else 404 model_not_found)
     with ctx.ws.store.transaction() as tx:
         s = tx.session
         names = {g.id: g.name for g in s.exec(select(md.Group))}
         q = select(md.ElementRule).where(md.ElementRule.model == model)
         if dimension is not None:
+            ctx.rt.dimension(dimension)  # 404 dimension_not_found
             q = q.where(md.ElementRule.dimension == dimension)
         return [
             {
@@ -314,6 +317,7 @@ def replace_element_rules(
 
 def list_cube_access(ctx: Context) -> list[dict[str, Any]]:
     model = ctx.model_name
+    ctx.rt  # noqa: B018 -- the model exists (else 404 model_not_found)
     with ctx.ws.store.transaction() as tx:
         s = tx.session
         names = {g.id: g.name for g in s.exec(select(md.Group))}

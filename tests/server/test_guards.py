@@ -234,3 +234,12 @@ def test_security_bodies_are_typed_strictly(
     error(small.request(method, path, json=body), 422, "invalid")
     users = {u["name"]: u for u in small.get("/api/admin/users").json()}
     assert "frank" not in users and not users["admin"]["disabled"]
+
+
+def test_security_of_a_model_or_dimension_that_is_not_there_is_404(small: TestClient) -> None:
+    """Not an empty list: schemathesis found a made-up model answered 200 []."""
+    for path in ("security/roles", "security/elements", "security/cubes"):
+        error(small.get(f"/api/models/nope/{path}"), 404, "model_not_found")
+    r = small.get("/api/models/small/security/elements", params={"dimension": "Nope"})
+    error(r, 404, "dimension_not_found")
+    assert small.get("/api/models/small/security/elements").json() == []
