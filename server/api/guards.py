@@ -45,6 +45,7 @@ from server.context import Caller, Context
 from server.directory import NeedsWork, Role, cached_only
 from server.errors import (
     CsrfFailed,
+    Forbidden,
     ModelNotFound,
     PlancubeError,
     SignInRequired,
@@ -219,8 +220,6 @@ class Guard:
     async def _resolve(self, conn: HTTPConnection) -> Context:
         ws = conn.app.state.workspace
         session = _client_session(conn)
-        if not self.signed_in:
-            return Context(ws, Caller("", "anonymous"), session=session)
         auth: Authenticator = conn.app.state.authenticator
         caller = await auth.caller(conn)
         ctx = Context(ws, caller, conn.path_params.get("model"), session)
@@ -265,8 +264,6 @@ def _client_session(conn: HTTPConnection) -> str | None:
 
 
 def _forbidden(caller: Caller, message: str) -> PlancubeError:
-    from server.errors import Forbidden
-
     return Forbidden(f"{message}; {caller.name!r} is not one", user=caller.name)
 
 

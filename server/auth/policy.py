@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.auth.settings import AuthSettingsError
+from server.auth.settings import setting_number
 
 
 def _utcnow() -> datetime:
@@ -87,16 +87,7 @@ def policy() -> AccountPolicy:
 def _number(
     env: Mapping[str, str], name: str, default: float, least: float = 0, most: float = 30 * 86400
 ) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise AuthSettingsError(f"{name} must be a number, not {raw!r}") from None
-    if not least <= value <= most:
-        raise AuthSettingsError(f"{name} must be between {least:g} and {most:g}, not {raw}")
-    return value
+    return setting_number(env, name, default, least=least, most=most)
 
 
 _write_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()

@@ -231,14 +231,30 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise AuthSettingsError(f"{name} must be 1 or 0, not {value!r}")
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, most: float = 7 * 86400) -> float:
+def setting_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    least: float = 0,
+    most: float,
+    unit: str = "",
+) -> float:
+    """A number setting in ``[least, most]``; ``unit`` (e.g. "seconds") names what it counts.
+    Wrong: one ``AuthSettingsError`` naming the setting."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
+    kind = f"a number of {unit}" if unit else "a number"
     try:
         value = float(raw)
     except ValueError:
-        raise AuthSettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value <= most:
-        raise AuthSettingsError(f"{name} must be between 0 and {most:g} seconds, not {raw}")
+        raise AuthSettingsError(f"{name} must be {kind}, not {raw!r}") from None
+    if not least <= value <= most:
+        span = f"{least:g} and {most:g}" + (f" {unit}" if unit else "")
+        raise AuthSettingsError(f"{name} must be between {span}, not {raw}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, most: float = 7 * 86400) -> float:
+    return setting_number(env, name, default, most=most, unit="seconds")
