@@ -200,11 +200,9 @@ class Engine:
             total = ~h.is_leaf[coords[:, axis]]
             if total.any():
                 raise NotALeafError(h.name, h.names[int(coords[np.argmax(total), axis])])
-        numeric = (
-            np.ones(len(coords), dtype=bool)
-            if not texts
-            else np.array([i not in texts for i in range(len(coords))], dtype=bool)
-        )
+        numeric = np.ones(len(coords), dtype=bool)
+        if texts:
+            numeric[np.fromiter(texts, dtype=np.int64, count=len(texts))] = False
         if numeric.any():
             cube.write(coords[numeric], values[numeric])
             self.rules.after_write(

@@ -48,7 +48,7 @@ from server.group_commit import CommitQueue
 from server.limits import Limits
 from server.modeldef import CubeDef, DimensionDef, ElementType, Role, build_hierarchy
 from server.names import normalize
-from server.storage import CellChange, Store, elements_of
+from server.storage import CellBatch, CellChange, Store, elements_of
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,32 @@ class ModelRuntime:
             }
         return array
 
+    def apply_batch(self, batch: CellBatch, head: int) -> None:
+        """Apply a committed ``CellBatch`` to the engine: its coordinates as the writer resolved
+        them (or decoded with Arrow kernels), no object per cell."""
+        if batch.cube not in self.engine.cubes:
+            return
+        array = self.engine.cube(batch.cube)
+        coords = batch.coords if batch.coords is not None else decode(array.hierarchies, batch.addr)
+        with self.lock:
+            self._write(batch.cube, coords, batch.num, batch.txt)
+            self.engine.head = max(self.engine.head, head)
+
+    def _write(self, cube: str, coords: np.ndarray, num: np.ndarray, txt: pa.Array) -> None:
+        fits = coords[:, 0] >= 0 if len(coords) else np.zeros(0, dtype=bool)
+        mask = self.text_mask(cube)
+        is_text = mask[1][np.maximum(coords[:, mask[0]], 0)] & fits if mask else None
+        # rule cells are computed, never stored inputs (an old commit may hold some)
+        fits &= ~self.engine.rules.rule_cells(cube, np.maximum(coords, 0))
+        keep = np.flatnonzero(fits)
+        values = np.nan_to_num(num[keep], nan=0.0)
+        texts: dict[int, str | None] = {}
+        if is_text is not None and is_text[keep].any():
+            rows = np.flatnonzero(is_text[keep])
+            strings = txt.take(pa.array(keep[rows], pa.int64())).to_pylist()
+            texts = dict(zip(rows.tolist(), strings, strict=True))
+        self.engine.write(cube, coords[keep], values, texts)
+
     def apply(self, changes: Sequence[CellChange], head: int) -> None:
         """Apply committed changes to the engine (one batch per cube)."""
         by_cube: dict[str, list[CellChange]] = {}
@@ -209,15 +235,10 @@ class ModelRuntime:
                     continue
                 array = self.engine.cube(cube_name)
                 coords = _positions(array.hierarchies, [c.addr for c in batch])
-                fits = coords[:, 0] >= 0
-                mask = self.text_mask(cube_name)
-                is_text = mask[1][coords[:, mask[0]]] & fits if mask else np.zeros(len(batch), bool)
-                # rule cells are computed, never stored inputs (an old commit may hold some)
-                fits &= ~self.engine.rules.rule_cells(cube_name, np.maximum(coords, 0))
-                keep = np.flatnonzero(fits)
-                values = np.array([batch[i].num or 0.0 for i in keep], dtype=np.float64)
-                texts = {j: batch[i].txt for j, i in enumerate(keep) if is_text[i]}
-                self.engine.write(cube_name, coords[keep], values, texts)
+                num = np.array(
+                    [np.nan if c.num is None else c.num for c in batch], dtype=np.float64
+                )
+                self._write(cube_name, coords, num, pa.array([c.txt for c in batch], pa.string()))
             self.engine.head = max(self.engine.head, head)
 
 

@@ -37,6 +37,7 @@ from server.errors import (
 from server.group_commit import Pending
 from server.names import Reference
 from server.storage import (
+    CellBatch,
     CellChange,
     CommitInfo,
     CommitRequest,
@@ -265,7 +266,8 @@ def _refuse_rule_cells(rt: ModelRuntime, cube: str, changes: list[CellChange]) -
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    prepare: Callable[[], list[CellChange]]  # the changes, worked out under the write lock
+    # the changes, worked out under the write lock (a batch of columns for many cells)
+    prepare: Callable[[], list[CellChange] | CellBatch]
     author: str
     message: str
     source: str
@@ -304,7 +306,7 @@ def commit_changes(
 def submit(
     ws: Workspace,
     rt: ModelRuntime,
-    prepare: Callable[[], list[CellChange]],
+    prepare: Callable[[], list[CellChange] | CellBatch],
     *,
     size: int,
     author: str,
@@ -374,16 +376,26 @@ def _commit_group(ws: Workspace, rt: ModelRuntime, group: Sequence[Pending]) -> 
             pending = ws.store.changes_since(rt.name, rt.engine.head)
             rt.apply([c for _, c in pending], max(o.head for o in done))
         elif any(o.commit is not None for o in done):
-            rt.apply([c for o in done for c in o.changes], max(o.head for o in done))
+            head = max(o.head for o in done)
+            rt.apply([c for o in done if isinstance(o.changes, list) for c in o.changes], head)
+            for o in done:
+                if isinstance(o.changes, CellBatch) and len(o.changes):
+                    rt.apply_batch(o.changes, head)
         for o in done:
             if o.commit is not None:  # only announced: the feed is sent off the write path
-                cubes = sorted(rt.engine.rules.readers({c.cube for c in o.changes}))
+                cubes = sorted(rt.engine.rules.readers(_cubes(o.changes)))
                 ws.feed.publish(rt.name, {"commit": commit_json(o.commit), "cubes": cubes})
     for (item, r), outcome in zip(ready, outcomes, strict=True):
         if isinstance(outcome, CommitResult):
             item.finish(outcome)
         else:
             item.finish(error=_refusal(rt, r, outcome))
+
+
+def _cubes(changes: list[CellChange] | CellBatch) -> set[str]:
+    if isinstance(changes, CellBatch):
+        return {changes.cube}
+    return {c.cube for c in changes}
 
 
 def _refusal(rt: ModelRuntime, r: CommitRequest, exc: BaseException) -> BaseException:

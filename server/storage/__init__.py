@@ -20,6 +20,7 @@ from server.storage.base import (
     address,
     elements_of,
 )
+from server.storage.batch import CellBatch
 
 
 def open_store(url: str | Path, *, create: bool = True) -> Store:
@@ -39,6 +40,7 @@ def open_store(url: str | Path, *, create: bool = True) -> Store:
 
 
 __all__ = [
+    "CellBatch",
     "CellChange",
     "CommitInfo",
     "CommitRequest",

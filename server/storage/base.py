@@ -15,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef
 from server.storage.unit import Transaction
+
+if TYPE_CHECKING:
+    from server.storage.batch import CellBatch
 
 SEPARATOR = "\t"
 
@@ -93,7 +96,7 @@ class CommitResult:
 
     commit: CommitInfo | None
     head: int
-    changes: list[CellChange]
+    changes: list[CellChange] | CellBatch  # the cells that changed (a batch for a batch)
     # on a shared store: the head just before this commit, read under the model's lock, so a
     # replica can tell whether another process committed since it last caught up
     previous_head: int | None = None
@@ -103,7 +106,7 @@ class CommitResult:
 class CommitRequest:
     """One writer's batch, as it goes into a group commit (see ``Store.commit_many``)."""
 
-    changes: Sequence[CellChange]
+    changes: Sequence[CellChange] | CellBatch
     author: str
     message: str
     source: str

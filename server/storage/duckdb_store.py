@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -149,6 +150,25 @@ class DuckDBStore(SqlStore):
         }
         cur.register(name, pa.table(arrays))
         return name
+
+    def _stage_arrow(self, cur: Any, table: pa.Table) -> str:
+        name = f"staged_{next(self._names)}"
+        cur.register(name, table)
+        return name
+
+    def _temp_as(self, cur: Any, select: str) -> str:
+        name = f"work_{next(self._names)}"
+        cur.execute(f"CREATE TEMP TABLE {name} AS {select}")
+        return name
+
+    def _drop_temp(self, cur: Any, table: str, staged: str) -> None:
+        with suppress(duckdb.Error):  # a failed statement may have ended the transaction
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.unregister(staged)
+
+    def _fetch_int64(self, cur: Any, sql: str) -> np.ndarray:
+        column = self._fetch_arrow(cur, sql, []).column(0)
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64)
 
     def _rows(
         self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns

@@ -15,6 +15,7 @@ The store notes when the database went away and when it came back, in the log an
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import threading
@@ -23,14 +24,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from server.errors import PlancubeError, StorageFull, StorageUnavailable
 from server.storage import location, unit
 from server.storage.pool import Pool
 from server.storage.sql import SQL_TYPES, Columns, SqlStore
+
+_PG_TYPES = {"string": "TEXT", "double": "DOUBLE PRECISION", "int64": "BIGINT"}
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +138,45 @@ class PostgresStore(SqlStore):
             for row in rows:
                 copy.write_row(row)
         return name
+
+    def _stage_arrow(self, cur: Any, table: pa.Table) -> str:
+        """An Arrow table into a temporary table by one CSV ``COPY`` (pyarrow writes the CSV:
+        null unquoted and empty, an empty text quoted, floats in shortest round-trip form)."""
+        name = f"staged_{next(self._names)}"
+        cols = ", ".join(f"{f.name} {_PG_TYPES[str(f.type)]}" for f in table.schema)
+        cur.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+        with cur.copy(f"COPY {name} FROM STDIN WITH (FORMAT csv)") as copy:
+            view = buffer.getbuffer()
+            for start in range(0, len(view), 1 << 20):
+                copy.write(view[start : start + (1 << 20)])
+        cur.execute(f"ANALYZE {name}")
+        return name
+
+    def _temp_as(self, cur: Any, select: str) -> str:
+        name = f"work_{next(self._names)}"
+        cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}")
+        cur.execute(f"ANALYZE {name}")
+        return name
+
+    def _drop_temp(self, cur: Any, table: str, staged: str) -> None:
+        pass  # ON COMMIT DROP (a failed transaction can run nothing more)
+
+    def _fetch_int64(self, cur: Any, sql: str) -> np.ndarray:
+        buffer = io.BytesIO()
+        with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        if not buffer.tell():
+            return np.zeros(0, dtype=np.int64)
+        buffer.seek(0)
+        table = pacsv.read_csv(
+            buffer,
+            pacsv.ReadOptions(column_names=["v"]),
+            convert_options=pacsv.ConvertOptions(column_types={"v": pa.int64()}),
+        )
+        return np.asarray(table.column(0).to_numpy(), dtype=np.int64)
 
     def _fetch_arrow(self, cur: Any, sql: str, params: Sequence[Any]) -> pa.Table:
         cur.execute(sql, list(params))

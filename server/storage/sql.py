@@ -28,10 +28,11 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef, RuleSpec
-from server.storage import migrate, sql_views
+from server.storage import bulk, migrate, sql_views
 from server.storage.base import (
     CellChange,
     CommitInfo,
@@ -45,6 +46,7 @@ from server.storage.base import (
     StoreConflict,
     StoreSnapshotExists,
 )
+from server.storage.batch import CellBatch
 from server.storage.unit import Transaction
 
 Columns = Sequence[tuple[str, str]]  # (name, "text" | "float" | "int")
@@ -93,6 +95,25 @@ class SqlStore(ABC):
 
     @abstractmethod
     def _fetch_arrow(self, cur: Any, sql: str, params: Sequence[Any]) -> pa.Table: ...
+
+    # the bulk write path (``server.storage.bulk``)
+    @abstractmethod
+    def _stage_arrow(self, cur: Any, table: pa.Table) -> str:
+        """An Arrow table as a relation the transaction's SQL can read; its name."""
+        ...
+
+    @abstractmethod
+    def _temp_as(self, cur: Any, select: str) -> str:
+        """A temporary table holding what ``select`` reads; its name."""
+        ...
+
+    @abstractmethod
+    def _drop_temp(self, cur: Any, table: str, staged: str) -> None: ...
+
+    @abstractmethod
+    def _fetch_int64(self, cur: Any, sql: str) -> np.ndarray:
+        """The one BIGINT column ``sql`` reads (no parameters), as an array."""
+        ...
 
     def _relation(
         self, cur: Any, rows: Sequence[Sequence[Any]], columns: Columns
@@ -456,19 +477,30 @@ class SqlStore(ABC):
         here against what the batches before it wrote, and the group's rows are written
         together. A commit costs its statements once per group instead of once per writer.
         """
+        small = [r for r in requests if not isinstance(r.changes, CellBatch)]
         with self._transaction(model) as cur:
             row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()
             head = int(row[0])
-            stored = self._current(cur, model, [c for r in requests for c in r.changes])
-            bases = [r.base for r in requests if r.base is not None and r.base <= head]
+            stored = self._current(cur, model, [c for r in small for c in r.changes])
+            bases = [r.base for r in small if r.base is not None and r.base <= head]
             later = sorted({v[2] for v in stored.values() if bases and v[2] > min(bases)})
             group = _Group(head, stored, self._writers(cur, later))
-            for r in requests:
+            for r in small:
                 group.add(r)
             ids = self._next_ids(cur, len(group.commits))
             if ids:
                 self._write_group(cur, model, group, ids)
-        return group.outcomes(model, ids, head if self.shared else None)
+            answers = iter(group.outcomes(model, ids, head if self.shared else None))
+            # a batch of columns after the group's small ones, each with set-based SQL
+            after = ids[-1] if ids else head
+            out: list[CommitResult | StoreConflict | StoreBaseAhead] = []
+            for r in requests:
+                if isinstance(r.changes, CellBatch):
+                    outcome, after = bulk.commit_batch(self, cur, model, r, after, now())
+                    out.append(outcome)
+                else:
+                    out.append(next(answers))
+        return out
 
     def _next_ids(self, cur: Any, n: int) -> list[int]:
         """``n`` new commit ids, ascending (one sequence for all models)."""
