@@ -86,7 +86,7 @@ class Layout(StrEnum):
 
 class Mode(StrEnum):
     incremental = "incremental"
-    replace = "replace"
+    replace_all = "replace"
 
 
 class DimensionLoadRejected(Unprocessable):
@@ -450,13 +450,13 @@ def build(
                 if c.name not in restated or (c.name, el.name) in stated
             ]
     for (c, p), e in stated.items():
-        if (c, p) not in old_edges or mode is Mode.replace:
+        if (c, p) not in old_edges or mode is Mode.replace_all:
             children.setdefault(p, []).append((c, _weight(e, old_edges.get((c, p), 1.0))))
 
     mentioned = dict.fromkeys([*file_elements, *(p for _, p in stated)])
     out.orphans = [n for n in h.names if n not in mentioned]
-    remove = set(out.orphans) if remove_orphans or mode is Mode.replace else set()
-    if mode is Mode.replace:
+    remove = set(out.orphans) if remove_orphans or mode is Mode.replace_all else set()
+    if mode is Mode.replace_all:
         order = list(mentioned)
     else:
         order = [n for n in h.names if n not in remove] + [
@@ -484,7 +484,7 @@ def build(
     new_edges = {(c, p): w for p, kids in children.items() for c, w in kids}
     out.reweighted = sum(1 for k, w in new_edges.items() if k in old_edges and old_edges[k] != w)
     old_by_name = {el.name: el for el in old.elements}
-    elements = []
+    elements: list[dict[str, Any]] = []
     for n in order:
         prev = old_by_name.get(n)
         attrs = dict(prev.attributes) if prev is not None else {}
@@ -492,13 +492,13 @@ def build(
         if prev is not None and any(attrs.get(k) != v for k, v in changed.items()):
             out.attributes.append(n)
         attrs.update(changed)
-        el: dict[str, Any] = {"name": n, "attributes": attrs}
+        item: dict[str, Any] = {"name": n, "attributes": attrs}
         if prev is not None:
-            el["type"] = prev.type
-        kids = children.get(n)
-        if kids:
-            el["children"] = [{"name": c, "weight": w} for c, w in kids]
-        elements.append(el)
+            item["type"] = prev.type
+        below = children.get(n)
+        if below:
+            item["children"] = [{"name": c, "weight": w} for c, w in below]
+        elements.append(item)
     _check_aliases(old, elements, given_attrs, entries, attr_cols, problems)
     if problems.count:
         return out

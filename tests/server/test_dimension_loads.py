@@ -32,8 +32,7 @@ def stored_dimension(client: Any) -> dict[str, Any]:
     dims, _ = client.app.state.workspace.store.load_structure("small")
     d = next(d for d in dims if d.name == "Account")
     return {
-        e.name: (sorted((c.name, c.weight) for c in e.children), e.attributes)
-        for e in d.elements
+        e.name: (sorted((c.name, c.weight) for c in e.children), e.attributes) for e in d.elements
     }
 
 
@@ -133,8 +132,14 @@ def test_orphans_removed_only_without_cells(small: Any) -> None:
     r = post(small, b"L1,L2\nNet,Rent\n", mode="replace")
     assert r.status_code == 200, r.text
     assert set(stored_dimension(small)) == {"Net", "Rent"}
-    assert cell(view(small, {**_view(), "rows": [{"dimension": "Account", "members": "Net"}]}),
-                "Net", "Jan") == 10
+    assert (
+        cell(
+            view(small, {**_view(), "rows": [{"dimension": "Account", "members": "Net"}]}),
+            "Net",
+            "Jan",
+        )
+        == 10
+    )
 
 
 def _view() -> dict[str, Any]:
@@ -172,8 +177,11 @@ def test_a_planner_is_refused_and_unknown_names_are_404(small: Any) -> None:
     headers = {**as_user(small, "pat", "small", "planner"), "Content-Type": CSV}
     r = small.post(URL, content=b"element,parent\nZ,Cost\n", headers=headers)
     assert error(r, 403, "forbidden")
-    r = small.post("/api/models/small/dimensions/Nope/load", content=b"element\nZ\n",
-                   headers={"Content-Type": CSV})
+    r = small.post(
+        "/api/models/small/dimensions/Nope/load",
+        content=b"element\nZ\n",
+        headers={"Content-Type": CSV},
+    )
     assert r.status_code == 404
     headers = {**as_user(small, "mo", "small", "modeler"), "Content-Type": CSV}
     assert small.post(URL, content=b"element,parent\nZ,Cost\n", headers=headers).status_code == 200
@@ -182,7 +190,9 @@ def test_a_planner_is_refused_and_unknown_names_are_404(small: Any) -> None:
 def test_xlsx_converted_by_libreoffice(small: Any, tmp_path: Path) -> None:
     soffice = shutil.which("soffice")
     if soffice is None:
-        unavailable("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui")
+        unavailable(
+            "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
+        )
     source = tmp_path / "accounts.csv"
     source.write_text("Element,Parent,Weight,Code\nHardware,Cost,1,7000\n2024,Rev,-1,\n")
     subprocess.run(
