@@ -529,6 +529,9 @@ def parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_token_create)
     _login_parsers(sub)
     _import_parser(sub)
+    from server import cli_dimension_load
+
+    cli_dimension_load.add_parser(sub)  # plancube load-dimension
     return p
 
 
