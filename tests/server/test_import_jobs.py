@@ -169,3 +169,94 @@ def test_a_finished_jobs_report_outlives_the_server(tmp_path: Any) -> None:
         again = c.get(f"/api/jobs/{job}").json()
         assert again["state"] == "failed" and again["report"]["error_count"] == 2
         assert "unknown_element" in c.get(f"/api/jobs/{job}/report").text
+
+
+class _Http:
+    """httpx.Client, answered by the in-process test client (the CLI talks to it)."""
+
+    def __init__(self, app: Any, **_: Any) -> None:
+        self.app = app
+
+    def __enter__(self) -> _Http:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass
+
+    def get(self, url: str) -> Any:
+        return self.app.get(url.removeprefix("http://plancube.test"))
+
+    def delete(self, url: str) -> Any:
+        return self.app.delete(url.removeprefix("http://plancube.test"))
+
+
+@pytest.fixture
+def cli_to(small: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from server.auth import client as auth_client
+    from server.imports import client as import_client
+
+    def post(url: str, **kw: Any) -> Any:
+        kw.pop("verify"), kw.pop("timeout")
+        return small.post(url.removeprefix("http://plancube.test"), **kw)
+
+    monkeypatch.setattr(import_client.httpx, "post", post)
+    monkeypatch.setattr(import_client.httpx, "Client", lambda **kw: _Http(small, **kw))
+    token = small.headers["Authorization"].removeprefix("Bearer ")
+    monkeypatch.setattr(auth_client, "access_token", lambda server, ca_file=None: token)
+    return import_client
+
+
+def _args(path: Any) -> list[str]:
+    return [
+        "import", str(path), "--server", "http://plancube.test", "--model", "small",
+        "--cube", "PnL", "--background",
+    ]  # fmt: skip
+
+
+def test_plancube_import_background_shows_progress_and_the_result(
+    cli_to: Any, small: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import cli
+
+    data = tmp_path / "actuals.csv"
+    data.write_bytes(GOOD)
+    assert cli.main(_args(data)) == 0
+    out = capsys.readouterr()
+    assert "wrote 2 cells from 2 rows" in out.out
+    assert "\r[" in out.err and "100%" in out.err
+    assert cell(view(small), "Net", "Jan") == 70
+    data.write_bytes(BAD)
+    assert cli.main(_args(data)) == 1
+    err = capsys.readouterr().err
+    assert "import_rejected" in err and "row 2, Account: 'Revenue' unknown_element" in err
+
+
+def test_ctrl_c_cancels_the_background_import(
+    cli_to: Any, small: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from server import cli
+
+    data = tmp_path / "actuals.csv"
+    data.write_bytes(GOOD)
+    rt = small.app.state.workspace.runtime("small")
+    lock = rt.write_lock
+    lock.acquire()  # the job waits to validate until the Ctrl+C has been heard
+    pressed = []
+
+    def sleep(_: float) -> None:
+        if not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+        if lock._is_owned():  # the cancel is asked for: let the job go on to hear it
+            lock.release()
+        time.sleep(0.02)
+
+    monkeypatch.setattr(cli_to, "_pause", sleep)
+    try:
+        assert cli.main(_args(data)) == 1
+    finally:
+        if lock._is_owned():
+            lock.release()
+    err = capsys.readouterr().err
+    assert "cancelling" in err and "job_cancelled" in err and "nothing was written" in err
+    assert stored(small) == {}
