@@ -564,12 +564,15 @@ def _import_parser(sub: Any) -> None:
     sp.add_argument("--sheet")
     sp.add_argument("--message", default="")
     sp.add_argument("--report", type=Path, metavar="CSV", help="write every problem here")
+    sp.add_argument(
+        "--background", action="store_true", help="as a job: a progress bar; Ctrl+C cancels"
+    )
     sp.set_defaults(func=cmd_import)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from server.auth import client
-    from server.imports.client import upload
+    from server.imports.client import follow, upload
 
     def run() -> int:
         params = [("map", m) for m in args.map] + [("const", c) for c in args.const]
@@ -583,8 +586,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 params.append((flag, "true"))
         token = client.access_token(args.server, ca_file=args.ca_file)
         send = (args.server, token, args.model, args.cube, args.file)
-        r = upload(*send, params, fmt=args.format, ca_file=args.ca_file)
-        body = r.json()
+        if args.background:
+            status, body = follow(*send, params, fmt=args.format, ca_file=args.ca_file)
+        else:
+            r = upload(*send, params, fmt=args.format, ca_file=args.ca_file)
+            status, body = r.status_code, r.json()
         problems = body.get("error_count") or body.get("error", {}).get("details", {}).get(
             "error_count"
         )
@@ -592,7 +598,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             # the whole report: the same file again as a dry run (nothing written twice)
             csv = upload(*send, [*params, ("report", "csv"), ("dry_run", "true")], fmt=args.format)
             args.report.write_bytes(csv.content)
-        if r.status_code != 200:
+        if status != 200:
             err = body.get("error", {})
             print(f"error [{err.get('code')}]: {err.get('message')}", file=sys.stderr)
             for e in err.get("details", {}).get("errors", [])[:20]:

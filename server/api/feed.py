@@ -7,6 +7,7 @@ Protocol (JSON text frames)::
     <- {"type": "cells", "id": "v1", "commit": {...}, "cells": [{"row": 3, "col": 7, "value": 1.5}]}
     -> {"op": "unsubscribe", "id": "v1"}
     <- {"type": "error", "id": "v1", "error": {"code": ..., "message": ..., "details": ...}}
+    <- {"type": "job", "job": {...as GET /api/jobs/{id}...}}   (the caller's own import jobs)
 
 After commits to the model, each distinct view on a cube they touched is re-read from the engine
 once, off the write path, and every subscriber of it gets the differences from what it last got
@@ -40,6 +41,7 @@ from server.api.route import StrictJsonRoute
 from server.context import Context
 from server.errors import FeedLimit, PlancubeError, Unprocessable
 from server.events import Hub, Outbox, Subscription, dumps, error_body
+from server.jobs import board
 from server.limits import SUBSCRIPTIONS_SETTING
 from server.services import views
 from server.workspace import Workspace
@@ -112,6 +114,8 @@ async def feed(socket: WebSocket, ctx: Viewer, model: str) -> None:
     hub = ws.feed.hub(model)
     outbox = Outbox(asyncio.get_running_loop(), ws.feed.limit, ws.limits.max_feed_cells)
     most = ws.limits.max_subscriptions
+    jobs = board(ws)
+    jobs.listen(ctx.caller.user_id, outbox)  # the caller's import jobs' progress (server.jobs)
 
     async def listen() -> None:
         while True:
@@ -179,6 +183,7 @@ async def feed(socket: WebSocket, ctx: Viewer, model: str) -> None:
                 await listen()
             tg.cancel_scope.cancel()
     finally:
+        jobs.unlisten(ctx.caller.user_id, outbox)
         for sub in outbox.subscriptions.values():
             _leave(hub, sub)
         with contextlib.suppress(Exception):

@@ -14,6 +14,8 @@ from server.context import Context
 from server.errors import InvalidValue
 from server.imports.numbers import THOUSANDS, Locale
 from server.imports.read import MEDIA_TYPES, Format, read
+from server.jobs import board
+from server.responses import Json
 from server.services import imports as service
 
 router = APIRouter(
@@ -60,7 +62,15 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     "(`across=DIMENSION`). The whole file is validated first; every problem is reported by "
     "file row, column, value and reason, and a file with problems writes nothing (422 "
     "`import_rejected`) unless `load_valid_rows`. `report=csv` answers the whole report as "
-    "CSV instead of JSON. See docs/imports.md.",
+    "CSV instead of JSON. `background=true` runs it as a job instead: 202 at once with the "
+    "job (`Location: /api/jobs/{id}`), its progress there and over the live feed, its "
+    "report kept when it ends. See docs/imports.md.",
+    responses={
+        202: {
+            "description": "background=true: the import job, queued (follow its Location)",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        }
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -99,6 +109,10 @@ async def import_cells(
     sheet: Annotated[str | None, Query(max_length=31)] = None,
     message: Annotated[str, Query(max_length=10_000)] = "",
     report: Report = Report.json,
+    background: Annotated[
+        bool, Query(description="run as a job: 202 with the job; see GET /api/jobs/{id}")
+    ] = False,
+    file_name: Annotated[str, Query(max_length=255, description="shown with the job")] = "",
 ) -> Any:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     fmt = format or MEDIA_TYPES.get(media)
@@ -115,6 +129,22 @@ async def import_cells(
     )
     raw = await request.body()
     options = {"delimiter": delimiter, "encoding": encoding, "sheet": sheet}
+    if background:
+        job = await run_in_threadpool(
+            board(ctx.ws).start,
+            ctx,
+            cube,
+            raw,
+            fmt,
+            options,
+            mapping,
+            file_name,
+            mode=mode,
+            dry_run=dry_run,
+            load_valid_rows=load_valid_rows,
+            message=message,
+        )
+        return Json(job, status_code=202, headers={"Location": job["links"]["self"]})
 
     def work() -> Any:
         table = read(raw, fmt, **options)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,13 @@ class Mapping:
     value_columns: list[str] | None = None  # wide: the columns to unpivot (default: the rest)
     case_insensitive: bool = False
     locale: Locale = field(default_factory=Locale)
+
+
+class Progress(Protocol):
+    """What a background import (``server.jobs``) hears: each phase as it starts, with the
+    rows done of the total. It raises to cancel; after ``committing`` it no longer may."""
+
+    def phase(self, name: str, done: int, total: int) -> None: ...
 
 
 class ImportRejected(Unprocessable):
@@ -442,17 +449,23 @@ def run(
     dry_run: bool = False,
     load_valid_rows: bool = False,
     message: str = "",
+    progress: Progress | None = None,
 ) -> Outcome:
     """Validate the whole table, then (unless a dry run, or problems without
     ``load_valid_rows``) commit it as one commit of source ``import``."""
     rt = ctx.rt
     rt.cube(cube)
+    rows = table.num_rows
     if dry_run:
         with rt.write_lock:
+            if progress is not None:
+                progress.phase("validating", 0, rows)
             return build(ctx, cube, table, mapping, mode, load_valid_rows)
     done: list[Outcome] = []
 
     def prepare() -> CellBatch:
+        if progress is not None:
+            progress.phase("validating", 0, rows)
         out = build(ctx, cube, table, mapping, mode, load_valid_rows)
         done.append(out)
         if out.problems.count and not load_valid_rows:
@@ -465,6 +478,8 @@ def run(
             exc.outcome = out
             raise exc
         assert out.changes is not None
+        if progress is not None:
+            progress.phase("committing", rows, rows)  # the last moment a cancel is heard
         return out.changes
 
     result = cells.submit(

@@ -185,6 +185,28 @@ class AuditEntry(SQLModel, table=True):
     after: str | None = None  # JSON
 
 
+class ImportJob(SQLModel, table=True):
+    """A background import (``server.jobs``): its state and, once it ends, its report (the
+    JSON the synchronous import answers) and the problems as CSV, kept across restarts."""
+
+    __tablename__ = "import_jobs"
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    user_id: str = Field(index=True)  # the owner: only they (and a server admin) see it
+    model: str
+    cube: str
+    file_name: str = ""
+    state: str  # queued | running | succeeded | failed | cancelled
+    phase: str = ""  # reading | validating | committing | recalculating | done
+    rows: int = 0
+    message: str = ""  # why it failed or was cancelled
+    report: str | None = None  # JSON
+    problems: str | None = None  # CSV
+    created_at: str = Field(default_factory=now)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
 TABLES = [
     User,
     Group,
@@ -196,4 +218,5 @@ TABLES = [
     LoginSession,
     SignInFlow,
     AuditEntry,
+    ImportJob,
 ]
