@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from server.storage import delta
 from server.storage.base import (
     CommitInfo,
     CommitRequest,
@@ -38,12 +39,19 @@ def commit_batch(
     if r.base is not None and r.base > head:
         return StoreBaseAhead(r.base, head), head
     staged = store._stage_arrow(cur, batch.table(model))
+    # a cell's row is in cells or in the delta of bulk loads, never both (server.storage.delta)
+    old = {
+        col: f"CASE WHEN c.key IS NOT NULL THEN c.{col} ELSE d.{col} END"
+        for col in ("num", "txt", "commit_id")
+    }
     work = store._temp_as(
         cur,
-        "SELECT s.pos, s.key, s.addr, s.num, s.txt, c.num AS old_num, c.txt AS old_txt, "
-        "c.commit_id AS old_commit, c.key IS NOT NULL AS known, "
-        "(c.num IS DISTINCT FROM s.num OR c.txt IS DISTINCT FROM s.txt) AS real "
-        f"FROM {staged} s LEFT JOIN cells c ON c.key = s.key",
+        f"SELECT s.pos, s.key, s.addr, s.num, s.txt, {old['num']} AS old_num, "
+        f"{old['txt']} AS old_txt, {old['commit_id']} AS old_commit, "
+        "c.key IS NOT NULL AS known, d.key IS NOT NULL AS loaded, "
+        f"({old['num']} IS DISTINCT FROM s.num OR {old['txt']} IS DISTINCT FROM s.txt) AS real "
+        f"FROM {staged} s LEFT JOIN cells c ON c.key = s.key "
+        f"LEFT JOIN {delta.TABLE} d ON d.key = s.key",
     )
     try:
         if r.base is not None:
@@ -84,18 +92,24 @@ def commit_batch(
             f"num, txt FROM {work} WHERE real",
             [commit_id, model, batch.cube],
         )
+        for table, flag in (("cells", "known"), (delta.TABLE, "loaded")):
+            store._exec(
+                cur,
+                f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
+                f"WHERE {table}.key = w.key AND w.{flag} AND w.real",
+                [commit_id],
+            )
+        new = "real AND NOT known AND NOT loaded"
+        (fresh,) = store._exec(cur, f"SELECT count(*) FROM {work} WHERE {new}").fetchone()
+        into = delta.TABLE if fresh >= store.delta_min_rows else "cells"
         store._exec(
             cur,
-            f"UPDATE cells SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
-            "WHERE cells.key = w.key AND w.known AND w.real",
-            [commit_id],
-        )
-        store._exec(
-            cur,
-            "INSERT INTO cells SELECT key, ?, ?, addr, num, txt, CAST(? AS BIGINT) "
-            f"FROM {work} WHERE real AND NOT known",
+            f"INSERT INTO {into} SELECT key, ?, ?, addr, num, txt, CAST(? AS BIGINT) "
+            f"FROM {work} WHERE {new}",
             [model, batch.cube, commit_id],
         )
+        if into == delta.TABLE:
+            store._merger.poke(model)  # it starts once this transaction has let go of the lock
         info = CommitInfo(commit_id, model, r.author, at, r.message, r.source, len(pos), r.reverts)
         return CommitResult(info, commit_id, batch.take(pos), previous), commit_id
     finally:

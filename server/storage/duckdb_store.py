@@ -69,6 +69,7 @@ class DuckDBStore(SqlStore):
         )
 
     def close(self) -> None:
+        self._close_merger()
         try:
             self._db.close()
         except duckdb.Error as exc:  # the last checkpoint found the disk full: the WAL keeps all

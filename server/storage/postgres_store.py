@@ -62,6 +62,7 @@ class PostgresStore(SqlStore):
         self._serving = True
 
     def close(self) -> None:
+        self._close_merger()
         self._pool.close()
 
     def ping(self) -> None:

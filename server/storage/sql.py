@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from server.modeldef import CubeDef, DimensionDef, RuleSpec
-from server.storage import bulk, migrate, sql_views
+from server.storage import bulk, delta, migrate, sql_views
 from server.storage.base import (
     CellChange,
     CommitInfo,
@@ -74,6 +74,8 @@ class SqlStore(ABC):
     shared: bool
 
     _local: threading.local  # .tx: the unit of work open on this thread
+    _merger: delta.Merger  # moves bulk-loaded cells into the indexed table (``_migrate``)
+    delta_min_rows = delta.MIN_ROWS  # new cells of one batch that go to the delta first
     _engine: Any  # SQLAlchemy's engine for units of work (``server.storage.unit.engine``)
 
     # -- dialect hooks -----------------------------------------------------------------------
@@ -181,6 +183,44 @@ class SqlStore(ABC):
     def _migrate(self) -> None:
         with self.transaction() as tx:
             migrate.upgrade(tx.connection)
+        self._merger = delta.Merger(self._merge_delta)
+        with self._transaction() as cur:
+            left = self._exec(cur, f"SELECT DISTINCT model FROM {delta.TABLE}").fetchall()
+        for (model,) in left:  # a bulk load the last run had not merged yet
+            self._merger.poke(model)
+
+    # -- bulk-loaded cells (server.storage.delta) ----------------------------------------------
+    def _merge_delta(self, model: str) -> int:
+        """Move one chunk of the model's delta into ``cells``; how many rows it moved."""
+        with self._transaction(model) as cur:
+            chunk = self._temp_as(
+                cur,
+                f"SELECT key FROM {delta.TABLE} WHERE model = {sql_views.literal(model)} "
+                f"LIMIT {delta.CHUNK}",
+            )
+            try:
+                moved = self._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
+                if moved:
+                    self._exec(
+                        cur,
+                        "INSERT INTO cells SELECT key, model, cube, addr, num, txt, commit_id "
+                        f"FROM {delta.TABLE} WHERE key IN (SELECT key FROM {chunk})",
+                    )
+                    self._exec(
+                        cur, f"DELETE FROM {delta.TABLE} WHERE key IN (SELECT key FROM {chunk})"
+                    )
+            finally:
+                self._drop_temp(cur, chunk, "")
+        return int(moved)
+
+    def merge_bulk_loads(self, timeout: float | None = None) -> bool:
+        """Wait until every bulk load is merged into the indexed table (tests, benchmarks)."""
+        return self._merger.wait(timeout)
+
+    def _close_merger(self) -> None:
+        merger: delta.Merger | None = getattr(self, "_merger", None)
+        if merger is not None:
+            merger.close()
 
     # -- models ------------------------------------------------------------------------------
     def list_models(self) -> list[ModelRow]:
@@ -208,7 +248,9 @@ class SqlStore(ABC):
     def delete_model(self, name: str) -> None:
         with self._transaction(name) as cur:
             self._drop_views(cur, name)
-            for table in ("dimensions", "elements", "edges", "cubes", "rules", "commits", "cells"):
+            for table in ("dimensions", "elements", "edges", "cubes", "rules", "commits"):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
+            for table in ("cells", delta.TABLE):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             for table in ("cell_history", "snapshots", "holds"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
@@ -404,7 +446,8 @@ class SqlStore(ABC):
             cur.execute(sql_views.drop(model, name))
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
             self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, name])
-            self._exec(cur, "DELETE FROM cells WHERE model = ? AND cube = ?", [model, name])
+            for table in ("cells", delta.TABLE):
+                self._exec(cur, f"DELETE FROM {table} WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM holds WHERE model = ? AND cube = ?", [model, name])
 
     # -- SQL views (server.storage.sql_views) --------------------------------------------------
@@ -432,10 +475,11 @@ class SqlStore(ABC):
 
     # -- cells -------------------------------------------------------------------------------
     def load_cells(self, model: str, cube: str) -> pa.Table:
+        where = "WHERE model = ? AND cube = ? AND (num IS NOT NULL OR txt IS NOT NULL)"
         return self._read_arrow(
-            "SELECT addr, num, txt FROM cells WHERE model = ? AND cube = ? "
-            "AND (num IS NOT NULL OR txt IS NOT NULL)",
-            [model, cube],
+            f"SELECT addr, num, txt FROM cells {where} "
+            f"UNION ALL SELECT addr, num, txt FROM {delta.TABLE} {where}",
+            [model, cube, model, cube],
         )
 
     def cells_as_of(self, model: str, cube: str, commit_id: int) -> pa.Table:
@@ -481,7 +525,7 @@ class SqlStore(ABC):
         with self._transaction(model) as cur:
             row = self._exec(cur, "SELECT head FROM models WHERE name = ?", [model]).fetchone()
             head = int(row[0])
-            stored = self._current(cur, model, [c for r in small for c in r.changes])
+            stored, in_delta = self._current(cur, model, [c for r in small for c in r.changes])
             bases = [r.base for r in small if r.base is not None and r.base <= head]
             later = sorted({v[2] for v in stored.values() if bases and v[2] > min(bases)})
             group = _Group(head, stored, self._writers(cur, later))
@@ -489,7 +533,7 @@ class SqlStore(ABC):
                 group.add(r)
             ids = self._next_ids(cur, len(group.commits))
             if ids:
-                self._write_group(cur, model, group, ids)
+                self._write_group(cur, model, group, ids, in_delta)
             answers = iter(group.outcomes(model, ids, head if self.shared else None))
             # a batch of columns after the group's small ones, each with set-based SQL
             after = ids[-1] if ids else head
@@ -511,7 +555,9 @@ class SqlStore(ABC):
         ).fetchall()
         return sorted(int(r[0]) for r in rows)
 
-    def _write_group(self, cur: Any, model: str, group: _Group, ids: list[int]) -> None:
+    def _write_group(
+        self, cur: Any, model: str, group: _Group, ids: list[int], in_delta: set[_Key]
+    ) -> None:
         commits = [
             (ids[i], model, r.author, at, r.message, r.source, len(real), r.reverts, r.session)
             for i, (r, at, real) in enumerate(group.commits)
@@ -530,18 +576,25 @@ class SqlStore(ABC):
         )
         # cells that have a row are updated in place, the others inserted: DuckDB's upsert
         # (INSERT .. ON CONFLICT DO UPDATE) costs several times a plain UPDATE
+        # (a cell a bulk load left in the delta is updated there: server.storage.delta)
         known: list[tuple[Any, ...]] = []
+        loaded: list[tuple[Any, ...]] = []
         fresh: list[tuple[Any, ...]] = []
         for (cube, addr), (num, txt, slot) in group.cells.items():
             row = (cell_key(model, cube, addr), cube, addr, num, txt, ids[slot])
-            (known if (cube, addr) in group.stored else fresh).append(row)
-        if known:
-            rel, params = self._relation(cur, known, _CELL_COLS)
+            if (cube, addr) not in group.stored:
+                fresh.append(row)
+            else:
+                (loaded if (cube, addr) in in_delta else known).append(row)
+        for table, rows in (("cells", known), (delta.TABLE, loaded)):
+            if not rows:
+                continue
+            rel, params = self._relation(cur, rows, _CELL_COLS)
             self._exec(
                 cur,
-                "UPDATE cells SET num = v.num, txt = v.txt, commit_id = v.commit_id "
+                f"UPDATE {table} SET num = v.num, txt = v.txt, commit_id = v.commit_id "
                 # inline VALUES come aliased v(...); a staged table (no params) is named
-                f"FROM {rel if params else rel + ' AS v'} WHERE cells.key = v.key",
+                f"FROM {rel if params else rel + ' AS v'} WHERE {table}.key = v.key",
                 params,
             )
         if fresh:
@@ -556,23 +609,34 @@ class SqlStore(ABC):
 
     def _current(
         self, cur: Any, model: str, changes: Sequence[CellChange]
-    ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """(num, txt, last commit id) of every target cell that has a row."""
+    ) -> tuple[dict[_Key, tuple[Any, ...]], set[_Key]]:
+        """(num, txt, last commit id) of every target cell that has a row; which of those
+        rows are in the delta of bulk loads (``server.storage.delta``)."""
         if not changes:
-            return {}
+            return {}, set()
         keys = list(dict.fromkeys(cell_key(model, c.cube, c.addr) for c in changes))
         if len(keys) <= _INLINE_ROWS:
             where, params = f"c.key IN ({', '.join('?' * len(keys))})", keys
-            source = "cells c"
+
+            def source(table: str) -> str:
+                return f"{table} c"
         else:
             staged = self._stage(cur, [(k,) for k in keys], [("key", "text")])
-            where, params, source = "TRUE", [], f"{staged} s JOIN cells c ON c.key = s.key"
+            where, params = "TRUE", []
+
+            def source(table: str) -> str:
+                return f"{staged} s JOIN {table} c ON c.key = s.key"
+
         rows = self._exec(
             cur,
-            f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id FROM {source} WHERE {where}",
-            params,
+            " UNION ALL ".join(
+                f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id, {flag} AS loaded "
+                f"FROM {source(table)} WHERE {where}"
+                for table, flag in (("cells", "FALSE"), (delta.TABLE, "TRUE"))
+            ),
+            [*params, *params],
         ).fetchall()
-        return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+        return {(r[0], r[1]): tuple(r[2:5]) for r in rows}, {(r[0], r[1]) for r in rows if r[5]}
 
     def _writers(self, cur: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:
         """(author, time, session) of these commits."""

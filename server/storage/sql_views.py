@@ -35,11 +35,20 @@ def drop(model: str, cube: str) -> str:
     return f"DROP VIEW IF EXISTS {ident(view_name(model, cube))}"
 
 
-def create(model: str, cube: str, dimensions: Sequence[str]) -> str:
+def create(model: str, cube: str, dimensions: Sequence[str], *, delta: bool = True) -> str:
+    """The view reads ``cells`` and the bulk loads still in ``cells_delta`` (a cell is in one
+    of them, never both: ``server.storage.delta``); ``delta=False`` for a store before it."""
     sep = f"chr({ord(SEPARATOR)})"
     columns = [f"split_part(addr, {sep}, {i + 1}) AS {ident(d)}" for i, d in enumerate(dimensions)]
+    where = (
+        f"WHERE model = {literal(model)} AND cube = {literal(cube)} "
+        "AND (num IS NOT NULL OR txt IS NOT NULL)"
+    )
+    source = f"(SELECT addr, num, txt FROM cells {where}"
+    if delta:
+        source += f" UNION ALL SELECT addr, num, txt FROM cells_delta {where}"
+    source += ") AS c"
     return (
         f"CREATE VIEW {ident(view_name(model, cube))} AS SELECT {', '.join(columns)}, num, txt "
-        f"FROM cells WHERE model = {literal(model)} AND cube = {literal(cube)} "
-        "AND (num IS NOT NULL OR txt IS NOT NULL)"
+        f"FROM {source}"
     )

@@ -1,0 +1,87 @@
+"""New cells of a bulk load wait in an unindexed table until a background merge indexes them.
+
+``cells`` has a text primary key: a planner's one-cell write finds its row through the index in
+microseconds. Keeping that index costs a bulk load more than everything else it does — DuckDB
+spends about a second of index work per million new keys, half of it at COMMIT — so a batch that
+brings at least ``MIN_ROWS`` new cells inserts them into ``cells_delta``, a table of the same
+columns with no index, and the import is answered as soon as that commit is durable. A
+``Merger`` thread then moves the model's delta into ``cells`` in chunks of ``CHUNK`` rows, each
+its own short transaction under the model's write lock, so writers wait for one chunk at a time
+instead of for the whole index build.
+
+The one rule every reader and writer keeps: **a cell's row is in ``cells`` or in
+``cells_delta``, never both.** Reads take the union (``load_cells``, the SQL views); a write
+looks a key up in both and updates the row where it is; only a cell in neither is inserted, and
+a merge moves rows (insert and delete in one transaction). A crash between chunks leaves the
+rest in the delta, where reads still find it, and the next start merges it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+TABLE = "cells_delta"
+MIN_ROWS = 10_000  # a batch with at least this many new cells puts them in the delta
+CHUNK = 100_000  # rows per merge transaction: how long a writer may wait behind a merge
+
+
+class Merger:
+    """Runs ``merge(model)`` — one chunk, answering how many rows it moved — in a thread of its
+    own until each model that was ``poke``d has an empty delta. Started at the first poke."""
+
+    def __init__(self, merge: Callable[[str], int]) -> None:
+        self._merge = merge
+        self._want: set[str] = set()
+        self._busy = False
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def poke(self, model: str) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            self._want.add(model)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="delta-merge", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until nothing is left to merge (True) or ``timeout`` passes (False)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._want and not self._busy, timeout)
+
+    def close(self) -> None:
+        """Stop after the chunk in progress; what is left merges at the next start."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._want or self._closed)
+                if self._closed:
+                    self._want.clear()
+                    self._cv.notify_all()
+                    return
+                model = self._want.pop()
+                self._busy = True
+            moved = 0
+            try:
+                moved = self._merge(model)
+            except Exception:  # the delta still serves reads; the next start tries again
+                log.exception("merging the bulk-loaded cells of model %r into cells", model)
+            with self._cv:
+                self._busy = False
+                if moved:
+                    self._want.add(model)  # there may be more
+                self._cv.notify_all()
