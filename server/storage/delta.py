@@ -27,19 +27,23 @@ log = logging.getLogger(__name__)
 TABLE = "cells_delta"
 MIN_ROWS = 10_000  # a batch with at least this many new cells puts them in the delta
 CHUNK = 100_000  # rows per merge transaction: how long a writer may wait behind a merge
+SETTLE = 0.5  # seconds a merge waits after a bulk load: the load's own engine apply goes first
 
 
 class Merger:
     """Runs ``merge(model)`` — one chunk, answering how many rows it moved — in a thread of its
     own until each model that was ``poke``d has an empty delta. Started at the first poke."""
 
-    def __init__(self, merge: Callable[[str], int]) -> None:
+    def __init__(self, merge: Callable[[str], int], settle: float = SETTLE) -> None:
         self._merge = merge
+        self._settle = settle
         self._want: set[str] = set()
         self._busy = False
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._merging: set[str] = set()  # models merged chunk after chunk right now
+        self._stop = threading.Event()
 
     def poke(self, model: str) -> None:
         with self._cv:
@@ -60,6 +64,7 @@ class Merger:
         """Stop after the chunk in progress; what is left merges at the next start."""
         with self._cv:
             self._closed = True
+            self._stop.set()
             self._cv.notify_all()
             thread = self._thread
         if thread is not None:
@@ -75,13 +80,20 @@ class Merger:
                     return
                 model = self._want.pop()
                 self._busy = True
+                first = model not in self._merging
+                self._merging.add(model)
+            if first:  # not while the import that poked is still applying its cells
+                self._stop.wait(self._settle)
             moved = 0
             try:
-                moved = self._merge(model)
+                if not self._stop.is_set():
+                    moved = self._merge(model)
             except Exception:  # the delta still serves reads; the next start tries again
                 log.exception("merging the bulk-loaded cells of model %r into cells", model)
             with self._cv:
                 self._busy = False
                 if moved:
                     self._want.add(model)  # there may be more
+                else:
+                    self._merging.discard(model)
                 self._cv.notify_all()

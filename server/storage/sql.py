@@ -195,17 +195,13 @@ class SqlStore(ABC):
         with self._transaction(model) as cur:
             chunk = self._temp_as(
                 cur,
-                f"SELECT key FROM {delta.TABLE} WHERE model = {sql_views.literal(model)} "
-                f"LIMIT {delta.CHUNK}",
+                "SELECT key, model, cube, addr, num, txt, commit_id FROM "
+                f"{delta.TABLE} WHERE model = {sql_views.literal(model)} LIMIT {delta.CHUNK}",
             )
             try:
                 moved = self._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
                 if moved:
-                    self._exec(
-                        cur,
-                        "INSERT INTO cells SELECT key, model, cube, addr, num, txt, commit_id "
-                        f"FROM {delta.TABLE} WHERE key IN (SELECT key FROM {chunk})",
-                    )
+                    self._exec(cur, f"INSERT INTO cells SELECT * FROM {chunk}")
                     self._exec(
                         cur, f"DELETE FROM {delta.TABLE} WHERE key IN (SELECT key FROM {chunk})"
                     )

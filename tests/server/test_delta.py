@@ -32,7 +32,7 @@ class Held:
         self.gate = threading.Event()
         real = store._merge_delta
         store._merger.close()
-        store._merger = delta.Merger(lambda m: real(m) if self.gate.is_set() else 0)
+        store._merger = delta.Merger(lambda m: real(m) if self.gate.is_set() else 0, settle=0)
 
     def release(self, model: str = "m") -> None:
         self.gate.set()
