@@ -25,6 +25,7 @@ from server.storage.base import (
     StoreConflict,
 )
 from server.storage.batch import CellBatch
+from server.storage.sql_views import literal
 
 if TYPE_CHECKING:
     from server.storage.sql import SqlStore
@@ -48,10 +49,11 @@ def commit_batch(
         cur,
         f"SELECT s.pos, s.key, s.addr, s.num, s.txt, {old['num']} AS old_num, "
         f"{old['txt']} AS old_txt, {old['commit_id']} AS old_commit, "
-        "c.key IS NOT NULL AS known, d.key IS NOT NULL AS loaded, "
+        "c.key IS NOT NULL AS known, d.addr IS NOT NULL AS loaded, "
         f"({old['num']} IS DISTINCT FROM s.num OR {old['txt']} IS DISTINCT FROM s.txt) AS real "
         f"FROM {staged} s LEFT JOIN cells c ON c.key = s.key "
-        f"LEFT JOIN {delta.TABLE} d ON d.key = s.key",
+        f"LEFT JOIN {delta.TABLE} d ON d.model = {literal(model)} "
+        f"AND d.cube = {literal(batch.cube)} AND d.addr = s.addr",
     )
     try:
         if r.base is not None:
@@ -92,23 +94,30 @@ def commit_batch(
             f"num, txt FROM {work} WHERE real",
             [commit_id, model, batch.cube],
         )
-        for table, flag in (("cells", "known"), (delta.TABLE, "loaded")):
+        t = delta.TABLE
+        match = {
+            "cells": "cells.key = w.key AND w.known",
+            t: f"{t}.model = {literal(model)} AND {t}.cube = {literal(batch.cube)} "
+            f"AND {t}.addr = w.addr AND w.loaded",
+        }
+        for table, where in match.items():
             store._exec(
                 cur,
                 f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
-                f"WHERE {table}.key = w.key AND w.{flag} AND w.real",
+                f"WHERE {where} AND w.real",
                 [commit_id],
             )
         new = "real AND NOT known AND NOT loaded"
         (fresh,) = store._exec(cur, f"SELECT count(*) FROM {work} WHERE {new}").fetchone()
-        into = delta.TABLE if fresh >= store.delta_min_rows else "cells"
+        to_delta = fresh >= store.delta_min_rows
         store._exec(
             cur,
-            f"INSERT INTO {into} SELECT key, ?, ?, addr, num, txt, CAST(? AS BIGINT) "
+            f"INSERT INTO {t if to_delta else 'cells'} SELECT "
+            f"{'' if to_delta else 'key, '}?, ?, addr, num, txt, CAST(? AS BIGINT) "
             f"FROM {work} WHERE {new}",
             [model, batch.cube, commit_id],
         )
-        if into == delta.TABLE:
+        if to_delta:
             store._merger.poke(model)  # it starts once this transaction has let go of the lock
         info = CommitInfo(commit_id, model, r.author, at, r.message, r.source, len(pos), r.reverts)
         return CommitResult(info, commit_id, batch.take(pos), previous), commit_id

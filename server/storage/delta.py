@@ -24,7 +24,13 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-TABLE = "cells_delta"
+
+def key_of(alias: str) -> str:
+    """SQL for the ``cells.key`` of a delta row (``server.storage.sql.cell_key``)."""
+    return f"{alias}.model || chr(31) || {alias}.cube || chr(31) || {alias}.addr"
+
+
+TABLE = "cells_delta"  # the columns of ``cells`` but its key: the key is never looked up here
 MIN_ROWS = 10_000  # a batch with at least this many new cells puts them in the delta
 CHUNK = 100_000  # rows per merge transaction: how long a writer may wait behind a merge
 SETTLE = 0.5  # seconds a merge waits after a bulk load: the load's own engine apply goes first

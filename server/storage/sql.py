@@ -193,17 +193,21 @@ class SqlStore(ABC):
     def _merge_delta(self, model: str) -> int:
         """Move one chunk of the model's delta into ``cells``; how many rows it moved."""
         with self._transaction(model) as cur:
+            m = sql_views.literal(model)
             chunk = self._temp_as(
                 cur,
-                "SELECT key, model, cube, addr, num, txt, commit_id FROM "
-                f"{delta.TABLE} WHERE model = {sql_views.literal(model)} LIMIT {delta.CHUNK}",
+                f"SELECT {delta.key_of('d')} AS key, d.model, d.cube, d.addr, d.num, d.txt, "
+                f"d.commit_id FROM {delta.TABLE} d WHERE d.model = {m} LIMIT {delta.CHUNK}",
             )
             try:
                 moved = self._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
                 if moved:
                     self._exec(cur, f"INSERT INTO cells SELECT * FROM {chunk}")
                     self._exec(
-                        cur, f"DELETE FROM {delta.TABLE} WHERE key IN (SELECT key FROM {chunk})"
+                        cur,
+                        f"DELETE FROM {delta.TABLE} WHERE model = {m} AND EXISTS (SELECT 1 FROM "
+                        f"{chunk} c WHERE c.cube = {delta.TABLE}.cube "
+                        f"AND c.addr = {delta.TABLE}.addr)",
                     )
             finally:
                 self._drop_temp(cur, chunk, "")
@@ -582,6 +586,11 @@ class SqlStore(ABC):
                 fresh.append(row)
             else:
                 (loaded if (cube, addr) in in_delta else known).append(row)
+        match = {
+            "cells": "cells.key = v.key",
+            delta.TABLE: f"{delta.TABLE}.model = {sql_views.literal(model)} "
+            f"AND {delta.TABLE}.cube = v.cube AND {delta.TABLE}.addr = v.addr",
+        }
         for table, rows in (("cells", known), (delta.TABLE, loaded)):
             if not rows:
                 continue
@@ -590,7 +599,7 @@ class SqlStore(ABC):
                 cur,
                 f"UPDATE {table} SET num = v.num, txt = v.txt, commit_id = v.commit_id "
                 # inline VALUES come aliased v(...); a staged table (no params) is named
-                f"FROM {rel if params else rel + ' AS v'} WHERE {table}.key = v.key",
+                f"FROM {rel if params else rel + ' AS v'} WHERE {match[table]}",
                 params,
             )
         if fresh:
@@ -611,26 +620,28 @@ class SqlStore(ABC):
         if not changes:
             return {}, set()
         keys = list(dict.fromkeys(cell_key(model, c.cube, c.addr) for c in changes))
+        m = sql_views.literal(model)
         if len(keys) <= _INLINE_ROWS:
-            where, params = f"c.key IN ({', '.join('?' * len(keys))})", keys
-
-            def source(table: str) -> str:
-                return f"{table} c"
+            marks = ", ".join("?" * len(keys))
+            sources = [
+                f"cells c WHERE c.key IN ({marks})",
+                f"{delta.TABLE} c WHERE c.model = {m} AND {delta.key_of('c')} IN ({marks})",
+            ]
+            params = [*keys, *keys]
         else:
             staged = self._stage(cur, [(k,) for k in keys], [("key", "text")])
-            where, params = "TRUE", []
-
-            def source(table: str) -> str:
-                return f"{staged} s JOIN {table} c ON c.key = s.key"
-
+            sources = [
+                f"{staged} s JOIN cells c ON c.key = s.key",
+                f"{staged} s JOIN {delta.TABLE} c ON c.model = {m} AND s.key = {delta.key_of('c')}",
+            ]
+            params = []
         rows = self._exec(
             cur,
             " UNION ALL ".join(
-                f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id, {flag} AS loaded "
-                f"FROM {source(table)} WHERE {where}"
-                for table, flag in (("cells", "FALSE"), (delta.TABLE, "TRUE"))
+                f"SELECT c.cube, c.addr, c.num, c.txt, c.commit_id, {flag} AS loaded FROM {src}"
+                for src, flag in zip(sources, ("FALSE", "TRUE"), strict=True)
             ),
-            [*params, *params],
+            params,
         ).fetchall()
         return {(r[0], r[1]): tuple(r[2:5]) for r in rows}, {(r[0], r[1]) for r in rows if r[5]}
 

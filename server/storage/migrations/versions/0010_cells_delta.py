@@ -21,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     op.execute(
         """CREATE TABLE IF NOT EXISTS cells_delta (
-        key TEXT NOT NULL, model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
+        model TEXT NOT NULL, cube TEXT NOT NULL, addr TEXT NOT NULL,
         num DOUBLE PRECISION, txt TEXT, commit_id BIGINT NOT NULL)"""
     )
     _recreate_views()
@@ -29,7 +29,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(
-        "INSERT INTO cells SELECT key, model, cube, addr, num, txt, commit_id FROM cells_delta"
+        "INSERT INTO cells SELECT model || chr(31) || cube || chr(31) || addr, model, cube, "
+        "addr, num, txt, commit_id FROM cells_delta"
     )
     op.execute("DROP TABLE cells_delta")
     _recreate_views(delta=False)
