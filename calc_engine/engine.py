@@ -189,11 +189,17 @@ class Engine:
         return coords
 
     def write(
-        self, cube_name: str, coords: np.ndarray, values: np.ndarray, texts: dict[int, str | None]
+        self,
+        cube_name: str,
+        coords: np.ndarray,
+        values: np.ndarray,
+        texts: dict[int, str | None],
+        unique: bool = False,
     ) -> None:
         """Apply one batch: numeric ``values`` at ``coords``; ``texts`` maps row -> text/None.
 
-        Rows named in ``texts`` are text cells and leave the numeric array alone.
+        Rows named in ``texts`` are text cells and leave the numeric array alone. ``unique``
+        promises each cell is named once (``CubeArray.write`` then skips its last-wins pass).
         """
         cube = self.cube(cube_name)
         for axis, h in enumerate(cube.hierarchies):
@@ -204,7 +210,7 @@ class Engine:
         if texts:
             numeric[np.fromiter(texts, dtype=np.int64, count=len(texts))] = False
         if numeric.any():
-            cube.write(coords[numeric], values[numeric])
+            cube.write(coords[numeric], values[numeric], unique=unique)
             self.rules.after_write(
                 cube_name, coords[numeric], self.cubes, self.measure_axes, self.time_axes
             )

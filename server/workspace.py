@@ -206,10 +206,12 @@ class ModelRuntime:
         array = self.engine.cube(batch.cube)
         coords = batch.coords if batch.coords is not None else decode(array.hierarchies, batch.addr)
         with self.lock:
-            self._write(batch.cube, coords, batch.num, batch.txt)
+            self._write(batch.cube, coords, batch.num, batch.txt, unique=True)
             self.engine.head = max(self.engine.head, head)
 
-    def _write(self, cube: str, coords: np.ndarray, num: np.ndarray, txt: pa.Array) -> None:
+    def _write(
+        self, cube: str, coords: np.ndarray, num: np.ndarray, txt: pa.Array, unique: bool = False
+    ) -> None:
         fits = coords[:, 0] >= 0 if len(coords) else np.zeros(0, dtype=bool)
         mask = self.text_mask(cube)
         is_text = mask[1][np.maximum(coords[:, mask[0]], 0)] & fits if mask else None
@@ -222,7 +224,7 @@ class ModelRuntime:
             rows = np.flatnonzero(is_text[keep])
             strings = txt.take(pa.array(keep[rows], pa.int64())).to_pylist()
             texts = dict(zip(rows.tolist(), strings, strict=True))
-        self.engine.write(cube, coords[keep], values, texts)
+        self.engine.write(cube, coords[keep], values, texts, unique=unique)
 
     def apply(self, changes: Sequence[CellChange], head: int) -> None:
         """Apply committed changes to the engine (one batch per cube)."""

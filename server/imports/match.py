@@ -34,13 +34,23 @@ def positions(
     targets = np.array(
         list(range(h.size)) + [h.index[real] for real in aliases.values()], dtype=np.int64
     )
-    text = pc.utf8_normalize(pc.utf8_trim_whitespace(pc.cast(values, pa.string())), "NFC")
+    # a file names few distinct elements many times: match each distinct text once
+    encoded = pc.cast(values, pa.string()).dictionary_encode()
+    if pa.types.is_dictionary(encoded.type):
+        distinct, codes = encoded.dictionary, encoded.indices
+    else:  # a chunked column
+        encoded = encoded.combine_chunks()
+        distinct, codes = encoded.dictionary, encoded.indices
+    text = pc.utf8_normalize(pc.utf8_trim_whitespace(distinct), "NFC")
     key_set = pa.array(keys, pa.string())
     if case_insensitive:
         text, key_set = pc.utf8_lower(text), pc.utf8_lower(key_set)
     found = pc.index_in(text, value_set=key_set).fill_null(-1).to_numpy(zero_copy_only=False)
     found = np.asarray(found, dtype=np.int64)
-    out = np.where(found >= 0, targets[np.maximum(found, 0)], -1)
+    per_text = np.append(np.where(found >= 0, targets[np.maximum(found, 0)], -1), -1)
+    # a null in the file has no code: it takes the last slot, -1
+    code = pc.fill_null(codes, len(distinct)).to_numpy(zero_copy_only=False)
+    out = per_text[np.asarray(code, dtype=np.int64)]
     if visible is not None:
         out[(out >= 0) & ~visible[np.maximum(out, 0)]] = -1
     return out

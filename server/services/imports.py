@@ -110,11 +110,27 @@ class _Cells:
 
     row: np.ndarray  # 0-based record of the table
     coords: np.ndarray  # n x ndim positions, -1 where unknown
-    column: pa.Array  # header of the cell's value column
-    raw: pa.Array  # the value as text
+    col_of: np.ndarray  # which value column the cell comes from (an index into headers)
+    headers: pa.Array  # the value columns' headers
+    parts: list[pa.Array]  # the value columns as the file gave them
     num: np.ndarray
     blank: np.ndarray
     bad: np.ndarray
+
+    def column(self, idx: np.ndarray) -> pa.Array:
+        """The header of each cell's value column (for the report)."""
+        return self.headers.take(pa.array(self.col_of[idx], pa.int64()))
+
+    def raw(self, idx: np.ndarray) -> pa.Array:
+        """Each cell's value as the file wrote it, as text: only the cells asked for are cast
+        (a clean import of numbers never turns a million of them into strings)."""
+        if not len(idx):
+            return pa.array([], pa.string())
+        if len(self.parts) == 1:
+            return pc.cast(self.parts[0].take(pa.array(self.row[idx], pa.int64())), pa.string())
+        texts = pa.concat_arrays([pc.cast(p, pa.string()) for p in self.parts])
+        n = len(self.parts[0])
+        return texts.take(pa.array(self.col_of[idx] * n + self.row[idx], pa.int64()))
 
 
 def _header(table: pa.Table, name: str, case_insensitive: bool = True) -> str | None:
@@ -258,19 +274,20 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
             )
             pos[leaf] = -1
         coords[:, axis] = pos[where]
-    raw_parts, nums, blanks, bads = [], [], [], []
+    parts, nums, blanks, bads = [], [], [], []
     for c in values:
         col = table.column(c).combine_chunks()
         num, blank, bad = parse(col, m.locale)
-        raw_parts.append(pc.cast(col, pa.string()))
+        parts.append(col)
         nums.append(num)
         blanks.append(blank)
         bads.append(bad)
     return _Cells(
         row,
         coords,
-        pa.array(values, pa.string()).take(pa.array(col_of)),
-        pa.concat_arrays(raw_parts) if raw_parts else pa.array([], pa.string()),
+        col_of,
+        pa.array(values, pa.string()),
+        parts,
         np.concatenate(nums),
         np.concatenate(blanks),
         np.concatenate(bads),
@@ -299,14 +316,14 @@ def build(
     file_row = c.row + FIRST_ROW
     # values: a blank is no change; text in a number cell, or a number past the limit, is wrong
     bad = np.flatnonzero(known & ~is_text & c.bad)
-    problems.add(file_row[bad], _take(c.column, bad), _take(c.raw, bad), "not_a_number")
+    problems.add(file_row[bad], c.column(bad), c.raw(bad), "not_a_number")
     big = np.flatnonzero(
         known & ~is_text & ~c.blank & ~c.bad & (np.abs(np.nan_to_num(c.num)) > MAX_INPUT)
     )
     problems.add(
         file_row[big],
-        _take(c.column, big),
-        _take(c.raw, big),
+        c.column(big),
+        c.raw(big),
         "too_large",
         f"at most {MAX_INPUT:g} in magnitude",
     )
@@ -319,14 +336,12 @@ def build(
     refused = np.flatnonzero(allowed < Access.WRITE)
     problems.add(
         file_row[idx[refused]],
-        _take(c.column, idx[refused]),
-        _take(c.raw, idx[refused]),
+        c.column(idx[refused]),
+        c.raw(idx[refused]),
         "not_writable",
     )
     ruled = np.flatnonzero(rt.engine.rules.rule_cells(cube, coords))
-    problems.add(
-        file_row[idx[ruled]], _take(c.column, idx[ruled]), _take(c.raw, idx[ruled]), "rule_cell"
-    )
+    problems.add(file_row[idx[ruled]], c.column(idx[ruled]), c.raw(idx[ruled]), "rule_cell")
     ok = np.ones(len(idx), dtype=bool)
     ok[refused] = False
     ok[ruled] = False
@@ -345,8 +360,8 @@ def build(
             again, firsts = again[text_again], firsts[text_again]
         problems.add(
             file_row[idx[again]],
-            _take(c.column, idx[again]),
-            _take(c.raw, idx[again]),
+            c.column(idx[again]),
+            c.raw(idx[again]),
             "duplicate",
             pa.array([f"first given in row {r}" for r in file_row[idx[firsts]]], pa.string()),
         )
@@ -367,7 +382,7 @@ def build(
         over = keep & ~is_text[idx] & (np.abs(num) > MAX_INPUT)
         problems.add(
             file_row[idx[over]],
-            _take(c.column, idx[over]),
+            c.column(idx[over]),
             pa.array([f"{v:g}" for v in num[over]], pa.string()),
             "too_large",
             "the sum of the cell's rows",
@@ -380,7 +395,7 @@ def build(
         cube,
         _addresses(hierarchies, c.coords[sel]),
         np.where(texts, np.nan, num[keep]),
-        pc.if_else(pa.array(texts), pc.cast(_take(c.raw, sel), pa.string()), None)
+        pc.if_else(pa.array(texts), pc.cast(c.raw(sel), pa.string()), None)
         if texts.any()
         else None,
         c.coords[sel],

@@ -5,6 +5,8 @@ A ``CellBatch`` is what an import (and any writer of many cells) hands the store
 (NaN where there is none), the texts as an Arrow string array (null where there is none) and,
 when the writer knows them, the engine positions of the cells, so the engine apply after the
 commit resolves nothing again. Both value columns empty clears the cell, as ``CellChange`` does.
+A batch names each cell once (an import reports a repeated address as a problem); the store's
+joins and the engine apply rely on it.
 
 The store commits a batch with set-based SQL over the staged columns (``SqlStore.commit_many``),
 and answers the cells that really changed as a batch again.
