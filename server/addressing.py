@@ -1,4 +1,4 @@
-"""Stored cell addresses -> engine coordinates, vectorized with Arrow.
+"""Stored cell addresses <-> engine coordinates, vectorized with Arrow.
 
 Storage keys a leaf cell by its element names joined by a tab; the engine by element positions.
 Loading a million cells at start-up must not loop in Python, so the split and the name lookups
@@ -43,3 +43,16 @@ def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) 
     if rows.size:
         out[rows[good]] = np.stack(cols, axis=1)[good]
     return out
+
+
+def encode(hierarchies: Sequence[Hierarchy], coords: np.ndarray) -> pa.Array:
+    """Stored addresses of the cells at ``coords`` (n x ndim): element names joined, with Arrow
+    kernels."""
+    if not len(coords):
+        return pa.array([], pa.string())
+    parts = [
+        pa.array(h.names, pa.string()).take(pa.array(coords[:, a]))
+        for a, h in enumerate(hierarchies)
+    ]
+    joined: pa.Array = pc.binary_join_element_wise(*parts, SEPARATOR)
+    return joined

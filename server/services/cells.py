@@ -229,12 +229,23 @@ def refuse_read_only(
 ) -> None:
     """Refuse the whole batch (403 ``write_forbidden``) if any cell is not writable for the
     caller, naming the first ``MAX_NAMED`` of them."""
-    allowed = masks.cells(cube, rt.cube(cube).dimensions, coords_of(rt, cube, changes))
+    refuse_read_only_at(rt, cube, coords_of(rt, cube, changes), masks)
+
+
+def refuse_read_only_at(
+    rt: ModelRuntime, cube: str, coords: np.ndarray, masks: AccessMasks
+) -> None:
+    """``refuse_read_only`` for cells given by their engine positions."""
+    allowed = masks.cells(cube, rt.cube(cube).dimensions, coords)
     bad = np.flatnonzero(allowed < Access.WRITE)
     if len(bad):
         # cells the caller may see are named; hidden ones (a spread's leaves) only counted
         seen = [i for i in bad if allowed[i] >= Access.READ]
-        named = [elements_of(changes[int(i)].addr) for i in seen[:MAX_NAMED]]
+        hs = rt.engine.cube(cube).hierarchies
+        named = [
+            [h.names[int(p)] for h, p in zip(hs, coords[int(i)], strict=True)]
+            for i in seen[:MAX_NAMED]
+        ]
         example = f", e.g. {named[0]}" if named else ""
         raise WriteForbidden(
             f"{len(bad)} cell(s) are not yours to change{example}; nothing was written",
@@ -279,7 +290,7 @@ class _Write:
 def commit_changes(
     ws: Workspace,
     rt: ModelRuntime,
-    changes: list[CellChange],
+    changes: list[CellChange] | CellBatch,
     *,
     author: str,
     message: str,

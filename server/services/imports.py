@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from calc_engine import MAX_INPUT
 from server.access import Access
-from server.addressing import decode
+from server.addressing import decode, encode
 from server.context import Context
 from server.errors import InvalidValue, Unprocessable
 from server.imports import match
@@ -37,7 +37,6 @@ from server.imports.numbers import Locale, parse
 from server.imports.problems import Problems
 from server.services import cells
 from server.storage import CellBatch, CommitResult
-from server.storage.base import SEPARATOR
 from server.workspace import ModelRuntime
 
 FIRST_ROW = 2  # the file row of a table's first record: the header is row 1
@@ -393,7 +392,7 @@ def build(
     texts = is_text[sel]
     out.changes = CellBatch.of(
         cube,
-        _addresses(hierarchies, c.coords[sel]),
+        encode(hierarchies, c.coords[sel]),
         np.where(texts, np.nan, num[keep]),
         pc.if_else(pa.array(texts), pc.cast(c.raw(sel), pa.string()), None)
         if texts.any()
@@ -405,18 +404,6 @@ def build(
         out.changes = CellBatch.concat([out.changes, cleared])
         out.cleared = len(cleared)
     return out
-
-
-def _addresses(hierarchies: Sequence[Any], coords: np.ndarray) -> pa.Array:
-    """Stored addresses of cells at ``coords``: element names joined, with Arrow kernels."""
-    if not len(coords):
-        return pa.array([], pa.string())
-    parts = [
-        pa.array(h.names, pa.string()).take(pa.array(coords[:, a]))
-        for a, h in enumerate(hierarchies)
-    ]
-    joined: pa.Array = pc.binary_join_element_wise(*parts, SEPARATOR)
-    return joined
 
 
 def _clear(

@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 
 from calc_engine import MAX_INPUT
 from calc_engine.spread import Method, SpreadError, spread
+from server.addressing import encode
 from server.context import Context
 from server.errors import InvalidValue, NotWritable
 from server.names import Reference
-from server.services.cells import Source, commit_changes, refuse_read_only, result_json
-from server.storage import CellChange, address, elements_of
+from server.services.cells import Source, commit_changes, refuse_read_only_at, result_json
+from server.storage import CellBatch, address, elements_of
 from server.wire import CommitId, Message, Number
 from server.workspace import ModelRuntime
 
@@ -100,7 +101,8 @@ def run(ctx: Context, cube: str, req: SpreadRequest) -> dict[str, Any]:
         base = rt.engine.head if req.base_commit is None else req.base_commit
         changes = _changes(rt, cube, coord, req, user_holds)
         if not masks.open:
-            refuse_read_only(rt, cube, changes, masks)
+            assert changes.coords is not None
+            refuse_read_only_at(rt, cube, changes.coords, masks)
         result = commit_changes(
             ws,
             rt,
@@ -121,8 +123,10 @@ def _changes(
     coord: tuple[int, ...],
     req: SpreadRequest,
     user_holds: list[tuple[int, ...]],
-) -> list[CellChange]:
-    """The leaf cells a spread writes (a 422 if nothing can move or the values overflow)."""
+) -> CellBatch:
+    """The leaf cells a spread writes, as columns: the store commits them with set-based SQL
+    and the engine applies them at these coordinates (a 422 if nothing can move or the values
+    overflow). A leaf spread to 0 is cleared."""
     with rt.lock:
         rule = rt.engine.rules.rule_at(cube, coord)
         if rule is not None:
@@ -144,11 +148,10 @@ def _changes(
                 f"cannot spread to {req.elements}: {exc}", elements=req.elements
             ) from None
     hs = rt.engine.cube(cube).hierarchies
-    names = [np.asarray(h.names, dtype=object)[coords[:, a]] for a, h in enumerate(hs)]
     beyond = np.flatnonzero(~(np.abs(values) <= MAX_INPUT))  # NaN is beyond too
     if len(beyond):
         i = int(beyond[0])
-        leaf = [str(n[i]) for n in names]
+        leaf = [h.names[int(coords[i, a])] for a, h in enumerate(hs)]
         raise InvalidValue(
             f"spreading {req.value:g} ({req.method}) to {req.elements} would put "
             f"{values[i]:g} into {leaf}, larger than a cell may hold "
@@ -157,7 +160,6 @@ def _changes(
             elements=leaf,
             limit=MAX_INPUT,
         )
-    return [
-        CellChange(cube, address([str(n[i]) for n in names]), None if v == 0 else float(v))
-        for i, v in enumerate(values.tolist())
-    ]
+    coords = np.asarray(coords, dtype=np.int64).reshape(-1, len(hs))
+    num = np.where(values == 0, np.nan, values).astype(np.float64)
+    return CellBatch.of(cube, encode(hs, coords), num, None, coords)
