@@ -619,15 +619,18 @@ class SqlStore(ABC):
         rows are in the delta of bulk loads (``server.storage.delta``)."""
         if not changes:
             return {}, set()
-        keys = list(dict.fromkeys(cell_key(model, c.cube, c.addr) for c in changes))
+        wanted = dict.fromkeys((c.cube, c.addr) for c in changes)
+        keys = [cell_key(model, cube, addr) for cube, addr in wanted]
         m = sql_views.literal(model)
         if len(keys) <= _INLINE_ROWS:
-            marks = ", ".join("?" * len(keys))
+            addrs = list(dict.fromkeys(addr for _, addr in wanted))
+            marks = ", ".join("?" * len(addrs))
             sources = [
-                f"cells c WHERE c.key IN ({marks})",
-                f"{delta.TABLE} c WHERE c.model = {m} AND {delta.key_of('c')} IN ({marks})",
+                f"cells c WHERE c.key IN ({', '.join('?' * len(keys))})",
+                # by address alone, no key built per row (rows of another cube are dropped below)
+                f"{delta.TABLE} c WHERE c.model = {m} AND c.addr IN ({marks})",
             ]
-            params = [*keys, *keys]
+            params = [*keys, *addrs]
         else:
             staged = self._stage(cur, [(k,) for k in keys], [("key", "text")])
             sources = [
@@ -643,6 +646,7 @@ class SqlStore(ABC):
             ),
             params,
         ).fetchall()
+        rows = [r for r in rows if (r[0], r[1]) in wanted]
         return {(r[0], r[1]): tuple(r[2:5]) for r in rows}, {(r[0], r[1]) for r in rows if r[5]}
 
     def _writers(self, cur: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, str | None]]:

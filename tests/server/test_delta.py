@@ -207,3 +207,18 @@ def test_writers_between_the_merges_chunks_lose_nothing(
     assert rows(store, delta.TABLE) == {}
     assert rows(store, "cells") == expected
     assert stored(store) == expected
+
+
+def test_a_write_finds_its_own_cubes_cell_not_another_cubes_same_address(store: SqlStore) -> None:
+    Held(store)
+    other = CellBatch.of("D", ["a", "b", "c"], np.array([1.0, 2.0, 3.0]))
+    write(store, other)
+    write(store, [CellChange("C", "a", 9.0)], source="api")
+    assert rows(store, "cells") == {"a": 9.0}  # C's a: a new cell, not D's row in the delta
+    assert rows(store, delta.TABLE) == {"a": 1.0, "b": 2.0, "c": 3.0}
+    assert stored(store) == {"a": 9.0}
+    assert {r["addr"]: r["num"] for r in store.load_cells("m", "D").to_pylist()} == {
+        "a": 1.0,
+        "b": 2.0,
+        "c": 3.0,
+    }
