@@ -2,14 +2,17 @@
 (docs/exports.md).
 
 CSV is streamed as it is written. XLSX and Parquet are written to a temporary file first (a
-zip and a footer-indexed file cannot be sent before they are complete), then streamed from it
-in chunks and deleted once sent — or once the client went away. Everything that can be wrong
+zip and a footer-indexed file cannot be sent before they are complete; in ``$TMPDIR``), then
+streamed from it in chunks and deleted once sent — or once the client went away: the deletion
+sits in a ``finally`` around the response, not in a background task, which a send that fails
+on a closed connection would skip. Everything that can be wrong
 with a request (an unknown element, an area past the limit) is found before the answer starts,
 so an error is always a JSON answer, never a truncated file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from server.api.guards import Viewer
 from server.api.route import StrictJsonRoute
@@ -39,6 +42,17 @@ router = APIRouter(
 COMMIT_HEADER = "X-Plancube-Commit"  # the commit whose cells the file holds
 
 
+class _TemporaryFile(FileResponse):
+    """A file sent in chunks, then deleted, however the sending ended."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
 def _file(write: Callable[[Path], None], fmt: Format, headers: dict[str, str]) -> Response:
     fd, name = tempfile.mkstemp(prefix="plancube-export-", suffix=f".{fmt.value}")
     os.close(fd)
@@ -47,12 +61,7 @@ def _file(write: Callable[[Path], None], fmt: Format, headers: dict[str, str]) -
     except BaseException:
         os.unlink(name)
         raise
-    return FileResponse(
-        name,
-        media_type=MEDIA_TYPES[fmt],
-        headers=headers,
-        background=BackgroundTask(os.unlink, name),
-    )
+    return _TemporaryFile(name, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 @router.post(

@@ -379,3 +379,53 @@ def test_a_stored_area_imports_back_as_it_was(small: Any) -> None:
             "/api/models/copy/cubes/PnL/area/export", params={"format": "parquet"}, json=body
         )
         assert parquet_cells(again) == parquet_cells(export(small, "parquet", body)), fmt
+
+
+def test_a_temporary_file_is_removed_when_the_client_goes_away(tmp_path: Path) -> None:
+    import asyncio
+
+    from server.api.exports import _TemporaryFile
+
+    path = tmp_path / "plancube-export-x.xlsx"
+    path.write_bytes(b"x" * 100_000)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise OSError("the connection is closed")
+
+    scope = {"type": "http", "method": "POST", "headers": [], "asgi": {"spec_version": "2.4"}}
+    with pytest.raises(OSError):
+        asyncio.run(_TemporaryFile(path)(scope, receive, send))
+    assert not path.exists()
+
+
+def test_formula_errors_are_their_text(client: Any) -> None:
+    model = {
+        "name": "errs",
+        "dimensions": [
+            {"name": "Item", "elements": [{"name": "All", "children": ["a", "b"]}, "a", "b"]},
+            {"name": "M", "role": "measure", "elements": ["Units", "Price", "Unit Price"]},
+        ],
+        "cubes": [
+            {
+                "name": "C",
+                "dimensions": ["Item", "M"],
+                "rules": [{"name": "up", "target": "Unit Price", "formula": "=Price/Units"}],
+            }
+        ],
+        "data": {"C": [["a", "Units", 2.0], ["a", "Price", 5.0], ["b", "Price", 3.0]]},
+    }
+    assert client.post("/api/models/import", json=model).status_code == 201
+    url = "/api/models/errs/cubes/C/area/export"
+    body = {"elements": {"M": "Unit Price"}, "computed": True}
+    r = client.post(url, params={"format": "parquet"}, json=body)
+    got = {
+        x["Item"]: (x["num"], x["txt"]) for x in pq.read_table(io.BytesIO(r.content)).to_pylist()
+    }
+    assert got["a"] == (2.5, None)
+    assert got["b"] == (None, "#DIV/0!") and got["All"] == (None, "#DIV/0!")
+    _, lines = csv_cells(client.post(url, json=body))
+    assert lines[("b", "Unit Price")] == "#DIV/0!"
