@@ -102,7 +102,15 @@ def export_view(
     "(Parquet). Element security holds; text is neutralised in CSV and XLSX as for a view "
     "export. At most PLANCUBE_MAX_EXPORT_CELLS cells (422 `export_too_large`). The "
     f"`{COMMIT_HEADER}` header names the commit the cells are of.",
-    responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()}}},
+    responses={
+        200: {"content": {m: {} for m in MEDIA_TYPES.values()}},
+        422: {
+            "description": "a parameter or the body is not valid, or the area holds more "
+            "cells than PLANCUBE_MAX_EXPORT_CELLS (export_too_large: `details` has `cells`, "
+            "`limit`, `setting`)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    },
 )
 def export_area(
     ctx: Viewer, model: str, cube: str, body: area.AreaSpec, format: Format = Format.csv

@@ -28,7 +28,7 @@ in one go, so a file is one commit's cells (``commit``), never half of a write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +38,6 @@ from pydantic import BaseModel, Field
 from calc_engine import CubeArray
 from server.context import Context
 from server.errors import BadRequest, ExportTooLarge
-from server.exports.grid import neutralise
 from server.limits import EXPORT_SETTING
 from server.names import Reference
 from server.services import views
@@ -87,15 +86,13 @@ class AreaCells:
     def shape(self) -> tuple[int, ...]:
         return tuple(len(n) for n in self.names)
 
-    def batches(self, neutralised: bool = False) -> Iterator[pa.RecordBatch]:
+    def batches(self, text: Callable[[str], str] | None = None) -> Iterator[pa.RecordBatch]:
         """Records ``BATCH_ROWS`` at a time: a string column per dimension, ``num``, ``txt``.
 
-        ``neutralised``: element names and texts made safe for a spreadsheet (CSV, XLSX)."""
-        names = [
-            pa.array([neutralise(n) for n in ns] if neutralised else ns, pa.string())
-            for ns in self.names
-        ]
-        texts = [neutralise(t) for t in self.txt] if neutralised else self.txt
+        ``text``: applied to every element name and text once, e.g. ``neutralise`` for a
+        spreadsheet (CSV, XLSX)."""
+        names = [pa.array([text(n) for n in ns] if text else ns, pa.string()) for ns in self.names]
+        texts = [text(t) for t in self.txt] if text else self.txt
         shape = self.shape
         for start in range(0, len(self), BATCH_ROWS):
             stop = min(start + BATCH_ROWS, len(self))

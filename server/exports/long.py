@@ -58,7 +58,7 @@ def csv_chunks(cells: AreaCells) -> Iterator[bytes]:
     csv.writer(line, lineterminator="\r\n").writerow(header)
     yield line.getvalue().encode()
     n = len(cells.dimensions)
-    for batch in cells.batches(neutralised=True):
+    for batch in cells.batches(neutralise):
         value = _value_text(batch.column(n), batch.column(n + 1))
         table = pa.table([*batch.columns[:n], value], names=_unique(header))
         out = io.BytesIO()
@@ -110,8 +110,8 @@ def xlsx_file(cells: AreaCells, path: Path) -> None:
     ws, number = new_sheet()
     rows = 1
     n = len(cells.dimensions)
-    for batch in cells.batches(neutralised=True):
-        names = [[xml_safe(e) for e in c.to_pylist()] for c in batch.columns[:n]]
+    for batch in cells.batches(lambda t: xml_safe(neutralise(t))):
+        names = [c.to_pylist() for c in batch.columns[:n]]
         nums = batch.column(n).to_pylist()
         txts = batch.column(n + 1).to_pylist()
         for i, (v, t) in enumerate(zip(nums, txts, strict=True)):
@@ -120,7 +120,7 @@ def xlsx_file(cells: AreaCells, path: Path) -> None:
                 rows = 1
             line: list[object] = [c[i] for c in names]
             if t is not None:
-                line.append(xml_safe(t))
+                line.append(t)
             elif v is not None:
                 number.value = v
                 line.append(number)
