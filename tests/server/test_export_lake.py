@@ -117,7 +117,7 @@ def test_a_model_and_its_history_round_trip(
     assert edges[("Salaries", "Cost")] == (1.0, 0) and ("Salaries", "Alt") in edges
     assert {a["element"]: a["Code"] for a in account}["Rev"] == "4000"
 
-    # what docs/exports.md shows: DuckDB reads the files with SQL
+    # as docs/exports.md shows: DuckDB reads the files with plain SQL
     con = duckdb.connect()
     total = con.execute(
         f"SELECT sum(num) FROM '{out}/cubes/PnL.parquet' WHERE Measure = 'Amount'"
