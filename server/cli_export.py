@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -35,6 +35,9 @@ import pyarrow.parquet as pq
 from server import __version__
 from server.modeldef import AttributeType, DimensionDef, build_hierarchy
 from server.storage.base import SEPARATOR
+
+if TYPE_CHECKING:
+    from server.storage import Store
 
 MANIFEST = "_manifest.json"
 ROW_GROUP = 65_536
@@ -101,7 +104,7 @@ def _file_name(name: str) -> str:
     return quote(name, safe=" -_.")[:200] + ".parquet"
 
 
-def export(store: Any, model: str, target: Path) -> dict[str, Any]:
+def export(store: Store, model: str, target: Path) -> dict[str, Any]:
     """Write the model's files into ``target``; the manifest (also returned) last."""
     head = int(store.head(model))
     dims, cubes = store.load_structure(model)
