@@ -13,16 +13,18 @@ while a server goes on writing to a PostgreSQL store. The directory gets::
     dimensions/<dim>.parquet     position, element, type, parent, weight, level, attributes
 
 A cell's address is split into its dimensions' columns by Arrow (``split_pattern``), never row
-by row. A dimension file has a row per edge (an element under two parents has two rows; a root
-has one, without a parent); ``level`` is TM1's: 0 for a leaf, else one more than its highest
-child. ``_manifest.json`` is written last: a directory without one is not a finished export.
+by row; the history is read and written a range of commits at a time (``HISTORY_PAGE`` changed
+cells), so memory follows that page, not the model's whole history. A dimension file has a
+row per edge (an element under two parents has two rows; a root has one, without a parent);
+``level`` is TM1's: 0 for a leaf, else one more than its highest child. ``_manifest.json`` is
+written last: a directory without one is not a finished export.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "_manifest.json"
 ROW_GROUP = 65_536
+HISTORY_PAGE = 1_000_000  # changed cells read from the store at a time
 COMMITS = pa.schema(
     [
         ("id", pa.int64()),
@@ -110,28 +113,43 @@ def export(store: Store, model: str, target: Path) -> dict[str, Any]:
     dims, cubes = store.load_structure(model)
     files: list[dict[str, Any]] = []
 
-    def write(kind: str, name: str | None, relative: str, table: pa.Table) -> None:
+    def write(kind: str, name: str | None, relative: str, tables: Iterable[pa.Table]) -> None:
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, row_group_size=ROW_GROUP)
-        entry: dict[str, Any] = {"path": relative, "kind": kind, "rows": table.num_rows}
+        rows = 0
+        writer: pq.ParquetWriter | None = None
+        try:
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table, row_group_size=ROW_GROUP)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        entry: dict[str, Any] = {"path": relative, "kind": kind, "rows": rows}
         if name is not None:
             entry["name"] = name
         files.append(entry)
 
     target.mkdir(parents=True, exist_ok=True)
     (target / MANIFEST).unlink(missing_ok=True)
-    write("commits", None, "commits.parquet", store.commits_table(model, head).cast(COMMITS))
+    commits = store.commits_table(model, head).cast(COMMITS)
+    write("commits", None, "commits.parquet", [commits])
     for dim in dims:
-        write("dimension", dim.name, f"dimensions/{_file_name(dim.name)}", dimension_table(dim))
+        write("dimension", dim.name, f"dimensions/{_file_name(dim.name)}", [dimension_table(dim)])
+    spans = _spans(commits)
     for cube in cubes:
         names = list(cube.dimensions)
         cells = store.cells_as_of(model, cube.name, head)
         table = _split(cells, names).cast(_schema(names, _VALUES))
-        write("cells", cube.name, f"cubes/{_file_name(cube.name)}", table)
-        history = store.history_table(model, cube.name, head)
-        table = _split(history, names).cast(_schema(names, _CHANGE, _COMMIT_OF_CHANGE))
-        write("history", cube.name, f"history/{_file_name(cube.name)}", table)
+        write("cells", cube.name, f"cubes/{_file_name(cube.name)}", [table])
+        schema = _schema(names, _CHANGE, _COMMIT_OF_CHANGE)
+        pages = (
+            _split(store.history_table(model, cube.name, upto, after), names).cast(schema)
+            for after, upto in spans
+        )
+        write("history", cube.name, f"history/{_file_name(cube.name)}", pages)
     manifest = {
         "model": model,
         "head": head,
@@ -141,6 +159,23 @@ def export(store: Store, model: str, target: Path) -> dict[str, Any]:
     }
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
+
+
+def _spans(commits: pa.Table) -> list[tuple[int, int]]:
+    """Commit ranges (after, upto] of at most ``HISTORY_PAGE`` changed cells each (a commit
+    bigger than that is a range of its own): the history is read a range at a time, so memory
+    follows the page, not the model's whole history."""
+    ids = commits.column("id").to_pylist()
+    cells = [n or 0 for n in commits.column("cells").to_pylist()]
+    spans: list[tuple[int, int]] = []
+    after, total = -1, 0
+    for k, n in enumerate(cells):
+        if total and total + n > HISTORY_PAGE:
+            spans.append((after, ids[k - 1]))
+            after, total = ids[k - 1], 0
+        total += n
+    spans.append((after, ids[-1] if ids else after))
+    return spans
 
 
 def _schema(

@@ -4,6 +4,7 @@ stores."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,37 @@ def test_no_database_is_created(tmp_path: Path, capsys: pytest.CaptureFixture[st
     db = tmp_path / "none.duckdb"
     assert main(["export", "--parquet", str(tmp_path / "x"), "--model", "m", "--db", str(db)]) == 2
     assert not db.exists() and "store_not_found" in capsys.readouterr().err
+
+
+def test_the_history_is_read_a_page_at_a_time(
+    planned: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pages of two changed cells the history comes in several reads, and the file is the
+    same as read whole."""
+    from server import cli_export
+    from server.storage import open_store
+
+    whole, paged = tmp_path / "whole", tmp_path / "paged"
+    assert main(["export", "--parquet", str(whole), "--model", "small", "--db", planned["db"]]) == 0
+    store = open_store(planned["db"], create=False)
+    reads: list[tuple[int, int]] = []
+    history_table = store.history_table
+
+    def spy(model: str, cube: str, upto: int, after: int = -1) -> Any:
+        reads.append((after, upto))
+        return history_table(model, cube, upto, after)
+
+    monkeypatch.setattr(store, "history_table", spy)
+    monkeypatch.setattr(cli_export, "HISTORY_PAGE", 2)
+    try:
+        manifest = cli_export.export(store, "small", paged)
+    finally:
+        store.close()
+    ids = [c["id"] for c in pq.read_table(whole / "commits.parquet").to_pylist()]
+    # commits of 3, 1, 2 and 2 cells: each its own read (a page holds 2; the 3 is one commit)
+    assert reads[0][0] == -1 and reads[-1][1] == ids[-1] and len(reads) == 4
+    assert all(a == b for (_, b), (a, _) in itertools.pairwise(reads))
+    assert pq.read_table(paged / "history/PnL.parquet").equals(
+        pq.read_table(whole / "history/PnL.parquet")
+    )
+    assert {f["path"]: f["rows"] for f in manifest["files"]}["history/PnL.parquet"] == 8
