@@ -36,6 +36,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from calc_engine import CubeArray
+from calc_engine.functions import ErrorCode
 from server.context import Context
 from server.errors import BadRequest, ExportTooLarge
 from server.limits import EXPORT_SETTING
@@ -181,8 +182,9 @@ def _numbers(
     positions: list[np.ndarray],
     spec: AreaSpec,
     limit: int,
-) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """The numeric cells kept (flat index, value) and the error cells' texts by flat index."""
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The numeric cells kept (flat index, value; NaN for an error) and the error cells (flat
+    index, ``ErrorCode``)."""
     rt = ctx.rt
     shape = tuple(len(p) for p in positions)
     inner = int(np.prod(shape[1:])) if shape else 1
@@ -191,7 +193,8 @@ def _numbers(
     ruled = None if spec.computed else _ruled_axes(ctx, cube, positions)
     flats: list[np.ndarray] = []
     nums: list[np.ndarray] = []
-    errors: dict[int, str] = {}
+    err_flat: list[np.ndarray] = []
+    err_code: list[np.ndarray] = []
     kept = 0
     for a in range(0, shape[0] if shape and all(shape) else 0, step):
         slab = [positions[0][a : a + step], *positions[1:]]
@@ -215,19 +218,48 @@ def _numbers(
         else:
             bad = ~np.isfinite(values)
         flat += a * inner
-        for i in np.flatnonzero(bad):
-            local = np.unravel_index(int(flat[i]), shape)
-            coord = tuple(int(p[j]) for p, j in zip(positions, local, strict=True))
-            errors[int(flat[i])] = views._error_text(array, array.errors, coord, values[i])
+        if bad.any():
+            err_flat.append(flat[bad])
+            err_code.append(_error_codes(array, positions, shape, flat[bad], values[bad]))
         values[bad] = np.nan
         kept += len(flat)
         if kept > limit:
             raise _too_large(cube, kept, limit)
         flats.append(flat)
         nums.append(values)
+    errors = (
+        np.concatenate(err_flat) if err_flat else np.zeros(0, np.int64),
+        np.concatenate(err_code) if err_code else np.zeros(0, np.int8),
+    )
     if not flats:
         return np.zeros(0, np.int64), np.zeros(0), errors
     return np.concatenate(flats).astype(np.int64), np.concatenate(nums), errors
+
+
+def _error_codes(
+    array: CubeArray,
+    positions: list[np.ndarray],
+    shape: tuple[int, ...],
+    flat: np.ndarray,
+    values: np.ndarray,
+) -> np.ndarray:
+    """The ``ErrorCode`` of each non-finite cell: a total past the float range is ``#NUM!``
+    (``calc_engine.cube``'s numeric policy); a rule cell has its own code, read for all at
+    once; a total without one takes the first error among the cells it adds up."""
+    codes = np.full(len(flat), int(ErrorCode.NUM), dtype=np.int8)
+    nan = np.isnan(values)
+    if not nan.any():
+        return codes
+    local = np.unravel_index(flat[nan], shape)
+    coords = tuple(p[j] for p, j in zip(positions, local, strict=True))
+    stored = array.errors.codes
+    own = stored[coords] if stored is not None else np.zeros(len(coords[0]), np.int8)
+    for i in np.flatnonzero(own == 0):  # totals: few next to the cells below them
+        coord = tuple(int(c[i]) for c in coords)
+        below = array.errors.first_below(coord, array.hierarchies)
+        own[i] = below if below else int(ErrorCode.VALUE)
+    codes[nan] = own
+    return codes
 
 
 def _along(line: np.ndarray, axis: int, ndim: int) -> np.ndarray:
@@ -257,7 +289,7 @@ def _add_texts(
     cells: AreaCells,
     positions: list[np.ndarray],
     texts: dict[tuple[int, ...], str],
-    errors: dict[int, str],
+    errors: tuple[np.ndarray, np.ndarray],
     suppress: bool,
     limit: int,
 ) -> None:
@@ -292,10 +324,12 @@ def _add_texts(
         at, text_values = flat, values
     else:
         text_values = []
-    by_flat = dict(zip(at.tolist(), text_values, strict=True))
-    by_flat.update(errors)
-    if not by_flat:
+    err_flat, err_code = errors
+    if not len(at) and not len(err_flat):
         return
-    flats = np.array(sorted(by_flat), dtype=np.int64)
-    cells.txt_at = np.searchsorted(cells.index, flats).astype(np.int64)
-    cells.txt = [by_flat[int(f)] for f in flats]
+    flats = np.concatenate([at, err_flat])
+    order = np.argsort(flats, kind="stable")
+    words = [ErrorCode(c).text for c in range(len(ErrorCode))]
+    every = text_values + [words[c] for c in err_code.tolist()]
+    cells.txt_at = np.searchsorted(cells.index, flats[order]).astype(np.int64)
+    cells.txt = [every[i] for i in order.tolist()]
