@@ -46,8 +46,12 @@ class _TemporaryFile(FileResponse):
     """A file sent in chunks, then deleted, however the sending ended."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # not by the server's ``pathsend``: it may read the file after the send returns
+        extensions = {
+            k: v for k, v in scope.get("extensions", {}).items() if k != "http.response.pathsend"
+        }
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__({**scope, "extensions": extensions}, receive, send)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)

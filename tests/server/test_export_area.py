@@ -429,3 +429,56 @@ def test_formula_errors_are_their_text(client: Any) -> None:
     assert got["b"] == (None, "#DIV/0!") and got["All"] == (None, "#DIV/0!")
     _, lines = csv_cells(client.post(url, json=body))
     assert lines[("b", "Unit Price")] == "#DIV/0!"
+
+
+def test_over_real_http_files_stream_and_go_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real uvicorn on a socket with a small send buffer: the CSV comes chunked, the
+    Parquet file with its length, and a client that leaves half-way leaves no file behind."""
+    import time
+
+    import httpx
+
+    from tests.server.test_feed import served
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    n = 300 * 400
+    model = {
+        "name": "big",
+        "dimensions": [
+            {"name": "R", "elements": [f"row {i}" for i in range(300)]},
+            {"name": "K", "elements": [f"k{j}" for j in range(400)]},
+        ],
+        "cubes": [{"name": "B", "dimensions": ["R", "K"]}],
+        "data": {
+            "B": [
+                [f"row {i}", f"k{j}", float(i * 400 + j + 1)]
+                for i in range(300)
+                for j in range(400)
+            ]
+        },
+    }
+    with signed_in(create_app(tmp_path / "http.duckdb")) as c:
+        assert c.post("/api/models/import", json=model).status_code == 201
+        headers = dict(c.headers)
+        with served(c.app) as host:
+            url = f"http://{host}/api/models/big/cubes/B/area/export"
+            with httpx.stream("POST", url, json={}, headers=headers, timeout=120) as r:
+                assert r.status_code == 200 and r.headers["transfer-encoding"] == "chunked"
+                body = b"".join(r.iter_bytes())
+            assert body.count(b"\r\n") == n + 1 and body.startswith(b"\xef\xbb\xbfR,K,value\r\n")
+            r = httpx.post(url, params={"format": "parquet"}, json={}, headers=headers, timeout=120)
+            assert int(r.headers["content-length"]) == len(r.content)
+            assert pq.read_metadata(io.BytesIO(r.content)).num_rows == n
+            with httpx.stream(
+                "POST", url, params={"format": "parquet"}, json={}, headers=headers, timeout=120
+            ) as r:
+                assert r.status_code == 200
+                next(r.iter_raw(1024))  # then hang up
+            deadline = time.monotonic() + 20
+            while list(spool.iterdir()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert list(spool.iterdir()) == []
