@@ -532,6 +532,9 @@ def parser() -> argparse.ArgumentParser:
     from server import cli_dimension_load
 
     cli_dimension_load.add_parser(sub)  # plancube load-dimension
+    from server import cli_export
+
+    cli_export.add_parser(sub, db_option)  # plancube export --parquet DIR
     return p
 
 

@@ -254,6 +254,12 @@ class CubeTooLarge(Unprocessable):
     code = "cube_too_large"
 
 
+class ExportTooLarge(Unprocessable):
+    """An export would write more cells than the limit allows (``PLANCUBE_MAX_EXPORT_CELLS``)."""
+
+    code = "export_too_large"
+
+
 def from_engine(exc: engine_errors.EngineError) -> PlancubeError:
     """The server error a client should see for an engine exception."""
     if isinstance(exc, engine_errors.UnknownElementError):

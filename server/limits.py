@@ -43,6 +43,10 @@ FEED_CELLS_SETTING = "PLANCUBE_MAX_FEED_CELLS"
 # cells all views of one socket hold together: one largest view (server.services.views), which
 # the feed keeps about 25 bytes a cell for (what it last sent, to send only what changed)
 DEFAULT_MAX_FEED_CELLS = 2_000_000
+EXPORT_SETTING = "PLANCUBE_MAX_EXPORT_CELLS"
+# cells one area export writes (server.exports.area): the export holds ~16 bytes a cell while
+# it writes the file, and 10^7 rows is a 400 MB CSV
+DEFAULT_MAX_EXPORT_CELLS = 10_000_000
 
 # text fields on the wire, in characters
 MAX_MESSAGE = 10_000  # a commit message
@@ -83,18 +87,20 @@ class Limits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
     max_feed_cells: int = DEFAULT_MAX_FEED_CELLS
+    max_export_cells: int = DEFAULT_MAX_EXPORT_CELLS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """The limits set in the environment (``PLANCUBE_MAX_CUBE_CELLS``,
         ``PLANCUBE_MAX_BODY_BYTES``, ``PLANCUBE_MAX_SUBSCRIPTIONS``,
-        ``PLANCUBE_MAX_FEED_CELLS``), else the defaults."""
+        ``PLANCUBE_MAX_FEED_CELLS``, ``PLANCUBE_MAX_EXPORT_CELLS``), else the defaults."""
         env = os.environ if environ is None else environ
         return cls(
             _positive(env, SETTING, "cells") or default_max_cube_cells(),
             _positive(env, BODY_SETTING, "bytes") or DEFAULT_MAX_BODY_BYTES,
             _positive(env, SUBSCRIPTIONS_SETTING, "subscriptions") or DEFAULT_MAX_SUBSCRIPTIONS,
             _positive(env, FEED_CELLS_SETTING, "cells") or DEFAULT_MAX_FEED_CELLS,
+            _positive(env, EXPORT_SETTING, "cells") or DEFAULT_MAX_EXPORT_CELLS,
         )
 
     def check_cube(self, cube: str, sizes: Mapping[str, int]) -> None:

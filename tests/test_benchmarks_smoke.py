@@ -172,3 +172,15 @@ def test_imports_benchmark_runs_and_the_totals_are_right(tmp_path: Path) -> None
     got = json.loads(out.read_text())["stores"]["duckdb"]
     assert got["csv"]["correct"] and got["parquet"]["correct"] and got["xlsx"]["correct"]
     assert got["csv"]["cells"] == got["parquet"]["cells"] == got["api_batch"]["cells"] == 3000
+
+
+def test_exports_benchmark_runs_and_reads_back_right(tmp_path: Path) -> None:
+    """A few thousand cells to CSV, XLSX and Parquet, each in its own process: every file read
+    back holds the cube's cells (count and sum)."""
+    from benchmarks import exports
+
+    out = tmp_path / "exports.json"
+    assert exports.main(["--cells", "3000", "--out", str(out)]) == 0
+    got = json.loads(out.read_text())["results"]
+    assert [r["format"] for r in got] == ["csv", "xlsx", "parquet"]
+    assert all(r["correct"] and r["cells"] > 2900 and r["rss_peak_mb"] > 0 for r in got)

@@ -8,7 +8,11 @@
   its tree depth; numbers as numbers with ``NUMBER_FORMAT``; text neutralised.
 - **Parquet**: long layout, one record per grid cell: a column per row and column dimension,
   then ``num`` (double) and ``txt`` (string), as the store keeps cells — what a data lake or
-  DuckDB wants. No spreadsheet opens Parquet, so text is written as it is.
+  DuckDB wants. No spreadsheet opens Parquet, so text is written as it is. Built by column
+  (row headers repeated, column headers tiled), in row groups of ``PARQUET_ROW_GROUP``.
+
+XLSX and Parquet are written to a file (``server.api.exports`` streams it back and deletes it),
+never built whole in memory.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import io
 import re
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from openpyxl import Workbook
@@ -31,6 +37,7 @@ from server.exports.grid import Grid, Value
 
 NUMBER_FORMAT = "#,##0.00"
 CSV_BATCH = 1_000  # rows per streamed chunk
+PARQUET_ROW_GROUP = 65_536  # records per Parquet row group
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # no XML 1.0 document can hold these
 
 
@@ -79,13 +86,13 @@ def csv_chunks(grid: Grid) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _xml_safe(text: str) -> str:
+def xml_safe(text: str) -> str:
     return _ILLEGAL_XML.sub("\ufffd", text)
 
 
-def xlsx_bytes(grid: Grid) -> bytes:
+def xlsx_file(grid: Grid, path: Path) -> None:
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=_sheet_title(grid.cube))
+    ws = wb.create_sheet(title=sheet_title(grid.cube))
     n_heads = len(grid.row_dimensions)
     ws.freeze_panes = f"{get_column_letter(n_heads + 1)}2"
     for i in range(n_heads):
@@ -95,7 +102,7 @@ def xlsx_bytes(grid: Grid) -> bytes:
     bold = Font(bold=True)
 
     def head(text: str, indent: int = 0) -> WriteOnlyCell:
-        cell = WriteOnlyCell(ws, value=_xml_safe(text))
+        cell = WriteOnlyCell(ws, value=xml_safe(text))
         cell.font = bold
         if indent:
             cell.alignment = Alignment(indent=indent)
@@ -105,39 +112,43 @@ def xlsx_bytes(grid: Grid) -> bytes:
     for row in grid.rows():
         line = [head(e, row.depth if k == n_heads - 1 else 0) for k, e in enumerate(row.elements)]
         for v in row.values:
-            cell = WriteOnlyCell(ws, value=_xml_safe(v) if isinstance(v, str) else v)
+            cell = WriteOnlyCell(ws, value=xml_safe(v) if isinstance(v, str) else v)
             if isinstance(v, float):
                 cell.number_format = NUMBER_FORMAT
             line.append(cell)
         ws.append(line)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    wb.save(path)
 
 
-def _sheet_title(cube: str) -> str:
+def sheet_title(cube: str) -> str:
     # Excel's rules for a sheet name: at most 31 characters, none of []:*?/\
     return re.sub(r"[\[\]:*?/\\]", "_", cube)[:31] or "Sheet1"
 
 
-def parquet_bytes(grid: Grid) -> bytes:
+def parquet_file(grid: Grid, path: Path) -> None:
+    """The grid in long layout, by column: row headers repeated across the columns, column
+    headers tiled down the rows; one row group per ``PARQUET_ROW_GROUP`` records."""
     dims = [*grid.row_dimensions, *grid.column_dimensions]
-    columns: list[list[str]] = [[] for _ in dims]
-    nums: list[float | None] = []
-    txts: list[str | None] = []
-    for elements, values in grid.raw():
-        for col, v in zip(grid.columns, values, strict=True):
-            for k, e in enumerate([*elements, *col]):
-                columns[k].append(e)
-            nums.append(v if isinstance(v, float) else None)
-            txts.append(v if isinstance(v, str) else None)
-    table = pa.table(
-        {
-            **{d: pa.array(c, pa.string()) for d, c in zip(dims, columns, strict=True)},
-            "num": pa.array(nums, pa.float64()),
-            "txt": pa.array(txts, pa.string()),
-        }
-    )
-    out = io.BytesIO()
-    pq.write_table(table, out)
-    return out.getvalue()
+    rows = grid.answer["rows"]
+    n_rows, n_cols = len(rows), len(grid.columns)
+    columns: dict[str, pa.Array] = {}
+    for k, d in enumerate(grid.row_dimensions):
+        names = pa.array([h["elements"][k] for h in rows], pa.string())
+        columns[d] = names.take(pa.array(np.repeat(np.arange(n_rows), n_cols)))
+    for k, d in enumerate(grid.column_dimensions):
+        names = pa.array([c[k] for c in grid.columns], pa.string())
+        columns[d] = names.take(pa.array(np.tile(np.arange(n_cols), n_rows)))
+    values = grid.answer["values"]
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        flat = values.reshape(-1).astype(np.float64)
+        num = pa.array(flat, pa.float64())
+        txt = pa.nulls(len(flat), pa.string())
+    else:
+        cells = [v for line in values for v in line]
+        num = pa.array(
+            [float(v) if v is not None and not isinstance(v, str) else None for v in cells],
+            pa.float64(),
+        )
+        txt = pa.array([v if isinstance(v, str) else None for v in cells], pa.string())
+    table = pa.table({**{d: columns[d] for d in dims}, "num": num, "txt": txt})
+    pq.write_table(table, path, row_group_size=PARQUET_ROW_GROUP)

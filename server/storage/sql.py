@@ -490,6 +490,33 @@ class SqlStore(ABC):
             [model, cube, commit_id],
         )
 
+    def history_table(self, model: str, cube: str, upto: int, after: int = -1) -> pa.Table:
+        """Every change to the cube's cells in the commits after ``after`` up to ``upto``, in
+        commit order, with its commit's author, time and source (for ``plancube export``)."""
+        with self._transaction() as cur:
+            return self._fetch_arrow(
+                cur,
+                self._sql(
+                    "SELECT h.commit_id, k.author, k.created_at, k.source, h.addr, h.old_num, "
+                    "h.old_txt, h.new_num, h.new_txt FROM cell_history h JOIN commits k "
+                    "ON k.id = h.commit_id WHERE h.model = ? AND h.cube = ? AND h.commit_id > ? "
+                    "AND h.commit_id <= ? ORDER BY h.commit_id, h.addr"
+                ),
+                [model, cube, after, upto],
+            )
+
+    def commits_table(self, model: str, upto: int) -> pa.Table:
+        """The model's commits up to ``upto``, oldest first."""
+        with self._transaction() as cur:
+            return self._fetch_arrow(
+                cur,
+                self._sql(
+                    "SELECT id, author, created_at, message, source, cells, reverts FROM commits "
+                    "WHERE model = ? AND id <= ? ORDER BY id"
+                ),
+                [model, upto],
+            )
+
     def _read_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
         with self._transaction() as cur:
             table = self._fetch_arrow(cur, self._sql(sql), params)

@@ -194,7 +194,7 @@ def test_api_request_example_is_accepted_by_the_demo(
 
 def test_the_limits_and_their_errors_are_documented() -> None:
     from server import limits
-    from server.errors import CubeTooLarge, FeedLimit, ModelUnavailable
+    from server.errors import CubeTooLarge, ExportTooLarge, FeedLimit, ModelUnavailable
 
     api = (DOCS / "api.md").read_text()
     codes = (DOCS / "architecture.md").read_text()
@@ -205,6 +205,7 @@ def test_the_limits_and_their_errors_are_documented() -> None:
         limits.BODY_SETTING,
         limits.SUBSCRIPTIONS_SETTING,
         limits.FEED_CELLS_SETTING,
+        limits.EXPORT_SETTING,
     ):
         assert f"`{setting}`" in api and setting in readme, setting
     for value in (
@@ -217,7 +218,8 @@ def test_the_limits_and_their_errors_are_documented() -> None:
         limits.MAX_CHANGES_PAGE,
         limits.DEFAULT_MAX_SUBSCRIPTIONS,
         limits.DEFAULT_MAX_FEED_CELLS,
+        limits.DEFAULT_MAX_EXPORT_CELLS,
     ):
         assert f"{value:,}" in api, value
-    for error in (CubeTooLarge, ModelUnavailable, FeedLimit):
+    for error in (CubeTooLarge, ExportTooLarge, ModelUnavailable, FeedLimit):
         assert f"`{error.code}`" in api and f"`{error.code}`" in codes
