@@ -1,5 +1,9 @@
 """Files to Arrow tables: CSV (any common dialect), Parquet and XLSX, read safely.
 
+``read`` dispatches on the format to the reader the hook registry holds for it
+(``server.plugins``): the three below are the built-in plugin ``server.imports.builtin_readers``,
+and a plugin can add more (docs/plugins.md).
+
 Every reader gives a table whose first row of data is file row 2 (a CSV or sheet's header is
 row 1; a Parquet file's first record is row 2 too, so reports read the same for every format).
 
@@ -32,7 +36,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from server.errors import BadRequest
+from server import plugins
+from server.errors import BadRequest, InvalidValue
+from server.plugins import Reader
 
 MAX_XLSX_BYTES = 1 << 30  # all parts inflated
 MAX_XLSX_RATIO = 200  # per part: a sheet of numbers packs about 10:1, a bomb 1000:1
@@ -41,6 +47,8 @@ DELIMITERS = ",;\t|"
 
 
 class Format(StrEnum):
+    """The built-in formats; a plugin's reader adds its own name (``server.plugins``)."""
+
     csv = "csv"
     xlsx = "xlsx"
     parquet = "parquet"
@@ -57,22 +65,41 @@ class UnreadableFile(BadRequest):
     code = "unreadable_file"
 
 
-def read(
-    raw: bytes,
-    fmt: Format,
-    *,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | None = None,
-) -> pa.Table:
-    if fmt is Format.csv:
-        return read_csv(raw, delimiter=delimiter, encoding=encoding)
-    if fmt is Format.parquet:
-        try:
-            return pq.read_table(pa.BufferReader(raw))
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
-    return read_xlsx(raw, sheet=sheet)
+def readers() -> dict[str, Reader]:
+    """Every format imports read, by name: the built-ins and the plugins' (the registry)."""
+    return plugins.readers()
+
+
+def format_for(media_type: str) -> str | None:
+    """The format a Content-Type names, among every registered reader's."""
+    media_type = media_type.split(";", 1)[0].strip().lower()
+    for reader in readers().values():
+        if media_type in reader.media_types:
+            return reader.name
+    return None
+
+
+def read(raw: bytes, fmt: str, **options: str | None) -> pa.Table:
+    """The file as a table, read by the reader registered for ``fmt``; of ``options``
+    (delimiter, encoding, sheet) it gets those it takes that were given."""
+    known = readers()
+    reader = known.get(str(fmt))
+    if reader is None:
+        raise InvalidValue(
+            f"no reader for format {str(fmt)!r} (formats: {', '.join(sorted(known))})",
+            parameter="format",
+            value=str(fmt),
+            formats=sorted(known),
+        )
+    given = {k: v for k, v in options.items() if v is not None and k in reader.options}
+    return reader.read(raw, **given)
+
+
+def read_parquet(raw: bytes) -> pa.Table:
+    try:
+        return pq.read_table(pa.BufferReader(raw))
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
 
 
 def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None = None) -> pa.Table:
