@@ -124,6 +124,14 @@ def manager() -> pluggy.PluginManager:
         return _pm
 
 
+def reset() -> None:
+    """Forget the registry; the next ``manager()`` builds it afresh (tests, after installing
+    a plugin's distribution)."""
+    global _pm
+    with _lock:
+        _pm = None
+
+
 def register(plugin: object, name: str | None = None) -> str:
     """Add a plugin at run time (tests, embedding); ``unregister`` takes it away."""
     registered = manager().register(plugin, name=name)

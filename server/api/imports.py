@@ -20,9 +20,18 @@ from server.responses import Json
 from server.services import imports as service
 from server.services import load_profiles
 
-router = APIRouter(
-    prefix="/api/models/{model}/cubes", tags=["imports"], route_class=StrictJsonRoute
-)
+
+class ReaderRoute(StrictJsonRoute):
+    """The body may be in any media type a registered reader takes, looked up per request: a
+    reader registered while the server runs is heard at once (OpenAPI lists those there were
+    at start-up)."""
+
+    def media_types(self) -> list[str]:
+        return [*{m: 0 for r in readers().values() for m in r.media_types}, OCTET_STREAM]
+
+
+OCTET_STREAM = "application/octet-stream"
+router = APIRouter(prefix="/api/models/{model}/cubes", tags=["imports"], route_class=ReaderRoute)
 
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 
@@ -82,7 +91,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
             "required": True,
             "content": {
                 **{m: _FILE for r in readers().values() for m in r.media_types},
-                "application/octet-stream": _FILE,
+                OCTET_STREAM: _FILE,
             },
         }
     },
