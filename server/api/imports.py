@@ -20,6 +20,17 @@ from server.responses import Json
 from server.services import imports as service
 from server.services import load_profiles
 
+OCTET_STREAM = "application/octet-stream"
+# the types a browser sends to another site without asking it first (CORS "simple" requests):
+# never a reader's, whatever a plugin declares (docs/security.md, "Bodies are JSON")
+CROSS_SITE = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def media_types() -> list[str]:
+    """The media types of every registered reader, then application/octet-stream."""
+    found = {m.lower(): 0 for r in readers().values() for m in r.media_types}
+    return [*(m for m in found if m not in CROSS_SITE), OCTET_STREAM]
+
 
 class ReaderRoute(StrictJsonRoute):
     """The body may be in any media type a registered reader takes, looked up per request: a
@@ -27,10 +38,9 @@ class ReaderRoute(StrictJsonRoute):
     at start-up)."""
 
     def media_types(self) -> list[str]:
-        return [*{m: 0 for r in readers().values() for m in r.media_types}, OCTET_STREAM]
+        return media_types()
 
 
-OCTET_STREAM = "application/octet-stream"
 router = APIRouter(prefix="/api/models/{model}/cubes", tags=["imports"], route_class=ReaderRoute)
 
 _FILE = {"schema": {"type": "string", "format": "binary"}}
@@ -90,8 +100,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
         "requestBody": {
             "required": True,
             "content": {
-                **{m: _FILE for r in readers().values() for m in r.media_types},
-                OCTET_STREAM: _FILE,
+                **{m: _FILE for m in media_types()},
             },
         }
     },

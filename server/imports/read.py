@@ -77,7 +77,7 @@ def format_for(media_type: str) -> str | None:
     """The format a Content-Type names, among every registered reader's."""
     media_type = media_type.split(";", 1)[0].strip().lower()
     for reader in readers().values():
-        if media_type in reader.media_types:
+        if media_type in (m.lower() for m in reader.media_types):
             return reader.name
     return None
 

@@ -199,3 +199,26 @@ def test_an_installed_distributions_entry_point_is_loaded(
         plugins.reset()
         sys.modules.pop("plancube_tsv", None)
     assert "tsv" not in plugins.readers()
+
+
+def test_a_reader_cannot_open_a_cross_site_media_type(small: Any) -> None:
+    """text/plain is what a page of another site may POST without asking: never a reader's."""
+
+    class Plain:
+        @hookimpl
+        def plancube_readers(self) -> list[Reader]:
+            return [Reader("plain", ("text/plain",), read_json_lines)]
+
+    name = plugins.register(Plain(), "test-plain")
+    try:
+        r = small.post(URL, content=LINES, headers={"Content-Type": "text/plain"})
+        error(r, 415, "unsupported_media_type")
+        r = small.post(
+            URL,
+            content=LINES,
+            headers={"Content-Type": "application/octet-stream"},
+            params={"format": "plain"},
+        )
+        assert r.status_code == 200, r.text  # by name it is read
+    finally:
+        plugins.unregister(name)
