@@ -150,6 +150,17 @@ def test_formulas_are_computed_when_the_extra_is_installed(small: Any) -> None:
     }
 
 
+def test_too_many_formulas_to_compute_are_refused(
+    small: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("formulas")
+    monkeypatch.setattr(formula_cells, "MAX_EVALUATED", 1)
+    r = small.post(URL, content=workbook(), headers=XLSX, params=WIDE)
+    err = error(r, 422, "formulas_failed")
+    assert err["details"] == {"count": 2, "limit": 1} and "LibreOffice" in err["message"]
+    assert stored(small) == {}
+
+
 def test_a_computed_excel_error_is_a_row_problem(small: Any) -> None:
     pytest.importorskip("formulas")
     book = openpyxl.Workbook()

@@ -162,6 +162,17 @@ def test_unknown_profile_404_and_another_cubes_profile_422(small: Any) -> None:
     r = small.post(IMPORT, content=FILE, headers=CSV, params={"profile": "nope", "background": 1})
     error(r, 404, "load_profile_not_found")
     assert stored(small) == {}
+    # a profile of another cube does not load this one
+    two = {"name": "Plan", "dimensions": ["Version", "Account", "Month", "Measure"]}
+    assert small.post("/api/models/small/cubes", json=two).status_code == 201
+    assert small.post(BASE, json={"name": "plan", "cube": "Plan", "spec": SPEC}).status_code == 201
+    r = small.post(IMPORT, content=FILE, headers=CSV, params={"profile": "plan"})
+    assert "loads cube 'Plan', not 'PnL'" in error(r, 422, "invalid_value")["message"]
+    r = small.post(
+        "/api/models/small/cubes/Plan/import", content=FILE, headers=CSV, params={"profile": "plan"}
+    )
+    assert r.status_code == 200 and r.json()["written"] == 4, r.text
+    assert stored(small) == {}
 
 
 def test_a_profile_gone_stale_is_refused_at_import(small: Any) -> None:
