@@ -18,6 +18,8 @@ file as it reads would load blanks where the file shows numbers, so it is never 
 
 from __future__ import annotations
 
+import html
+import io
 import os
 import re
 import tempfile
@@ -55,6 +57,42 @@ class FormulasWithoutValues(Unprocessable):
 
 class FormulasFailed(Unprocessable):
     code = "formulas_failed"
+
+
+# A formula's text, and a defined name's, in any part (entities decoded before it is judged)
+_FORMULA_TEXT = re.compile(rb"<(?:\w+:)?(?:f|definedName)\b[^>]*>([^<]*)</")
+# another workbook: ``[book.xlsx]Sheet!A1``, ``[1]Sheet!A1`` (an external link), or a path
+_EXTERNAL = re.compile(r"\[|'[^']*[/\\][^']*'!")
+
+
+def self_contained(archive: zipfile.ZipFile) -> None:
+    """Refuse a workbook whose formulas reach outside it before it is computed.
+
+    The ``formulas`` package loads the workbooks a formula refers to, from paths relative to the
+    file: a reference to ``'/srv/other/[secret.xlsx]Sheet1'!A1`` would have the server read a
+    file of its own disk into a cube. So a workbook with external links, or a formula or defined
+    name naming another book (or holding a structured reference, which the package does not
+    compute either), is not computed.
+    """
+    for part in archive.namelist():
+        if part.startswith("xl/externalLinks/"):
+            raise FormulasFailed(
+                "the workbook links to other workbooks; the server computes only formulas "
+                "within the file: open it in Excel or LibreOffice and save it",
+                part=part,
+            )
+        if not (part.startswith("xl/worksheets/") or part == "xl/workbook.xml"):
+            continue
+        for m in _FORMULA_TEXT.finditer(archive.read(part)):
+            text = html.unescape(m.group(1).decode("utf-8", errors="replace"))
+            if _EXTERNAL.search(text):
+                raise FormulasFailed(
+                    f"a formula refers outside the workbook ({text[:200]!r}); the server "
+                    "computes only formulas within the file: open it in Excel or LibreOffice "
+                    "and save it",
+                    part=part,
+                    formula=text[:200],
+                )
 
 
 def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
@@ -145,6 +183,7 @@ def evaluate(raw: bytes, sheet: str, cells: list[str]) -> dict[str, Any]:
             count=len(cells),
             limit=MAX_EVALUATED,
         )
+    self_contained(zipfile.ZipFile(io.BytesIO(raw)))
     import formulas
 
     with tempfile.TemporaryDirectory(prefix="plancube-formulas-") as tmp:

@@ -161,6 +161,45 @@ def test_too_many_formulas_to_compute_are_refused(
     assert stored(small) == {}
 
 
+def test_a_formula_reaching_outside_the_workbook_is_not_computed(
+    small: Any, tmp_path: Path
+) -> None:
+    """``formulas`` would load the book a formula names from the server's disk: refused."""
+    pytest.importorskip("formulas")
+    secret = openpyxl.Workbook()
+    sheet = secret.active
+    assert sheet is not None
+    sheet.title = "S"
+    sheet["A1"] = 42
+    secret.save(tmp_path / "secret.xlsx")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Data"
+    sheet.append(["Account", "Jan"])
+    sheet.append(["Rev", f"='{tmp_path}/[secret.xlsx]S'!A1"])
+    out = io.BytesIO()
+    book.save(out)
+    r = small.post(URL, content=out.getvalue(), headers=XLSX, params=WIDE)
+    err = error(r, 422, "formulas_failed")
+    assert "refers outside the workbook" in err["message"] and "secret.xlsx" in err["message"]
+    # the same with the bracket written as a character reference, as XML allows
+    raw = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(out.getvalue())) as src,
+        zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b"[secret" in data
+                data = data.replace(b"[secret", b"&#91;secret")
+            dst.writestr(item, data)
+    r = small.post(URL, content=raw.getvalue(), headers=XLSX, params=WIDE)
+    error(r, 422, "formulas_failed")
+    assert stored(small) == {}
+
+
 def test_a_computed_excel_error_is_a_row_problem(small: Any) -> None:
     pytest.importorskip("formulas")
     book = openpyxl.Workbook()
