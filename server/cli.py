@@ -550,13 +550,25 @@ def _import_parser(sub: Any) -> None:
     sp.add_argument("--ca-file", metavar="FILE", help="CA certificates to trust for the server")
     sp.add_argument("--model", required=True)
     sp.add_argument("--cube", required=True)
-    sp.add_argument("--format", choices=["csv", "xlsx", "parquet"], help="default: by suffix")
+    sp.add_argument(
+        "--format",
+        help="csv, xlsx, parquet or a plugin's format (default: by the file's suffix)",
+    )
+    sp.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="load by the model's load profile NAME; the options given beside it override it",
+    )
     sp.add_argument("--map", action="append", default=[], metavar="DIMENSION=COLUMN")
     sp.add_argument("--const", action="append", default=[], metavar="DIMENSION=ELEMENT")
     sp.add_argument("--value", metavar="COLUMN", help="long layout: the value column")
     sp.add_argument("--across", metavar="DIMENSION", help="wide layout: what the columns name")
     sp.add_argument("--columns", action="append", default=[], metavar="COLUMN")
-    sp.add_argument("--mode", choices=["upsert", "replace", "accumulate"], default="upsert")
+    sp.add_argument(
+        "--mode",
+        choices=["upsert", "replace", "accumulate"],
+        help="default: upsert (or the profile's)",
+    )
     sp.add_argument("--dry-run", action="store_true", help="validate and report only")
     sp.add_argument("--load-valid-rows", action="store_true")
     sp.add_argument("--case-insensitive", action="store_true")
@@ -580,10 +592,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     def run() -> int:
         params = [("map", m) for m in args.map] + [("const", c) for c in args.const]
         params += [("columns", c) for c in args.columns]
-        for name in ("value", "across", "decimal", "thousands", "delimiter", "encoding", "sheet"):
+        names = ("profile", "value", "across", "decimal", "thousands", "delimiter", "encoding")
+        for name in (*names, "sheet", "mode"):
             if getattr(args, name):
                 params.append((name, getattr(args, name)))
-        params += [("mode", args.mode), ("message", args.message)]
+        params += [("message", args.message)]
         for flag in ("dry_run", "load_valid_rows", "case_insensitive"):
             if getattr(args, flag):
                 params.append((flag, "true"))

@@ -39,7 +39,7 @@ from sqlmodel import col, select
 from server.context import Context
 from server.errors import NotFound, PlancubeError
 from server.events import Outbox, dumps, error_body
-from server.imports.read import Format, read
+from server.imports.read import read
 from server.services import imports as service
 from server.storage.metadata import ImportJob
 from server.storage.sql import now
@@ -218,7 +218,7 @@ class Board:
         ctx: Context,
         cube: str,
         raw: bytes,
-        fmt: Format,
+        fmt: str,
         options: dict[str, Any],
         mapping: service.Mapping,
         file_name: str = "",
@@ -271,7 +271,7 @@ class Board:
         ctx: Context,
         cube: str,
         raw: bytes,
-        fmt: Format,
+        fmt: str,
         options: dict[str, Any],
         mapping: service.Mapping,
         kw: dict[str, Any],

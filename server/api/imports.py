@@ -13,14 +13,35 @@ from server.api.route import StrictJsonRoute
 from server.context import Context
 from server.errors import InvalidValue
 from server.imports.numbers import THOUSANDS, Locale
-from server.imports.read import MEDIA_TYPES, Format, read
+from server.imports.read import format_for, read, readers
+from server.imports.spec import LoadSpec
 from server.jobs import board
 from server.responses import Json
 from server.services import imports as service
+from server.services import load_profiles
 
-router = APIRouter(
-    prefix="/api/models/{model}/cubes", tags=["imports"], route_class=StrictJsonRoute
-)
+OCTET_STREAM = "application/octet-stream"
+# the types a browser sends to another site without asking it first (CORS "simple" requests):
+# never a reader's, whatever a plugin declares (docs/security.md, "Bodies are JSON")
+CROSS_SITE = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def media_types() -> list[str]:
+    """The media types of every registered reader, then application/octet-stream."""
+    found = {m.lower(): 0 for r in readers().values() for m in r.media_types}
+    return [*(m for m in found if m not in CROSS_SITE), OCTET_STREAM]
+
+
+class ReaderRoute(StrictJsonRoute):
+    """The body may be in any media type a registered reader takes, looked up per request: a
+    reader registered while the server runs is heard at once (OpenAPI lists those there were
+    at start-up)."""
+
+    def media_types(self) -> list[str]:
+        return media_types()
+
+
+router = APIRouter(prefix="/api/models/{model}/cubes", tags=["imports"], route_class=ReaderRoute)
 
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 
@@ -64,7 +85,11 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     "`import_rejected`) unless `load_valid_rows`. `report=csv` answers the whole report as "
     "CSV instead of JSON. `background=true` runs it as a job instead: 202 at once with the "
     "job (`Location: /api/jobs/{id}`), its progress there and over the live feed, its "
-    "report kept when it ends. See docs/imports.md.",
+    "report kept when it ends. `profile=NAME` loads by a saved load profile (GET "
+    "/api/models/{model}/load-profiles): its mapping, read options and mode, with the "
+    "parameters given beside it put over it — `map` and `const` per dimension, every other "
+    "one whole. `format` is any registered reader's (csv, xlsx, parquet and the plugins'; "
+    "docs/plugins.md). See docs/imports.md.",
     responses={
         202: {
             "description": "background=true: the import job, queued (follow its Location)",
@@ -75,8 +100,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
         "requestBody": {
             "required": True,
             "content": {
-                **{media: _FILE for media in MEDIA_TYPES},
-                "application/octet-stream": _FILE,
+                **{m: _FILE for m in media_types()},
             },
         }
     },
@@ -87,7 +111,16 @@ async def import_cells(
     model: str,
     cube: str,
     format: Annotated[
-        Format | None, Query(description="the file's format (default: from Content-Type)")
+        str | None,
+        Query(
+            max_length=64,
+            description="the file's format: csv, xlsx, parquet or a plugin's (default: from "
+            "Content-Type)",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        Query(max_length=255, description="a load profile of the model: its mapping and mode"),
     ] = None,
     map: Annotated[list[str], Query(description="DIMENSION=COLUMN, one per dimension")] = [],  # noqa: B006
     const: Annotated[list[str], Query(description="DIMENSION=ELEMENT for every row")] = [],  # noqa: B006
@@ -114,21 +147,41 @@ async def import_cells(
     ] = False,
     file_name: Annotated[str, Query(max_length=255, description="shown with the job")] = "",
 ) -> Any:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    fmt = format or MEDIA_TYPES.get(media)
+    fmt = format or format_for(request.headers.get("content-type", ""))
     if fmt is None:
-        raise InvalidValue("an application/octet-stream body needs `format` (csv, xlsx, parquet)")
-    mapping = service.Mapping(
-        columns=_pairs(map, "map"),
-        constants=_pairs(const, "const"),
-        value=value or None,
-        across=across or None,
-        value_columns=columns or None,
-        case_insensitive=case_insensitive,
-        locale=Locale("," if decimal is Decimal.comma else ".", THOUSANDS[thousands.value]),
-    )
+        raise InvalidValue(
+            "the body's Content-Type names no format: give `format` "
+            f"({', '.join(sorted(readers()))})"
+        )
+    if fmt not in readers():
+        read(b"", fmt)  # 422 naming the formats there are
+    options: dict[str, str | None]
+    if profile is not None:
+        parsed = {
+            "map": _pairs(map, "map"),
+            "const": _pairs(const, "const"),
+            "value": value or None,
+            "across": across or None,
+            "columns": columns or None,
+            "case_insensitive": case_insensitive,
+            "decimal": decimal.value,
+            "thousands": thousands.value,
+            "delimiter": delimiter,
+            "encoding": encoding,
+            "sheet": sheet,
+            "mode": mode,
+            "load_valid_rows": load_valid_rows,
+        }
+        given = {
+            load_profiles.PARAMETERS[p]: v for p, v in parsed.items() if p in request.query_params
+        }
+        spec = await run_in_threadpool(_profiled, ctx, cube, profile, given)
+        mapping, options = spec.mapping(), spec.read_options()
+        mode, load_valid_rows = spec.mode, spec.load_valid_rows
+    else:
+        mapping = _mapping(map, const, value, across, columns, case_insensitive, decimal, thousands)
+        options = {"delimiter": delimiter, "encoding": encoding, "sheet": sheet}
     raw = await request.body()
-    options = {"delimiter": delimiter, "encoding": encoding, "sheet": sheet}
     if background:
         job = await run_in_threadpool(
             board(ctx.ws).start,
@@ -161,6 +214,42 @@ async def import_cells(
         )
 
     return await run_in_threadpool(work)
+
+
+def _mapping(
+    map: list[str],
+    const: list[str],
+    value: str | None,
+    across: str | None,
+    columns: list[str],
+    case_insensitive: bool,
+    decimal: Decimal,
+    thousands: Thousands,
+) -> service.Mapping:
+    return service.Mapping(
+        columns=_pairs(map, "map"),
+        constants=_pairs(const, "const"),
+        value=value or None,
+        across=across or None,
+        value_columns=columns or None,
+        case_insensitive=case_insensitive,
+        locale=Locale("," if decimal is Decimal.comma else ".", THOUSANDS[thousands.value]),
+    )
+
+
+def _profiled(ctx: Context, cube: str, name: str, given: dict[str, Any]) -> LoadSpec:
+    """The profile's spec with the fields the request's parameters give put over it."""
+    row = load_profiles.find(ctx, name)
+    if row.cube != cube:
+        raise InvalidValue(
+            f"load profile {name!r} loads cube {row.cube!r}, not {cube!r}",
+            parameter="profile",
+            profile=name,
+            cube=row.cube,
+        )
+    spec = load_profiles.merge(load_profiles.spec_of(row), given)
+    load_profiles.check(ctx, cube, spec)
+    return spec
 
 
 def _answer(

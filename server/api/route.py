@@ -122,11 +122,17 @@ def check_media_type(request: Request, accepted: list[str]) -> None:
 
 
 class StrictJsonRoute(APIRoute):
+    def media_types(self) -> list[str] | None:
+        """The body's content types when they can change while the server runs (a subclass:
+        the import route's, which grow as plugins register readers); None: those declared."""
+        return None
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        accepted = accepted_media_types(self)
+        declared = accepted_media_types(self)
 
         async def strict(request: Request) -> Response:
+            accepted = self.media_types() or declared
             if accepted:
                 check_media_type(request, accepted)
             return await handler(_StrictJsonRequest(request.scope, request.receive))

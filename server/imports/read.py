@@ -1,5 +1,9 @@
 """Files to Arrow tables: CSV (any common dialect), Parquet and XLSX, read safely.
 
+``read`` dispatches on the format to the reader the hook registry holds for it
+(``server.plugins``): the three below are the built-in plugin ``server.imports.builtin_readers``,
+and a plugin can add more (docs/plugins.md).
+
 Every reader gives a table whose first row of data is file row 2 (a CSV or sheet's header is
 row 1; a Parquet file's first record is row 2 too, so reports read the same for every format).
 
@@ -13,7 +17,9 @@ row 1; a Parquet file's first record is row 2 too, so reports read the same for 
   archive is checked: at most ``MAX_XLSX_MEMBERS`` parts, ``MAX_XLSX_BYTES`` uncompressed and a
   compression ratio of ``MAX_XLSX_RATIO`` per part (a zip bomb is refused before a byte of it is
   inflated), and no part may declare a DTD (OOXML never does; a DTD is how entity expansion and
-  external entities (XXE) get in).
+  external entities (XXE) get in). Formula cells saved without values (a workbook a script
+  wrote) are computed by the optional ``formulas`` package or refused, naming them
+  (``server.imports.formulas``); values a spreadsheet application saved are read as they are.
 
 The bytes themselves are bounded before they are read by the server's body limit
 (``PLANCUBE_MAX_BODY_BYTES``, ``server.body_limit``).
@@ -32,7 +38,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from server.errors import BadRequest
+from server import plugins
+from server.errors import BadRequest, InvalidValue
+from server.imports import formulas
+from server.plugins import Reader
 
 MAX_XLSX_BYTES = 1 << 30  # all parts inflated
 MAX_XLSX_RATIO = 200  # per part: a sheet of numbers packs about 10:1, a bomb 1000:1
@@ -41,6 +50,8 @@ DELIMITERS = ",;\t|"
 
 
 class Format(StrEnum):
+    """The built-in formats; a plugin's reader adds its own name (``server.plugins``)."""
+
     csv = "csv"
     xlsx = "xlsx"
     parquet = "parquet"
@@ -57,22 +68,41 @@ class UnreadableFile(BadRequest):
     code = "unreadable_file"
 
 
-def read(
-    raw: bytes,
-    fmt: Format,
-    *,
-    delimiter: str | None = None,
-    encoding: str | None = None,
-    sheet: str | None = None,
-) -> pa.Table:
-    if fmt is Format.csv:
-        return read_csv(raw, delimiter=delimiter, encoding=encoding)
-    if fmt is Format.parquet:
-        try:
-            return pq.read_table(pa.BufferReader(raw))
-        except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
-    return read_xlsx(raw, sheet=sheet)
+def readers() -> dict[str, Reader]:
+    """Every format imports read, by name: the built-ins and the plugins' (the registry)."""
+    return plugins.readers()
+
+
+def format_for(media_type: str) -> str | None:
+    """The format a Content-Type names, among every registered reader's."""
+    media_type = media_type.split(";", 1)[0].strip().lower()
+    for reader in readers().values():
+        if media_type in (m.lower() for m in reader.media_types):
+            return reader.name
+    return None
+
+
+def read(raw: bytes, fmt: str, **options: str | None) -> pa.Table:
+    """The file as a table, read by the reader registered for ``fmt``; of ``options``
+    (delimiter, encoding, sheet) it gets those it takes that were given."""
+    known = readers()
+    reader = known.get(str(fmt))
+    if reader is None:
+        raise InvalidValue(
+            f"no reader for format {str(fmt)!r} (formats: {', '.join(sorted(known))})",
+            parameter="format",
+            value=str(fmt),
+            formats=sorted(known),
+        )
+    given = {k: v for k, v in options.items() if v is not None and k in reader.options}
+    return reader.read(raw, **given)
+
+
+def read_parquet(raw: bytes) -> pa.Table:
+    try:
+        return pq.read_table(pa.BufferReader(raw))
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
 
 
 def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None = None) -> pa.Table:
@@ -154,28 +184,51 @@ def check_xlsx(raw: bytes) -> zipfile.ZipFile:
 def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
     from python_calamine import CalamineWorkbook
 
-    check_xlsx(raw)
+    archive = check_xlsx(raw)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         names = book.sheet_names
         if sheet is not None and sheet not in names:
             raise UnreadableFile(f"the workbook has no sheet {sheet!r}", sheets=names)
-        rows = book.get_sheet_by_name(sheet or names[0]).to_python(skip_empty_area=False)
+        name = sheet or names[0]
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
     except UnreadableFile:
         raise
     except Exception as exc:  # calamine raises its own error types for broken workbooks
         raise UnreadableFile(f"not a readable XLSX file: {exc}") from None
+    rows = _computed(raw, archive, name, rows)
     if not rows:
         raise UnreadableFile("the sheet is empty: an import needs a header row")
     header = [_text(v) for v in rows[0]]
     columns: dict[str, pa.Array] = {}
-    for j, name in enumerate(header):
-        if name == "" and all(j >= len(r) or r[j] in ("", None) for r in rows[1:]):
+    for j, col_name in enumerate(header):
+        if col_name == "" and all(j >= len(r) or r[j] in ("", None) for r in rows[1:]):
             continue  # an unused column of the sheet's area
-        columns[name or f"column {j + 1}"] = _column(
+        columns[col_name or f"column {j + 1}"] = _column(
             [r[j] if j < len(r) else None for r in rows[1:]]
         )
     return pa.table(columns)
+
+
+def _computed(
+    raw: bytes, archive: zipfile.ZipFile, sheet: str, rows: list[list[Any]]
+) -> list[list[Any]]:
+    """``rows`` (from A1) with the values of formula cells that were saved without any:
+    computed by the optional ``formulas`` package, or refused naming them (``formulas``)."""
+    cells = formulas.uncached(archive, sheet)
+    if not cells:
+        return rows
+    if not formulas.available():
+        raise formulas.refuse(sheet, cells)
+    values = formulas.evaluate(raw, sheet, cells)
+    width = max([len(r) for r in rows] + [formulas.cell_index(c)[1] + 1 for c in cells])
+    height = max(len(rows), *(formulas.cell_index(c)[0] + 1 for c in cells))
+    out = [[*r, *([""] * (width - len(r)))] for r in rows]
+    out += [[""] * width for _ in range(height - len(out))]
+    for ref, value in values.items():
+        i, j = formulas.cell_index(ref)
+        out[i][j] = value
+    return out
 
 
 def _column(values: list[Any]) -> pa.Array:

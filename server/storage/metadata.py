@@ -207,6 +207,23 @@ class ImportJob(SQLModel, table=True):
     finished_at: str | None = None
 
 
+class LoadProfile(SQLModel, table=True):
+    """A saved import mapping (``server.services.load_profiles``): the ``LoadSpec`` as JSON,
+    for one cube of the model, under a name unique in the model."""
+
+    __tablename__ = "load_profiles"
+
+    model: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    cube: str
+    spec: str  # JSON: server.imports.spec.LoadSpec
+    description: str = ""
+    created_by: str
+    created_at: str = Field(default_factory=now)
+    updated_by: str
+    updated_at: str = Field(default_factory=now)
+
+
 TABLES = [
     User,
     Group,
@@ -219,4 +236,5 @@ TABLES = [
     SignInFlow,
     AuditEntry,
     ImportJob,
+    LoadProfile,
 ]

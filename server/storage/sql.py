@@ -252,7 +252,7 @@ class SqlStore(ABC):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             for table in ("cells", delta.TABLE):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
-            for table in ("cell_history", "snapshots", "holds"):
+            for table in ("cell_history", "snapshots", "holds", "load_profiles"):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
 
