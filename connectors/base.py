@@ -52,11 +52,15 @@ class ConnectorType:
 
 def _array(values: list[Any]) -> pa.Array:
     """Values as one Arrow array: numbers stay numbers; a mix Arrow cannot type as one kind
-    (numbers and text) is text."""
+    (numbers and text) is text. Decimals (a SQL NUMERIC) become float64, what a cell holds,
+    so that batches agree whatever precision each one's values happen to need."""
     try:
-        return pa.array(values)
+        array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if pa.types.is_decimal(array.type):
+        array = array.cast(pa.float64())
+    return array
 
 
 def column_batch(
