@@ -17,11 +17,12 @@ replaced by ``[secret]`` (``Secrets.redact``), and nothing here logs one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -143,8 +144,16 @@ class Secrets(Mapping[str, str]):
         return name in self._stored
 
     def redact(self, text: str) -> str:
-        """The text with every value read so far (and its URL-quoted forms) hidden."""
-        for value in sorted(self._values.values(), key=len, reverse=True):
+        """The text with every value read so far hidden: as it is, URL-quoted, and — for a
+        secret that is a whole URL — its password on its own."""
+        values = set(self._values.values())
+        for value in list(values):
+            if "://" in value:
+                with contextlib.suppress(ValueError):
+                    password = urlsplit(value).password
+                    if password:
+                        values |= {password, unquote(password)}
+        for value in sorted(values, key=len, reverse=True):
             for form in {value, quote(value, safe=""), quote_plus(value)}:
                 if form:
                     text = text.replace(form, REDACTED)
