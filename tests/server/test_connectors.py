@@ -183,3 +183,40 @@ def test_the_connector_types_are_listed_with_their_config_schemas(client: Any) -
     assert set(types) == {"rest", "sql"}
     assert "url" in types["rest"]["config"]["properties"]
     assert "query" in types["sql"]["config"]["properties"]
+
+
+def test_revision_0009_makes_the_declared_tables_and_goes_back(store_url: str) -> None:
+    from server.storage import migrate, open_store
+    from server.storage.connector_records import ConnectorRow, ConnectorRun
+
+    store = open_store(store_url)
+    try:
+        with store.transaction() as tx:
+            for table in (ConnectorRow.__table__, ConnectorRun.__table__):  # type: ignore[attr-defined]
+                rows = tx.connection.execute(
+                    sa.text(
+                        "SELECT column_name, is_nullable FROM information_schema.columns "
+                        "WHERE table_name = :t AND table_schema = current_schema()"
+                    ),
+                    {"t": table.name},
+                ).all()
+                assert {n: v == "YES" for n, v in rows} == {
+                    c.name: bool(c.nullable) for c in table.columns
+                }, table.name
+        with store.transaction() as tx:
+            migrate.downgrade(tx.connection, "0007")
+            names = tx.connection.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()"
+                )
+            ).scalars()
+            assert not {"connectors", "connector_runs"} & set(names)
+    finally:
+        store.close()
+    store = open_store(store_url)  # upgraded again as it opens
+    try:
+        with store.transaction() as tx:
+            assert migrate.current(tx.connection) == migrate.head() == "0009"
+    finally:
+        store.close()
