@@ -237,12 +237,21 @@ def _finish(ctx: Context, row: ConnectorRow, run: ConnectorRun, watermark: str |
         )
 
 
-def run_json(run: ConnectorRun) -> dict[str, Any]:
-    status, error = run.status, run.error
+def _live() -> set[str]:
     with _LIVE_LOCK:
-        live = run.id in _LIVE
-    if status == "running" and not live:
-        status, error = "failed", INTERRUPTED  # or running in another process (PostgreSQL)
+        return set(_LIVE)
+
+
+def run_json(
+    run: ConnectorRun, live: set[str] | None = None, shared: bool = False
+) -> dict[str, Any]:
+    """A run as the API shows it. ``live``: the runs of this process, read *before* the row
+    (a run leaves it only after its end is committed, so a row read after still saying
+    ``running`` of a run not in it was cut short) — unless the store is shared, where another
+    process may be running it."""
+    status, error = run.status, run.error
+    if status == "running" and live is not None and run.id not in live and not shared:
+        status, error = "failed", INTERRUPTED
     base = f"/api/models/{run.model}/connectors/{run.connector}/runs/{run.id}"
     return {
         "id": run.id,
@@ -270,6 +279,7 @@ def _json(text: str | None) -> Any:
 
 
 def history(ctx: Context, name: str, limit: int = 50) -> list[dict[str, Any]]:
+    live = _live()
     with ctx.ws.store.transaction() as tx:
         service._find(ctx, tx, name)
         rows = tx.session.exec(
@@ -278,13 +288,14 @@ def history(ctx: Context, name: str, limit: int = 50) -> list[dict[str, Any]]:
             .order_by(col(ConnectorRun.started_at).desc())
             .limit(limit)
         ).all()
-        return [run_json(r) for r in rows]
+        return [run_json(r, live, ctx.ws.store.shared) for r in rows]
 
 
 def get(ctx: Context, name: str, run_id: str) -> dict[str, Any]:
+    live = _live()
     with ctx.ws.store.transaction() as tx:
         service._find(ctx, tx, name)
         run = tx.session.get(ConnectorRun, run_id)
         if run is None or run.model != ctx.model_name or run.connector != name:
             raise RunNotFound(f"connector {name!r} has no run {run_id!r}", run=run_id)
-        return run_json(run)
+        return run_json(run, live, ctx.ws.store.shared)

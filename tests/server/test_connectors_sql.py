@@ -155,7 +155,7 @@ def test_a_sql_connector_loads_the_cube_then_only_what_is_new(
     r = client.post(CONNECTORS, json=body)
     assert r.status_code == 201, r.text
     first = run(client, "ledger")
-    assert first["status"] == "succeeded", first
+    assert first["status"] == "succeeded", first["error"]
     assert (first["rows"], first["cells"], first["watermark_after"]) == (
         3,
         3,
@@ -175,7 +175,9 @@ def test_a_sql_connector_loads_the_cube_then_only_what_is_new(
         "succeeded",
         1,
         "2026-11-05T00:00:00",
-    )
+    ), second
     assert stored(client)["Actual/Rev/Feb/Amount"] == 111
     third = run(client, "ledger")
-    assert (third["status"], third["rows"], third["commit"]) == ("succeeded", 0, None)
+    assert (third["status"], third["rows"], third["commit"]) == ("succeeded", 0, None), third[
+        "error"
+    ]
