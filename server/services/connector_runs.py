@@ -166,7 +166,8 @@ def _run(ctx: Context, row: ConnectorRow, run: ConnectorRun) -> None:
     committed = False
     try:
         table, new = pull_table(row, secrets)
-        run.rows = table.num_rows
+        run.rows, run.phase = table.num_rows, "validating"
+        _save(ctx, run)  # what the run read, shown while it validates and commits
         if table.num_rows:
             spec = LoadSpec.model_validate_json(row.load_spec)
             outcome = imports.run(
@@ -216,6 +217,11 @@ def _run(ctx: Context, row: ConnectorRow, run: ConnectorRun) -> None:
             _LIVE.discard(run.id)
     if run.status == "failed":
         log.warning("connector %r of model %r: run %s failed", row.name, row.model, run.id)
+
+
+def _save(ctx: Context, run: ConnectorRun) -> None:
+    with ctx.ws.store.transaction() as tx:
+        tx.session.merge(ConnectorRun.model_validate(run.model_dump()))
 
 
 def _finish(ctx: Context, row: ConnectorRow, run: ConnectorRun, watermark: str | None) -> None:

@@ -145,6 +145,30 @@ def test_max_rows_bounds_a_run(source: Source) -> None:
         pull(config(source, max_rows=3))
 
 
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    import email.utils
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    def answer(value: str) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value})
+
+    assert rest._retry_after(answer("7")) == 7.0
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    wait = rest._retry_after(answer(later))
+    assert wait is not None and 80 < wait <= 90
+    assert rest._retry_after(answer("soon")) is None
+    assert rest._retry_after(httpx.Response(429)) is None
+
+
+def test_a_retry_after_past_the_bound_fails_the_pull(source: Source, waits: list[float]) -> None:
+    source.faults = {("/items", 0): [429]}
+    with pytest.raises(PullFailed, match="asks to wait 1 s, more than max_retry_after_s"):
+        pull(config(source, max_retry_after_s=0.5))
+    assert waits == []
+
+
 def test_a_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         rest.RestConfig.model_validate({"url": "file:///etc/passwd"})

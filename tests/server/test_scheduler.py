@@ -111,6 +111,18 @@ def test_a_changed_schedule_is_armed_again(scheduled: Any) -> None:
     assert client.get(f"{CONNECTORS}/erp").json()["next_run_at"] == "2030-01-08T06:00:00.000000Z"
 
 
+def test_of_two_schedulers_reading_the_same_firing_one_takes_it(scheduled: Any) -> None:
+    """Two server processes on one PostgreSQL: both read the connector due, one moves its
+    next firing (and starts it), the other's conditional update finds it moved."""
+    ws = scheduled.app.state.workspace
+    one, other = Scheduler(ws), Scheduler(ws)
+    one.tick(at(10, 0))
+    seen_by_one = next(r for r in one._due() if r.name == "erp")
+    seen_by_other = next(r for r in other._due() if r.name == "erp")
+    assert one._move(seen_by_one, at(10, 10)) is True
+    assert other._move(seen_by_other, at(10, 10)) is False
+
+
 def test_the_setting() -> None:
     assert scheduler.enabled({"PLANCUBE_SCHEDULER": "on"})
     assert scheduler.enabled({"PLANCUBE_SCHEDULER": "1"})
