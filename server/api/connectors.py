@@ -107,8 +107,15 @@ async def delete_connector(ctx: Modeler, model: str, name: PathName) -> Response
         409: _RUNNING,
     },
 )
-async def run_connector(ctx: Modeler, model: str, name: PathName) -> Any:
-    run = await run_in_threadpool(runs.start, ctx, name, "api")
+async def run_connector(
+    ctx: Modeler,
+    model: str,
+    name: PathName,
+    dry_run: Annotated[
+        bool, Query(description="pull and validate only: no cells, the watermark kept")
+    ] = False,
+) -> Any:
+    run = await run_in_threadpool(runs.start, ctx, name, "api", dry_run)
     return Json(run, status_code=202, headers={"Location": run["links"]["self"]})
 
 

@@ -108,11 +108,17 @@ def _claim(ctx: Context, name: str, run: ConnectorRun, stale_before: str) -> Con
         return row
 
 
-def start(ctx: Context, name: str, cause: str = "api") -> dict[str, Any]:
-    """Claim the connector and run it on a worker thread; the run as it starts."""
+def start(ctx: Context, name: str, cause: str = "api", dry_run: bool = False) -> dict[str, Any]:
+    """Claim the connector and run it on a worker thread; the run as it starts. A dry run
+    pulls and validates, and writes nothing: no cells, no watermark."""
     ctx.rt  # noqa: B018 - an unknown model is a 404
     run = ConnectorRun(
-        model=ctx.model_name, connector=name, cause=cause, author=ctx.author, status="running"
+        model=ctx.model_name,
+        connector=name,
+        cause=cause,
+        author=ctx.author,
+        status="running",
+        dry_run=dry_run,
     )
     run.phase = "pulling"
     stale = _iso(datetime.fromisoformat(now().replace("Z", "+00:00")) - STALE_AFTER)
@@ -176,6 +182,7 @@ def _run(ctx: Context, row: ConnectorRow, run: ConnectorRun) -> None:
                 table,
                 spec.mapping(),
                 mode=spec.mode,
+                dry_run=run.dry_run,
                 load_valid_rows=spec.load_valid_rows,
                 message=f"connector {row.name} (run {run.id[:8]})",
                 progress=_Phases(run),
@@ -183,9 +190,9 @@ def _run(ctx: Context, row: ConnectorRow, run: ConnectorRun) -> None:
             run.cells = outcome.loaded
             if outcome.result is not None and outcome.result.commit is not None:
                 run.commit_id = outcome.result.commit.id
-            run.report = secrets.redact(orjson.dumps(outcome.json(False)).decode())
+            run.report = secrets.redact(orjson.dumps(outcome.json(run.dry_run)).decode())
         watermark = orjson.dumps(new).decode() if new is not None else row.watermark
-        run.status, committed = "succeeded", True
+        run.status, committed = "succeeded", not run.dry_run
     except imports.ImportRejected as exc:
         run.status, run.error = "failed", secrets.redact(exc.message)
         report: dict[str, Any] = {"error": error_body(exc)}
@@ -264,6 +271,7 @@ def run_json(
         "connector": run.connector,
         "model": run.model,
         "cause": run.cause,
+        "dry_run": run.dry_run,
         "author": run.author,
         "status": status,
         "phase": run.phase,

@@ -51,6 +51,7 @@ class ConnectorRun(SQLModel, table=True):
     model: str = Field(index=True)
     connector: str
     cause: str  # api | schedule
+    dry_run: bool = False  # pulled and validated only: nothing written
     author: str  # who the run writes as
     status: str  # running | succeeded | failed
     phase: str = ""  # pulling | validating | committing | done

@@ -326,3 +326,21 @@ def test_a_run_while_one_goes_on_is_refused(
         error(client.delete(f"{CONNECTORS}/erp"), 409, "connector_running")
     assert wait(client, r.json())["status"] == "succeeded"
     assert len(client.get(f"{CONNECTORS}/erp/runs").json()) == 1
+
+
+def test_a_dry_run_validates_and_writes_nothing(
+    client: Any, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ERP_TOKEN", TOKEN)
+    load_small(client)
+    assert client.post(CONNECTORS, json=body(source, {"token": "env:ERP_TOKEN"})).status_code == 201
+    r = client.post(f"{CONNECTORS}/erp/run", params={"dry_run": "true"})
+    assert r.status_code == 202, r.text
+    done = wait(client, r.json())
+    assert done["status"] == "succeeded" and done["dry_run"] is True, done
+    assert done["report"]["would_write"] == 5 and done["commit"] is None
+    assert done["watermark_after"] is None
+    assert stored(client) == {}
+    assert client.get(f"{CONNECTORS}/erp").json()["watermark"] is None
+    real = run(client)  # and the real run after it loads everything
+    assert (real["dry_run"], real["rows"], real["watermark_after"]) == (False, 5, 50)

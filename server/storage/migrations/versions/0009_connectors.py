@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(), nullable=False),
         sa.Column("connector", sa.String(), nullable=False),
         sa.Column("cause", sa.String(), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
         sa.Column("author", sa.String(), nullable=False),
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("phase", sa.String(), nullable=False),
