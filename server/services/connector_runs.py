@@ -18,7 +18,8 @@ goes on a worker thread:
    with the error. The watermark advances only with a committed run, in the same transaction
    that records it and releases the claim; a failed pull or a rejected import writes nothing
    and leaves the watermark where it was. Every secret value the run read is redacted from the
-   error and the report before either is stored or logged.
+   error and the report before either is stored or logged. A connector keeps its newest
+   ``KEEP_RUNS`` runs.
 
 A crash between the cells' commit and the watermark's leaves the old watermark: the next run
 pulls those rows again, which an ``upsert`` writes as they are (an ``accumulate`` would add
@@ -36,7 +37,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from connectors import PullFailed, Watermark
@@ -52,6 +53,7 @@ from server.storage.sql import now
 
 log = logging.getLogger("plancube.connectors")
 
+KEEP_RUNS = 1_000  # a connector's history keeps its newest runs
 STALE_AFTER = timedelta(hours=6)  # a claim older than this, on PostgreSQL, is abandoned
 INTERRUPTED = "the server stopped while the run went on"
 
@@ -248,6 +250,14 @@ def _finish(ctx: Context, row: ConnectorRow, run: ConnectorRun, watermark: str |
             )
             .values(**values)
         )
+        old = tx.session.exec(
+            select(ConnectorRun.id)
+            .where(ConnectorRun.model == row.model, ConnectorRun.connector == row.name)
+            .order_by(col(ConnectorRun.started_at).desc())
+            .offset(KEEP_RUNS)
+        ).all()
+        if old:
+            tx.session.exec(delete(ConnectorRun).where(col(ConnectorRun.id).in_(old)))
 
 
 def _live() -> set[str]:

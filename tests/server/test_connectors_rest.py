@@ -344,3 +344,16 @@ def test_a_dry_run_validates_and_writes_nothing(
     assert client.get(f"{CONNECTORS}/erp").json()["watermark"] is None
     real = run(client)  # and the real run after it loads everything
     assert (real["dry_run"], real["rows"], real["watermark_after"]) == (False, 5, 50)
+
+
+def test_the_history_keeps_the_newest_runs(
+    client: Any, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.services import connector_runs
+
+    monkeypatch.setattr(connector_runs, "KEEP_RUNS", 2)
+    monkeypatch.setenv("ERP_TOKEN", TOKEN)
+    load_small(client)
+    assert client.post(CONNECTORS, json=body(source, {"token": "env:ERP_TOKEN"})).status_code == 201
+    ids = [run(client)["id"] for _ in range(3)]
+    assert [r["id"] for r in client.get(f"{CONNECTORS}/erp/runs").json()] == ids[:0:-1]
