@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from connectors.base import ConnectorType, Pull, PullFailed, Watermark, highest, record_batch
 
 sleep = time.sleep  # tests replace it to hear the waits
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 Scalar = str | int | float | bool
 
 
@@ -95,6 +96,17 @@ class RestConfig(BaseModel):
     max_backoff_s: float = Field(30.0, ge=0, le=600)
     max_retry_after_s: float = Field(120.0, ge=0, le=3600)
     max_rows: int = Field(1_000_000, ge=1, le=100_000_000)
+
+    @field_validator("headers")
+    @classmethod
+    def _not_secret(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if name.strip().lower() in SECRET_HEADERS:
+                raise ValueError(
+                    f"header {name!r} carries a credential: give it as `auth` with a secret, "
+                    "so that it is neither shown nor logged"
+                )
+        return headers
 
     @field_validator("url")
     @classmethod

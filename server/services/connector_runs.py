@@ -74,7 +74,7 @@ def _claim(ctx: Context, name: str, run: ConnectorRun, stale_before: str) -> Con
     """Claim the connector for ``run`` and record the run, in one transaction."""
     store = ctx.ws.store
     with store.transaction() as tx:
-        row = service._find(ctx, tx, name)
+        row = service.find(ctx, tx, name)
         previous = row.running
         with _LIVE_LOCK:
             taken_over = previous is not None and previous not in _LIVE
@@ -305,7 +305,7 @@ def _json(text: str | None) -> Any:
 def history(ctx: Context, name: str, limit: int = 50) -> list[dict[str, Any]]:
     live = _live()
     with ctx.ws.store.transaction() as tx:
-        service._find(ctx, tx, name)
+        service.find(ctx, tx, name)
         rows = tx.session.exec(
             select(ConnectorRun)
             .where(ConnectorRun.model == ctx.model_name, ConnectorRun.connector == name)
@@ -318,7 +318,7 @@ def history(ctx: Context, name: str, limit: int = 50) -> list[dict[str, Any]]:
 def get(ctx: Context, name: str, run_id: str) -> dict[str, Any]:
     live = _live()
     with ctx.ws.store.transaction() as tx:
-        service._find(ctx, tx, name)
+        service.find(ctx, tx, name)
         run = tx.session.get(ConnectorRun, run_id)
         if run is None or run.model != ctx.model_name or run.connector != name:
             raise RunNotFound(f"connector {name!r} has no run {run_id!r}", run=run_id)

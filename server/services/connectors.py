@@ -136,7 +136,7 @@ def _secrets(stored: dict[str, dict[str, str]], given: dict[str, SecretGiven]) -
     return orjson.dumps(out).decode()
 
 
-def _find(ctx: Context, tx: Any, name: str) -> ConnectorRow:
+def find(ctx: Context, tx: Any, name: str) -> ConnectorRow:
     row = tx.session.get(ConnectorRow, (ctx.model_name, name))
     if row is None:
         raise ConnectorNotFound(
@@ -150,7 +150,7 @@ def _find(ctx: Context, tx: Any, name: str) -> ConnectorRow:
 def load(ctx: Context, name: str) -> ConnectorRow:
     """The stored row (detached)."""
     with ctx.ws.store.transaction() as tx:
-        row = _find(ctx, tx, name)
+        row = find(ctx, tx, name)
         tx.session.expunge(row)
         return row
 
@@ -231,7 +231,7 @@ def create(ctx: Context, body: ConnectorCreate) -> dict[str, Any]:
 def update(ctx: Context, name: str, body: ConnectorBody) -> dict[str, Any]:
     ctx.rt  # noqa: B018
     with ctx.ws.store.transaction() as tx:
-        row = _find(ctx, tx, name)
+        row = find(ctx, tx, name)
         _fill(ctx, row, body)
         tx.session.add(row)
         tx.session.flush()
@@ -241,7 +241,7 @@ def update(ctx: Context, name: str, body: ConnectorBody) -> dict[str, Any]:
 def delete(ctx: Context, name: str) -> None:
     ctx.rt  # noqa: B018
     with ctx.ws.store.transaction() as tx:
-        row = _find(ctx, tx, name)
+        row = find(ctx, tx, name)
         if row.running is not None:
             raise ConnectorRunning(
                 f"connector {name!r} is running (run {row.running}); delete it once it ends",

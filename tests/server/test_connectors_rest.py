@@ -174,6 +174,13 @@ def test_a_url_that_is_not_http_is_refused() -> None:
         rest.RestConfig.model_validate({"url": "file:///etc/passwd"})
 
 
+def test_a_credential_in_plain_headers_is_refused() -> None:
+    with pytest.raises(ValueError, match="give it as `auth` with a secret"):
+        rest.RestConfig.model_validate(
+            {"url": "https://erp.example.com", "headers": {"Authorization": "Bearer x"}}
+        )
+
+
 # -- configured in a model, run through the API: both stores --------------------------------
 
 CONNECTORS = "/api/models/small/connectors"
