@@ -364,3 +364,41 @@ def test_the_history_keeps_the_newest_runs(
     assert client.post(CONNECTORS, json=body(source, {"token": "env:ERP_TOKEN"})).status_code == 201
     ids = [run(client)["id"] for _ in range(3)]
     assert [r["id"] for r in client.get(f"{CONNECTORS}/erp/runs").json()] == ids[:0:-1]
+
+
+def test_a_claim_left_by_a_stopped_server_is_taken_over(
+    client: Any, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that was going on when its server stopped: its row says running, its claim holds.
+    On DuckDB (one process) the next start takes the claim over and the old run reads failed;
+    on PostgreSQL another process might still run it, so the claim holds for six hours."""
+    from server.storage.connector_records import ConnectorRow, ConnectorRun
+
+    monkeypatch.setenv("ERP_TOKEN", TOKEN)
+    load_small(client)
+    assert client.post(CONNECTORS, json=body(source, {"token": "env:ERP_TOKEN"})).status_code == 201
+    store = client.app.state.workspace.store
+    with store.transaction() as tx:
+        tx.session.add(
+            ConnectorRun(
+                id="gone",
+                model="small",
+                connector="erp",
+                cause="schedule",
+                author="connector:erp",
+                status="running",
+                phase="pulling",
+            )
+        )
+        row = tx.session.get(ConnectorRow, ("small", "erp"))
+        row.running, row.claimed_at = "gone", "2030-01-01T00:00:00.000000Z"
+        tx.session.add(row)
+    r = client.post(f"{CONNECTORS}/erp/run")
+    if store.shared:
+        error(r, 409, "connector_running")
+        assert client.get(f"{CONNECTORS}/erp/runs/gone").json()["status"] == "running"
+        return
+    assert r.status_code == 202, r.text
+    assert wait(client, r.json())["status"] == "succeeded"
+    gone = client.get(f"{CONNECTORS}/erp/runs/gone").json()
+    assert gone["status"] == "failed" and "server stopped" in gone["error"]
