@@ -18,6 +18,7 @@ from server import __version__, docs_pages, web  # web: the grid (issue 4)
 from server.api import (
     admin,
     commits,
+    connectors,
     cubes,
     dimension_loads,
     dimensions,
@@ -42,6 +43,8 @@ from server.headers import SecurityHeaders
 from server.hosts import HostCheck
 from server.origins import OriginCheck
 from server.responses import Json
+from server.scheduler import Scheduler
+from server.scheduler import enabled as scheduler_enabled
 from server.security import Security
 from server.storage import open_store
 from server.workspace import Workspace
@@ -57,6 +60,7 @@ ROUTERS = (
     imports,
     load_profiles,
     jobs,
+    connectors,
     exports,
     rules,
     commits,
@@ -88,10 +92,13 @@ def create_app(
     security: Security | None = None,
     auth: AuthSettings | None = None,
     validator: TokenValidator | None = None,
+    scheduler: bool | None = None,
 ) -> FastAPI:
     """``security``: how the server faces browsers (``server.security``); ``auth``: how it signs
     requests in (``server.auth.settings``) — both by default as the environment says.
-    ``validator``: the identity provider's token validator, made from ``auth`` unless given."""
+    ``validator``: the identity provider's token validator, made from ``auth`` unless given.
+    ``scheduler``: run connectors on their schedules (``server.scheduler``; by default as
+    ``PLANCUBE_SCHEDULER`` says: off unless set)."""
     ws = workspace or Workspace(open_store(db))
     security = security or Security.from_env()
     auth = auth or AuthSettings.from_env()
@@ -100,7 +107,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ws.start()
+        on = scheduler_enabled() if scheduler is None else scheduler
+        runs = Scheduler.from_env(ws) if on else None
+        if runs is not None:
+            runs.start()
         yield
+        if runs is not None:
+            runs.stop()
         ws.close()
 
     app = FastAPI(

@@ -27,20 +27,21 @@ See docs/plugins.md for how to write one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pluggy
 import pyarrow as pa
-from pydantic import BaseModel
+
+from connectors.base import ConnectorType
 
 PROJECT = "plancube"  # the hook prefix, the markers' name and the entry-point group
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-BUILTINS = ("server.imports.builtin_readers",)
+BUILTINS = ("server.imports.builtin_readers", "connectors.builtin")
 
 
 @dataclass(frozen=True)
@@ -61,22 +62,13 @@ class Reader:
     description: str = ""
 
 
-class Connector(Protocol):
-    """A source imports pull from (a REST API, a database).
-
-    ``config`` is the pydantic model of its settings (validated before ``pull`` is called);
-    ``secrets`` the credentials it needs, resolved from the environment or the encrypted store
-    (never part of ``config``, never logged). ``pull`` is a generator: it yields the rows since
-    ``watermark`` (None: all of them) as Arrow record batches, and *returns* the new watermark,
-    so a caller writes ``watermark = yield from connector.pull(config, secrets, watermark)``.
-    """
-
-    name: str
-    config: type[BaseModel]
-
-    def pull(
-        self, config: BaseModel, secrets: Mapping[str, str], watermark: str | None
-    ) -> Generator[pa.RecordBatch, None, str | None]: ...
+Connector = ConnectorType
+"""A source imports pull from (a REST API, a database): ``connectors.base.ConnectorType`` — a
+name, the pydantic model of its configuration (validated before ``pull`` is called), and
+``pull(config, secrets, watermark) -> Pull``: the rows since ``watermark`` (None: all of them)
+as an iterator of Arrow record batches, and a callable answering the new watermark once every
+batch is read. ``secrets`` maps names to credentials resolved from the environment or the
+encrypted store; never part of ``config``, never logged."""
 
 
 class Hooks:

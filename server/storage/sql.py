@@ -252,7 +252,14 @@ class SqlStore(ABC):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             for table in ("cells", delta.TABLE):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
-            for table in ("cell_history", "snapshots", "holds", "load_profiles"):
+            for table in (
+                "cell_history",
+                "snapshots",
+                "holds",
+                "load_profiles",
+                "connectors",
+                "connector_runs",
+            ):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ?", [name])
             self._exec(cur, "DELETE FROM models WHERE name = ?", [name])
 
