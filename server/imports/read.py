@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
@@ -75,8 +76,26 @@ def read(
     return read_xlsx(raw, sheet=sheet)
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What ``read_csv`` decided (or was told): the web's preview shows it, and a load keeps it."""
+
+    delimiter: str
+    encoding: str
+    bom: bool  # the file began with a UTF-8 byte-order mark (dropped)
+
+
 def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None = None) -> pa.Table:
-    if raw.startswith(b"\xef\xbb\xbf"):
+    return read_csv_dialect(raw, delimiter=delimiter, encoding=encoding)[0]
+
+
+def read_csv_dialect(
+    raw: bytes, *, delimiter: str | None = None, encoding: str | None = None
+) -> tuple[pa.Table, Dialect]:
+    """The table and the dialect it was read in (the delimiter and encoding sniffed unless
+    given)."""
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
         raw, encoding = raw[3:], encoding or "utf-8"
     if encoding is None:
         try:
@@ -95,7 +114,7 @@ def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None =
     except (StopIteration, csv.Error):
         raise UnreadableFile("the file is empty: a CSV import needs a header row") from None
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             pa.BufferReader(raw),
             read_options=pacsv.ReadOptions(encoding=encoding),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
@@ -106,6 +125,7 @@ def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None =
         )
     except pa.ArrowInvalid as exc:
         raise UnreadableFile(f"not a readable CSV file: {exc}", delimiter=delimiter) from None
+    return table, Dialect(delimiter, encoding, bom)
 
 
 def _sniff(sample: str) -> str:
@@ -152,6 +172,11 @@ def check_xlsx(raw: bytes) -> zipfile.ZipFile:
 
 
 def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
+    return read_xlsx_sheets(raw, sheet=sheet)[0]
+
+
+def read_xlsx_sheets(raw: bytes, *, sheet: str | None = None) -> tuple[pa.Table, list[str]]:
+    """The sheet's table (the first sheet unless named) and the workbook's sheet names."""
     from python_calamine import CalamineWorkbook
 
     check_xlsx(raw)
@@ -175,7 +200,7 @@ def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
         columns[name or f"column {j + 1}"] = _column(
             [r[j] if j < len(r) else None for r in rows[1:]]
         )
-    return pa.table(columns)
+    return pa.table(columns), list(names)
 
 
 def _column(values: list[Any]) -> pa.Array:
