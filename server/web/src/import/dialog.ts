@@ -175,11 +175,12 @@ export class ImportDialog {
     if (form !== null && this.preview !== null) this.mapping.show(form, this.preview.headers);
   }
 
-  private reset(): void {
+  /** Start afresh; `keepInput`: the file input holds the file being chosen now. */
+  private reset(keepInput = false): void {
     this.file = null;
     this.preview = null;
     this.job = null;
-    this.fileInput.value = "";
+    if (!keepInput) this.fileInput.value = "";
     this.fileName.textContent = "";
     this.reading.hidden = true;
     this.table.replaceChildren();
@@ -192,7 +193,7 @@ export class ImportDialog {
 
   private async choose(file: File): Promise<void> {
     const media = mediaOf(file.name);
-    this.reset();
+    this.reset(this.fileInput.files?.[0] === file);
     if (media === null) {
       this.say("error", `"${file.name}" is not a file an import reads: choose a .csv, .txt, .xlsx or .parquet file.`);
       return;

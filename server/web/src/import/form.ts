@@ -34,10 +34,11 @@ const MODE_LABELS: Record<Mode, string> = {
   accumulate: "add up cells given more than once",
 };
 
-const SEPARATOR_LABELS: Record<string, string> = {
-  dot: "dot (1.5)",
-  comma: "comma (1,5)",
+const DECIMAL_LABELS: Record<string, string> = { dot: "dot (1.5)", comma: "comma (1,5)" };
+const THOUSANDS_LABELS: Record<string, string> = {
   none: "none",
+  comma: "comma (1,000)",
+  dot: "dot (1.000)",
   space: "space (1 000)",
   apostrophe: "apostrophe (1'000)",
 };
@@ -127,13 +128,13 @@ export class MappingFormView {
           "label",
           {},
           "Decimal separator ",
-          select("decimal", DECIMALS, form.decimal, (v) => this.update({ ...form, decimal: v as MappingForm["decimal"] }), (v) => SEPARATOR_LABELS[v]),
+          select("decimal", DECIMALS, form.decimal, (v) => this.update({ ...form, decimal: v as MappingForm["decimal"] }), (v) => DECIMAL_LABELS[v]),
         ),
         el(
           "label",
           {},
           "Thousands separator ",
-          select("thousands", THOUSANDS, form.thousands, (v) => this.update({ ...form, thousands: v as MappingForm["thousands"] }), (v) => SEPARATOR_LABELS[v]),
+          select("thousands", THOUSANDS, form.thousands, (v) => this.update({ ...form, thousands: v as MappingForm["thousands"] }), (v) => THOUSANDS_LABELS[v]),
         ),
         el(
           "label",
