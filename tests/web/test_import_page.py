@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from playwright.sync_api import expect
 
 from tests.web.grid_page import GridPage, shown, signed_in_page
@@ -199,6 +200,7 @@ def test_a_file_that_cannot_be_read_and_who_may_import(
 ) -> None:
     grid = open_grid("ines", department="Facilities Management")
     dialog = open_import(grid)
+    expect(dialog.locator("input[name=file]")).to_be_focused()  # the dialog takes the focus
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     dialog.locator("input[name=file]").set_input_files(str(empty))
@@ -217,3 +219,62 @@ def test_a_file_that_cannot_be_read_and_who_may_import(
     vera.wait_for_selector("[data-cell]")
     expect(vera.locator("#import-button")).to_be_hidden()
     vera.context.close()
+
+
+def test_progress_and_the_end_are_heard_over_the_live_feed(open_grid: Any, tmp_path: Path) -> None:
+    """With every GET /api/jobs/{id} refused, only the feed's job messages can tell the page."""
+    dept = "Customer Success"
+    grid = open_grid("ines", department=dept)
+    grid.page.route("**/api/jobs/*", lambda route: route.abort())
+    path = tmp_path / "training.csv"
+    path.write_text(f"Department,Account,Month,Value\n{dept},Training,2027-05,321\n")
+    dialog = open_import(grid)
+    dialog.locator("input[name=file]").set_input_files(str(path))
+    expect(dialog.get_by_label("Account: column")).to_have_value("Account")
+    # from the keyboard: the form is drawn afresh on each change, the focus stays put
+    for dimension, element, keys in (("Version", "Budget", "Bu"), ("Measure", "Amount", "Am")):
+        choice = dialog.get_by_label(f"{dimension}: element", exact=True)
+        choice.focus()
+        grid.page.keyboard.type(keys)
+        expect(choice).to_have_value(element)
+        expect(choice).to_be_focused()
+    dialog.get_by_role("button", name="Import", exact=True).focus()
+    grid.page.keyboard.press("Enter")
+    message = dialog.locator(".import-message")
+    expect(message).to_contain_text("Imported: 1 cell written in commit")
+    expect(dialog.locator(".progress-text")).to_contain_text("100% · done")
+    expect(grid.cell("Training", "2027-05")).to_have_text(shown(321))
+    assert grid.values()[("Training", "2027-05")] == 321
+
+
+def test_an_xlsx_sheet_chosen_then_imported(open_grid: Any, tmp_path: Path) -> None:
+    dept = "Sales North America"
+    grid = open_grid("ines", department=dept)
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes.append(["Prepared by", "ines"])
+    plan = book.create_sheet("Plan")
+    plan.append(["Department", "Account", "Month", "Value"])
+    plan.append([dept, "Recruiting", "2027-06", 4321.5])
+    plan.append([dept, "Training", "2027-06", 1234])
+    path = tmp_path / "plan.xlsx"
+    book.save(path)
+    dialog = open_import(grid)
+    dialog.locator("input[name=file]").set_input_files(str(path))
+    sheet = dialog.locator("select[name=sheet]")
+    expect(sheet).to_have_value("Notes")
+    expect(dialog.locator(".import-preview thead th")).to_have_text(["row", "Prepared by", "ines"])
+    sheet.select_option("Plan")
+    expect(dialog.locator(".import-preview thead th")).to_have_text(
+        ["row", "Department", "Account", "Month", "Value"]
+    )
+    expect(dialog.locator(".import-preview tbody tr").first).to_contain_text("4321.5")
+    expect(dialog.get_by_label("Month: column")).to_have_value("Month")
+    expect(dialog.locator("select[name=value]")).to_have_value("Value")
+    choose_constants(dialog, Version="Budget", Measure="Amount")
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    expect(dialog.locator(".import-message")).to_contain_text("Imported: 2 cells written")
+    expect(grid.cell("Recruiting", "2027-06")).to_have_text(shown(4321.5))
+    values = grid.values()
+    assert values[("Recruiting", "2027-06")] == 4321.5 and values[("Training", "2027-06")] == 1234
