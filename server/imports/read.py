@@ -70,10 +70,29 @@ def read(
         return read_csv(raw, delimiter=delimiter, encoding=encoding)
     if fmt is Format.parquet:
         try:
-            return pq.read_table(pa.BufferReader(raw))
+            table = pq.read_table(pa.BufferReader(raw))
         except (pa.ArrowException, OSError) as exc:
             raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
+        return unique_headers(table)
     return read_xlsx(raw, sheet=sheet)
+
+
+def unique_headers(table: pa.Table) -> pa.Table:
+    """The table, once no two of its columns have the same name (a mapping names columns)."""
+    seen: dict[str, int] = {}
+    for j, name in enumerate(table.column_names):
+        if name in seen:
+            raise _twice(name, seen[name], j)
+        seen[name] = j
+    return table
+
+
+def _twice(name: str, first: int, second: int) -> UnreadableFile:
+    return UnreadableFile(
+        f"the header names column {name!r} twice (columns {first + 1} and {second + 1}): "
+        "each column needs a name of its own",
+        column=name,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,7 +144,7 @@ def read_csv_dialect(
         )
     except pa.ArrowInvalid as exc:
         raise UnreadableFile(f"not a readable CSV file: {exc}", delimiter=delimiter) from None
-    return table, Dialect(delimiter, encoding, bom)
+    return unique_headers(table), Dialect(delimiter, encoding, bom)
 
 
 def _sniff(sample: str) -> str:
@@ -194,12 +213,15 @@ def read_xlsx_sheets(raw: bytes, *, sheet: str | None = None) -> tuple[pa.Table,
         raise UnreadableFile("the sheet is empty: an import needs a header row")
     header = [_text(v) for v in rows[0]]
     columns: dict[str, pa.Array] = {}
+    where: dict[str, int] = {}
     for j, name in enumerate(header):
         if name == "" and all(j >= len(r) or r[j] in ("", None) for r in rows[1:]):
             continue  # an unused column of the sheet's area
-        columns[name or f"column {j + 1}"] = _column(
-            [r[j] if j < len(r) else None for r in rows[1:]]
-        )
+        key = name or f"column {j + 1}"
+        if key in where:
+            raise _twice(key, where[key], j)
+        where[key] = j
+        columns[key] = _column([r[j] if j < len(r) else None for r in rows[1:]])
     return pa.table(columns), list(names)
 
 

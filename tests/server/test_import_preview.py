@@ -252,3 +252,19 @@ def test_separators_guessed_from_how_numbers_are_written(
     texts: list[str], delimiter: str, expected: tuple[str, str]
 ) -> None:
     assert _separators(texts, delimiter) == expected
+
+
+def test_a_header_naming_a_column_twice_is_refused_by_preview_and_import(small: Any) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["Account", "Jan", "Jan"])
+    book.active.append(["Rev", 1, 2])
+    buf = io.BytesIO()
+    book.save(buf)
+    for body, media in ((b"Account,Jan,Jan\nRev,1,2\n", CSV), (buf.getvalue(), XLSX)):
+        for url in (URL, "/api/models/small/cubes/PnL/import"):
+            r = small.post(url, content=body, headers={"Content-Type": media})
+            err = error(r, 400, "unreadable_file")
+            assert err["message"].startswith(
+                "the header names column 'Jan' twice (columns 2 and 3)"
+            )
+    assert stored(small) == {}
