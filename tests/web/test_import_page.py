@@ -9,12 +9,14 @@ import the file's problems rejected.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 from playwright.sync_api import expect
 
+from tests.web.accounts import api
 from tests.web.grid_page import GridPage, shown, signed_in_page
 
 # a bad row (8: "Rnet", near "Rent") among good ones; 12.345,67 is 12345.67 in this locale
@@ -278,3 +280,43 @@ def test_an_xlsx_sheet_chosen_then_imported(open_grid: Any, tmp_path: Path) -> N
     expect(grid.cell("Recruiting", "2027-06")).to_have_text(shown(4321.5))
     values = grid.values()
     assert values[("Recruiting", "2027-06")] == 4321.5 and values[("Training", "2027-06")] == 1234
+
+
+def test_cancel_an_import_waiting_for_the_model(open_grid: Any, tmp_path: Path) -> None:
+    """An import is cancelled before its commit: nothing written. It is kept waiting behind a
+    big dry run that holds the model's write lock while it validates (a million rows)."""
+    dept = "Application Engineering"
+    grid = open_grid("ines", department=dept)
+    before, head = grid.values(), grid.head()
+    path = tmp_path / "lodging.csv"
+    path.write_text(f"Department,Account,Month,Value\n{dept},Lodging,2027-07,999\n")
+    dialog = open_import(grid)
+    dialog.locator("input[name=file]").set_input_files(str(path))
+    choose_constants(dialog, Version="Budget", Measure="Amount")
+    admin = api(grid.base)
+    rows = "".join(f"Finance,Rent,2026-{1 + i % 12:02d},{i}\n" for i in range(1_000_000))
+    big = admin.post(
+        "/api/models/demo/cubes/PnL/import",
+        content=("Department,Account,Month,Value\n" + rows).encode(),
+        headers={"Content-Type": "text/csv"},
+        params={
+            "background": "true",
+            "dry_run": "true",
+            "mode": "accumulate",
+            "const": ["Version=Forecast", "Measure=Amount"],
+        },
+    )
+    assert big.status_code == 202, big.text
+    job = big.json()["links"]["self"]
+    for _ in range(600):  # until it validates, holding the lock
+        if admin.get(job).json()["phase"] == "validating":
+            break
+        time.sleep(0.02)
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    cancel = dialog.get_by_role("button", name="Cancel import")
+    cancel.click()
+    message = dialog.locator(".import-message")
+    expect(message).to_have_text("Cancelled: nothing was written.", timeout=60_000)
+    expect(cancel).to_be_hidden()
+    assert admin.get(job).json()["state"] == "succeeded"  # the dry run: no commit either
+    assert grid.head() == head and grid.values() == before
