@@ -1,14 +1,18 @@
 """Importing from the web: upload, preview, map, check, import with progress, the grid updated.
 
 Real files as spreadsheets save them — a German Excel "CSV UTF-8" (byte-order mark, semicolons,
-CRLF, decimal comma, dot thousands) and a LibreOffice default CSV with the months across — are
-uploaded through the dialog's file input (and dropped onto it), on the demo server in Chromium.
+CRLF, decimal comma, dot thousands) and a CSV that LibreOffice itself saves in a German locale
+with the months across (semicolons, decimal commas), an XLSX with two sheets — are uploaded
+through the dialog's file input (and dropped onto it), on the demo server in Chromium.
 What landed is checked through the API: the cells of the good rows, and nothing at all from an
 import the file's problems rejected.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 import openpyxl
 from playwright.sync_api import expect
 
+from tests.conftest import unavailable
 from tests.web.accounts import api
 from tests.web.grid_page import GridPage, shown, signed_in_page
 
@@ -46,13 +51,40 @@ def excel_csv(tmp: Path) -> Path:
     return path
 
 
-def wide_csv(department: str, bad: bool = False) -> str:
-    feb = "n/a" if bad else "2200"
-    return (
-        "Department,Account,2027-01,2027-02,2027-03\n"
-        f"{department},Bonuses & Commissions,1100,{feb},3300\n"
-        f"{department},Employee Benefits,10,20,30\n"
+def libreoffice_csv(tmp: Path, name: str, department: str, bad: bool = False) -> Path:
+    """A wide sheet (months across) saved as CSV by LibreOffice in a German locale: semicolons
+    and decimal commas, as a planner's LibreOffice writes it."""
+    soffice = shutil.which("soffice")
+    if soffice is None:  # .ci/run installs it; PLANCUBE_REQUIRE_ALL=1 makes this a failure
+        unavailable(
+            "LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
+        )
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Department", "Account", "2027-01", "2027-02", "2027-03"])
+    sheet.append([department, "Bonuses & Commissions", 1100.5, "n/a" if bad else 2200, 3300])
+    sheet.append([department, "Employee Benefits", 10, 20.25, 30])
+    source = tmp / f"{name}.xlsx"
+    book.save(source)
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp / 'lo-profile'}",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):59,34,76,1",
+            "--outdir",
+            str(tmp),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "LC_ALL": "de_DE.UTF-8", "LANG": "de_DE.UTF-8"},
     )
+    out = tmp / f"{name}.csv"
+    assert "1100,5" in out.read_text(), out.read_text()  # LibreOffice wrote the German way
+    return out
 
 
 def open_import(grid: GridPage) -> Any:
@@ -147,12 +179,13 @@ def test_wide_file_bad_then_a_good_one_dropped(open_grid: Any, tmp_path: Path) -
     page = grid.page
     head = grid.head()
     before = grid.values()
-    bad = tmp_path / "bonuses.csv"
-    bad.write_text(wide_csv(dept, bad=True))
+    bad = libreoffice_csv(tmp_path, "bonuses", dept, bad=True)
+    good = libreoffice_csv(tmp_path, "bonuses-fixed", dept)
     dialog = open_import(grid)
     dialog.locator("input[name=file]").set_input_files(str(bad))
-    expect(dialog.locator("select[name=delimiter]")).to_have_value(",")
+    expect(dialog.locator("select[name=delimiter]")).to_have_value(";")
     expect(dialog.locator(".import-read")).not_to_contain_text("byte-order mark")
+    expect(dialog.locator("select[name=decimal]")).to_have_value("comma")
     # months across: Month takes the headers; the value columns ticked
     expect(dialog.get_by_label("Month: from")).to_have_value("across")
     expect(dialog.get_by_label("Department: column")).to_have_value("Department")
@@ -174,7 +207,7 @@ def test_wide_file_bad_then_a_good_one_dropped(open_grid: Any, tmp_path: Path) -
             data.items.add(new File([text], name, {type: "text/csv"}));
             return data;
         }""",
-        ["bonuses-fixed.csv", wide_csv(dept)],
+        ["bonuses-fixed.csv", good.read_text()],
     )
     dialog.dispatch_event("drop", {"dataTransfer": transfer})
     expect(dialog.locator(".file-name")).to_contain_text("bonuses-fixed.csv")
@@ -187,10 +220,10 @@ def test_wide_file_bad_then_a_good_one_dropped(open_grid: Any, tmp_path: Path) -
     page.keyboard.press("Escape")  # a dialog closes from the keyboard
     expect(dialog).to_be_hidden()
     expect(grid.cell("Bonuses & Commissions", "2027-02")).to_have_text(shown(2200))
-    expect(grid.cell("Employee Benefits", "2027-03")).to_have_text(shown(30))
+    expect(grid.cell("Employee Benefits", "2027-02")).to_have_text(shown(20.25))
     after = grid.values()
-    assert after[("Bonuses & Commissions", "2027-01")] == 1100
-    assert after[("Employee Benefits", "2027-02")] == 20
+    assert after[("Bonuses & Commissions", "2027-01")] == 1100.5
+    assert after[("Employee Benefits", "2027-03")] == 30
     # the other accounts' cells did not change
     for key, value in before.items():
         if key[0] in ("Rent", "Salaries & Wages", "Payroll Taxes", "Training"):
