@@ -8,12 +8,15 @@ row 1; a Parquet file's first record is row 2 too, so reports read the same for 
   UTF-8 (a byte-order mark is dropped) unless the bytes are not UTF-8, then cp1252 — the two
   encodings spreadsheets write; the delimiter is sniffed from the first lines among
   ``, ; TAB |`` unless given. Quoted newlines and CRLF line ends are read as CSV means them.
+  ``read_csv_dialect`` also says what it decided (``Dialect``), for the web's preview.
 - **Parquet** is read by pyarrow as it is typed.
 - **XLSX** is read by python-calamine (MIT, Rust; tens of times openpyxl's speed), after the
   archive is checked: at most ``MAX_XLSX_MEMBERS`` parts, ``MAX_XLSX_BYTES`` uncompressed and a
   compression ratio of ``MAX_XLSX_RATIO`` per part (a zip bomb is refused before a byte of it is
   inflated), and no part may declare a DTD (OOXML never does; a DTD is how entity expansion and
   external entities (XXE) get in).
+
+In every format a header that names a column twice is refused: a mapping names columns.
 
 The bytes themselves are bounded before they are read by the server's body limit
 (``PLANCUBE_MAX_BODY_BYTES``, ``server.body_limit``).
