@@ -12,6 +12,7 @@ row 1; a Parquet file's first record is row 2 too, so reports read the same for 
   UTF-8 (a byte-order mark is dropped) unless the bytes are not UTF-8, then cp1252 — the two
   encodings spreadsheets write; the delimiter is sniffed from the first lines among
   ``, ; TAB |`` unless given. Quoted newlines and CRLF line ends are read as CSV means them.
+  ``read_csv_dialect`` also says what it decided (``Dialect``), for the web's preview.
 - **Parquet** is read by pyarrow as it is typed.
 - **XLSX** is read by python-calamine (MIT, Rust; tens of times openpyxl's speed), after the
   archive is checked: at most ``MAX_XLSX_MEMBERS`` parts, ``MAX_XLSX_BYTES`` uncompressed and a
@@ -20,6 +21,8 @@ row 1; a Parquet file's first record is row 2 too, so reports read the same for 
   external entities (XXE) get in). Formula cells saved without values (a workbook a script
   wrote) are computed by the optional ``formulas`` package or refused, naming them
   (``server.imports.formulas``); values a spreadsheet application saved are read as they are.
+
+In every format a header that names a column twice is refused: a mapping names columns.
 
 The bytes themselves are bounded before they are read by the server's body limit
 (``PLANCUBE_MAX_BODY_BYTES``, ``server.body_limit``).
@@ -30,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
@@ -100,13 +104,50 @@ def read(raw: bytes, fmt: str, **options: str | None) -> pa.Table:
 
 def read_parquet(raw: bytes) -> pa.Table:
     try:
-        return pq.read_table(pa.BufferReader(raw))
+        table = pq.read_table(pa.BufferReader(raw))
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableFile(f"not a readable Parquet file: {exc}") from None
+    return unique_headers(table)
+
+
+def unique_headers(table: pa.Table) -> pa.Table:
+    """The table, once no two of its columns have the same name (a mapping names columns)."""
+    seen: dict[str, int] = {}
+    for j, name in enumerate(table.column_names):
+        if name in seen:
+            raise _twice(name, seen[name], j)
+        seen[name] = j
+    return table
+
+
+def _twice(name: str, first: int, second: int) -> UnreadableFile:
+    return UnreadableFile(
+        f"the header names column {name!r} twice (columns {first + 1} and {second + 1}): "
+        "each column needs a name of its own",
+        column=name,
+    )
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What ``read_csv`` decided (or was told): the web's preview shows it, and a load keeps it."""
+
+    delimiter: str
+    encoding: str
+    bom: bool  # the file began with a UTF-8 byte-order mark (dropped)
 
 
 def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None = None) -> pa.Table:
-    if raw.startswith(b"\xef\xbb\xbf"):
+    return read_csv_dialect(raw, delimiter=delimiter, encoding=encoding)[0]
+
+
+def read_csv_dialect(
+    raw: bytes, *, delimiter: str | None = None, encoding: str | None = None
+) -> tuple[pa.Table, Dialect]:
+    """The table and the dialect it was read in (the delimiter and encoding sniffed unless
+    given)."""
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
         raw, encoding = raw[3:], encoding or "utf-8"
     if encoding is None:
         try:
@@ -125,7 +166,7 @@ def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None =
     except (StopIteration, csv.Error):
         raise UnreadableFile("the file is empty: a CSV import needs a header row") from None
     try:
-        return pacsv.read_csv(
+        table = pacsv.read_csv(
             pa.BufferReader(raw),
             read_options=pacsv.ReadOptions(encoding=encoding),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
@@ -136,6 +177,7 @@ def read_csv(raw: bytes, *, delimiter: str | None = None, encoding: str | None =
         )
     except pa.ArrowInvalid as exc:
         raise UnreadableFile(f"not a readable CSV file: {exc}", delimiter=delimiter) from None
+    return unique_headers(table), Dialect(delimiter, encoding, bom)
 
 
 def _sniff(sample: str) -> str:
@@ -182,6 +224,11 @@ def check_xlsx(raw: bytes) -> zipfile.ZipFile:
 
 
 def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
+    return read_xlsx_sheets(raw, sheet=sheet)[0]
+
+
+def read_xlsx_sheets(raw: bytes, *, sheet: str | None = None) -> tuple[pa.Table, list[str]]:
+    """The sheet's table (the first sheet unless named) and the workbook's sheet names."""
     from python_calamine import CalamineWorkbook
 
     archive = check_xlsx(raw)
@@ -201,13 +248,16 @@ def read_xlsx(raw: bytes, *, sheet: str | None = None) -> pa.Table:
         raise UnreadableFile("the sheet is empty: an import needs a header row")
     header = [_text(v) for v in rows[0]]
     columns: dict[str, pa.Array] = {}
+    where: dict[str, int] = {}
     for j, col_name in enumerate(header):
         if col_name == "" and all(j >= len(r) or r[j] in ("", None) for r in rows[1:]):
             continue  # an unused column of the sheet's area
-        columns[col_name or f"column {j + 1}"] = _column(
-            [r[j] if j < len(r) else None for r in rows[1:]]
-        )
-    return pa.table(columns)
+        key = col_name or f"column {j + 1}"
+        if key in where:
+            raise _twice(key, where[key], j)
+        where[key] = j
+        columns[key] = _column([r[j] if j < len(r) else None for r in rows[1:]])
+    return pa.table(columns), list(names)
 
 
 def _computed(

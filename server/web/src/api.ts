@@ -190,36 +190,48 @@ export class Api {
 
   /** One request in the server's error shape; `call` is also what admin/api.ts builds on. */
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const json = body === undefined ? undefined : { body: JSON.stringify(body), type: "application/json" };
+    const response = await this.send(method, path, json);
+    return (response.status === 204 ? null : await response.json().catch(() => null)) as T;
+  }
+
+  /** A file as the body (an import, its preview: import/api.ts); the answer is JSON. */
+  async upload<T>(path: string, file: Blob, type: string): Promise<T> {
+    const response = await this.send("POST", path, { body: file, type });
+    return (await response.json().catch(() => null)) as T;
+  }
+
+  /** A file as the body; the answer as it came (a CSV report, say). */
+  async uploadRaw(path: string, file: Blob, type: string): Promise<Response> {
+    return this.send("POST", path, { body: file, type });
+  }
+
+  /** The request; a failure (not 2xx) becomes an ApiError in the server's error shape. */
+  private async send(method: string, path: string, body?: { body: BodyInit; type: string }): Promise<Response> {
     const headers: Record<string, string> = { "X-Plancube-Session": this.session };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (body !== undefined) headers["Content-Type"] = body.type;
     if (this.csrf !== null && !SAFE_METHODS.has(method)) headers[CSRF_HEADER] = this.csrf;
     let response: Response;
     try {
-      response = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      response = await fetch(path, { method, headers, body: body?.body });
     } catch (exc) {
       throw new ApiError(0, "network", `the server did not answer (${String(exc)})`);
     }
-    const payload = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const error = payload?.error ?? {};
-      const failure = new ApiError(
-        response.status,
-        error.code ?? "http",
-        error.message ?? `${method} ${path}: HTTP ${response.status}`,
-        error.details ?? {},
-        retryAfter(response, error.details),
-      );
-      // The sign-in form's own failures are its to show; anything else means sign in (again).
-      if (path !== LOGIN && (failure.status === 401 || failure.code === "csrf_failed")) {
-        this.onSignInNeeded(failure);
-      }
-      throw failure;
+    if (response.ok) return response;
+    const payload = await response.json().catch(() => null);
+    const error = payload?.error ?? {};
+    const failure = new ApiError(
+      response.status,
+      error.code ?? "http",
+      error.message ?? `${method} ${path}: HTTP ${response.status}`,
+      error.details ?? {},
+      retryAfter(response, error.details),
+    );
+    // The sign-in form's own failures are its to show; anything else means sign in (again).
+    if (path !== LOGIN && (failure.status === 401 || failure.code === "csrf_failed")) {
+      this.onSignInNeeded(failure);
     }
-    return payload as T;
+    throw failure;
   }
 
   // -- signing in ----------------------------------------------------------------------------

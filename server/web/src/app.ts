@@ -18,6 +18,7 @@ import { EditQueue, type SavedCell } from "./edits";
 import type { CellChange } from "./feed";
 import { LiveFeed } from "./feed";
 import type { CellEdit, CellRef, EditOrigin, GridAdapter, GridView, PasteLayout } from "./grid/adapter";
+import type { JobStatus } from "./import/spec";
 import { formatValue, parseNumber } from "./numbers";
 import type { CellPanel } from "./panel";
 import { type PasteResult, parseClipboard, planPaste } from "./paste";
@@ -55,6 +56,8 @@ export class GridApp {
   roleOf: (model: string) => Role | undefined = () => undefined;
   /** The live feed dropped: the page checks whether it is still signed in. */
   onDisconnected: () => void = () => {};
+  /** A background import's progress, heard on the feed (import/dialog.ts follows it). */
+  onJob: (job: JobStatus) => void = () => {};
 
   constructor(
     private readonly api: Api,
@@ -94,11 +97,18 @@ export class GridApp {
           this.status.connected(live);
           if (!live) this.onDisconnected();
         },
+        job: (job) => this.onJob(job),
       });
     }
     this.selection = selection;
     this.fresh = true;
     this.feed?.watch(selection.cube, selection.spec);
+  }
+
+  /** Ask for the view afresh (an import committed): the grid keeps its focus and folds. */
+  refresh(): void {
+    const selection = this.selection;
+    if (selection !== null) this.feed?.watch(selection.cube, selection.spec);
   }
 
   /** Signed in again: send the edits that waited, and reopen the feed if it is down. */

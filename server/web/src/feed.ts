@@ -7,10 +7,12 @@
  * grid gets a fresh snapshot instead of missing commits. The socket signs in with the page's
  * session cookie (same origin, sent by the browser with the handshake); a handshake refused
  * because the session ended looks like any dropped connection, so after signing in again the
- * page calls `reconnect()` rather than waiting for the next pause to end.
+ * page calls `reconnect()` rather than waiting for the next pause to end. The user's background
+ * imports report their progress over the same socket (`job` messages, for no view in particular).
  */
 
 import type { CommitInfo } from "./api";
+import type { JobStatus } from "./import/spec";
 import type { CellValue, ViewBody, ViewSpec } from "./view";
 
 export interface CellChange {
@@ -24,12 +26,15 @@ export interface FeedHandlers {
   cells(commit: CommitInfo, cells: CellChange[]): void;
   error(message: string): void;
   connected(live: boolean): void;
+  /** A background import of this user's changed (server/jobs.py), whichever view is watched. */
+  job?(job: JobStatus): void;
 }
 
 type Message =
   | { type: "snapshot"; id: string; view: ViewBody }
   | { type: "cells"; id: string; commit: CommitInfo; cells: CellChange[] }
-  | { type: "error"; id: string | null; error: { message: string } };
+  | { type: "error"; id: string | null; error: { message: string } }
+  | { type: "job"; job: JobStatus };
 
 export class LiveFeed {
   private socket: WebSocket | null = null;
@@ -101,6 +106,10 @@ export class LiveFeed {
   }
 
   private receive(message: Message): void {
+    if (message.type === "job") {
+      this.on.job?.(message.job);
+      return;
+    }
     // Answers for a view no longer watched (or an older subscription of it) are dropped.
     if (message.type !== "error" && message.id !== this.watching?.id) return;
     if (message.type === "snapshot") this.on.snapshot(message.view);
