@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from server.storage.base import CellChange
 
@@ -100,12 +99,11 @@ class CellBatch:
             None if self.coords is None else self.coords[idx],
         )
 
-    def table(self, model: str) -> pa.Table:
-        """The batch as the store stages it: key, addr, num, txt, pos (the row)."""
-        key = pc.binary_join_element_wise(model, self.cube, self.addr, "\x1f")
+    def table(self) -> pa.Table:
+        """The batch as the store stages it: addr, num, txt, pos (the row). The store makes
+        each cell's key from its address (``server.storage.bulk``)."""
         return pa.table(
             {
-                "key": key,
                 "addr": self.addr,
                 "num": pa.array(self.num, pa.float64(), mask=np.isnan(self.num)),
                 "txt": self.txt,

@@ -41,7 +41,8 @@ def commit_batch(
     assert isinstance(batch, CellBatch)
     if r.base is not None and r.base > head:
         return StoreBaseAhead(r.base, head), head
-    staged = store._stage_arrow(cur, batch.table(model))
+    staged = store._stage_arrow(cur, batch.table())
+    key = f"{literal(model)} || chr(31) || {literal(batch.cube)} || chr(31) || addr"  # cell_key
     # a cell's row is in cells or in the delta of bulk loads, never both (server.storage.delta)
     old = {
         col: f"CASE WHEN c.key IS NOT NULL THEN c.{col} ELSE d.{col} END"
@@ -53,7 +54,7 @@ def commit_batch(
         f"{old['txt']} AS old_txt, {old['commit_id']} AS old_commit, "
         "c.key IS NOT NULL AS known, d.addr IS NOT NULL AS loaded, "
         f"({old['num']} IS DISTINCT FROM s.num OR {old['txt']} IS DISTINCT FROM s.txt) AS real "
-        f"FROM {staged} s LEFT JOIN cells c ON c.key = s.key "
+        f"FROM (SELECT *, {key} AS key FROM {staged}) s LEFT JOIN cells c ON c.key = s.key "
         f"LEFT JOIN {delta.TABLE} d ON d.model = {literal(model)} "
         f"AND d.cube = {literal(batch.cube)} AND d.addr = s.addr",
     )

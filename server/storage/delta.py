@@ -33,7 +33,8 @@ def key_of(alias: str) -> str:
 TABLE = "cells_delta"  # the columns of ``cells`` but its key: the key is never looked up here
 MIN_ROWS = 10_000  # a batch with at least this many new cells puts them in the delta
 CHUNK = 100_000  # rows per merge transaction: how long a writer may wait behind a merge
-SETTLE = 0.5  # seconds a merge waits after a bulk load: the load's own engine apply goes first
+SETTLE = 2.0  # seconds a merge waits after a bulk load: the load's own commit and engine apply
+# go first
 
 
 class Merger:
