@@ -46,6 +46,9 @@ def parse(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.
         return np.where(blank, np.nan, num), blank, np.zeros(len(values), dtype=bool)
     if pa.types.is_boolean(values.type):
         values = pc.cast(values, pa.string())
+    quick = _plain(values, locale)
+    if quick is not None:
+        return quick
     text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
     blank = _bools(pc.fill_null(pc.equal(text, ""), True))
     # (1.5) is -1.5 and 1.5- too (some ERPs); % divides by a hundred
@@ -72,6 +75,30 @@ def parse(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.
     scale = np.where(_bools(percent), 0.01, 1.0)
     bad = ~_bools(ok) & ~blank
     return out * sign * scale, blank, bad
+
+
+def _plain(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A column of plain numbers (``1234.5``, ``-3``, ``1e3``; with a decimal comma ``1234,5``)
+    cast in one Arrow kernel; None when any value needs the full parse (a blank, spaces,
+    separators, a sign the cast does not take, text) or is not finite."""
+    if locale.thousands or (
+        not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type)
+    ):
+        return None
+    if values.null_count:
+        return None
+    text = pc.replace_substring(values, ",", ".") if locale.decimal == "," else values
+    if locale.decimal == "." and pc.any(pc.match_substring(values, ",")).as_py():
+        return None
+    try:
+        num = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    num = np.asarray(num, dtype=np.float64)
+    if not np.isfinite(num).all():
+        return None  # "inf", "nan" or past the float range: the full parse says which
+    none = np.zeros(len(num), dtype=bool)
+    return num, none, none.copy()
 
 
 def _bools(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
