@@ -18,6 +18,7 @@ the engine applies it at the coordinates resolved here (``server.storage.bulk``)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +42,7 @@ from server.workspace import ModelRuntime
 
 FIRST_ROW = 2  # the file row of a table's first record: the header is row 1
 MAX_REPORTED = 100  # problems an answer lists in JSON; the CSV report has them all
+MAX_BITMAP = 64_000_000  # cells of a cube up to which repeats are found without a sort
 
 
 class Mode(StrEnum):
@@ -293,6 +295,16 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
     )
 
 
+def _surely_distinct(flat: np.ndarray, size: int) -> bool:
+    """Whether no cell is named twice, told by marking each in a bitmap of the cube's cells
+    (no sort) when the cube is small enough for one; False: sort to find the repeats."""
+    if not len(flat) or size > MAX_BITMAP:
+        return not len(flat)
+    seen = np.zeros(size, dtype=bool)
+    seen[flat] = True
+    return int(np.count_nonzero(seen)) == len(flat)
+
+
 def _take(a: pa.Array, idx: np.ndarray) -> pa.Array:
     return a.take(pa.array(idx, pa.int64()))
 
@@ -348,10 +360,12 @@ def build(
     # duplicates: one cell named twice; accumulate sums numbers
     shape = tuple(h.size for h in hierarchies)
     flat = np.ravel_multi_index(coords.T, shape) if len(coords) else np.zeros(0, np.int64)
-    order = np.argsort(flat, kind="stable")
     first_of = np.ones(len(flat), dtype=bool)
-    first_of[order[1:]] = flat[order[1:]] != flat[order[:-1]]
-    again = np.flatnonzero(~first_of)
+    again = np.zeros(0, dtype=np.int64)
+    if not _surely_distinct(flat, math.prod(shape)):
+        order = np.argsort(flat, kind="stable")
+        first_of[order[1:]] = flat[order[1:]] != flat[order[:-1]]
+        again = np.flatnonzero(~first_of)
     if len(again):
         firsts = order[np.searchsorted(flat[order], flat[again])]
         if mode is Mode.accumulate:
