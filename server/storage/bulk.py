@@ -108,23 +108,31 @@ def commit_batch(
             t: f"{t}.model = {literal(model)} AND {t}.cube = {literal(batch.cube)} "
             f"AND {t}.addr = w.addr AND w.loaded",
         }
-        for table, where in match.items():
+        new = "real AND NOT known AND NOT loaded"
+        # one pass counts each kind, so a load of new cells skips the updates (and the reverse)
+        counts = store._exec(
+            cur,
+            "SELECT count(*) FILTER (WHERE real AND known), count(*) FILTER (WHERE real AND "
+            f"loaded), count(*) FILTER (WHERE {new}) FROM {work}",
+        ).fetchone()
+        for (table, where), n in zip(match.items(), counts[:2], strict=True):
+            if n:
+                store._exec(
+                    cur,
+                    f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
+                    f"WHERE {where} AND w.real",
+                    [commit_id],
+                )
+        fresh = counts[2]
+        to_delta = fresh >= store.delta_min_rows
+        if fresh:
             store._exec(
                 cur,
-                f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
-                f"WHERE {where} AND w.real",
-                [commit_id],
+                f"INSERT INTO {t if to_delta else 'cells'} SELECT "
+                f"{'' if to_delta else 'key, '}?, ?, addr, num, txt, CAST(? AS BIGINT) "
+                f"FROM {work} WHERE {new}",
+                [model, batch.cube, commit_id],
             )
-        new = "real AND NOT known AND NOT loaded"
-        (fresh,) = store._exec(cur, f"SELECT count(*) FROM {work} WHERE {new}").fetchone()
-        to_delta = fresh >= store.delta_min_rows
-        store._exec(
-            cur,
-            f"INSERT INTO {t if to_delta else 'cells'} SELECT "
-            f"{'' if to_delta else 'key, '}?, ?, addr, num, txt, CAST(? AS BIGINT) "
-            f"FROM {work} WHERE {new}",
-            [model, batch.cube, commit_id],
-        )
         if to_delta:
             store._merger.poke(model)  # it starts once this transaction has let go of the lock
         info = CommitInfo(commit_id, model, r.author, at, r.message, r.source, len(pos), r.reverts)
