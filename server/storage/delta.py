@@ -21,6 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from server.storage.sql_views import literal
+
+if TYPE_CHECKING:
+    from server.storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +110,27 @@ class Merger:
                 else:
                     self._merging.discard(model)
                 self._cv.notify_all()
+
+
+def merge_chunk(store: SqlStore, model: str) -> int:
+    """Move one chunk of the model's delta into ``cells``; how many rows it moved."""
+    with store._transaction(model) as cur:
+        m = literal(model)
+        chunk = store._temp_as(
+            cur,
+            f"SELECT {key_of('d')} AS key, d.model, d.cube, d.addr, d.num, d.txt, "
+            f"d.commit_id FROM {TABLE} d WHERE d.model = {m} LIMIT {CHUNK}",
+        )
+        try:
+            moved = store._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
+            if moved:
+                store._exec(cur, f"INSERT INTO cells SELECT * FROM {chunk}")
+                store._exec(
+                    cur,
+                    f"DELETE FROM {TABLE} WHERE model = {m} AND EXISTS (SELECT 1 FROM "
+                    f"{chunk} c WHERE c.cube = {TABLE}.cube "
+                    f"AND c.addr = {TABLE}.addr)",
+                )
+        finally:
+            store._drop_temp(cur, chunk, "")
+    return int(moved)

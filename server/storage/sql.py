@@ -191,27 +191,7 @@ class SqlStore(ABC):
 
     # -- bulk-loaded cells (server.storage.delta) ----------------------------------------------
     def _merge_delta(self, model: str) -> int:
-        """Move one chunk of the model's delta into ``cells``; how many rows it moved."""
-        with self._transaction(model) as cur:
-            m = sql_views.literal(model)
-            chunk = self._temp_as(
-                cur,
-                f"SELECT {delta.key_of('d')} AS key, d.model, d.cube, d.addr, d.num, d.txt, "
-                f"d.commit_id FROM {delta.TABLE} d WHERE d.model = {m} LIMIT {delta.CHUNK}",
-            )
-            try:
-                moved = self._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
-                if moved:
-                    self._exec(cur, f"INSERT INTO cells SELECT * FROM {chunk}")
-                    self._exec(
-                        cur,
-                        f"DELETE FROM {delta.TABLE} WHERE model = {m} AND EXISTS (SELECT 1 FROM "
-                        f"{chunk} c WHERE c.cube = {delta.TABLE}.cube "
-                        f"AND c.addr = {delta.TABLE}.addr)",
-                    )
-            finally:
-                self._drop_temp(cur, chunk, "")
-        return int(moved)
+        return delta.merge_chunk(self, model)
 
     def merge_bulk_loads(self, timeout: float | None = None) -> bool:
         """Wait until every bulk load is merged into the indexed table (tests, benchmarks)."""
