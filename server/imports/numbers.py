@@ -60,12 +60,22 @@ def parse(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np.
     text = pc.if_else(percent, pc.utf8_slice_codeunits(text, 0, -1), text)
     text = pc.utf8_trim_whitespace(text)
     if locale.thousands:
-        # a thousands separator only between digits ("1.234" with dot thousands, not ".5");
-        # a space also as the no-break spaces spreadsheets write
+        # a thousands separator only in groups of three digits ("1.234.567,5"): "2.5" or
+        # "12.34.5" with dot thousands is not a number, never 25 or 12345; a space also as the
+        # no-break spaces spreadsheets write
         seps = re.escape(locale.thousands) + ("\u00a0\u202f" if locale.thousands == " " else "")
-        for _ in range(2):  # "1.234.567": matches do not overlap
-            text = pc.replace_substring_regex(text, rf"(\d)[{seps}](\d)", r"\1\2")
+        has_sep = pc.fill_null(pc.match_substring_regex(text, f"[{seps}]"), False)
+        dec = re.escape(locale.decimal)
+        groups = rf"^[+-]?\d{{1,3}}([{seps}]\d{{3}})+({dec}\d*)?$"
+        grouped = pc.fill_null(pc.match_substring_regex(text, groups), False)
+        misplaced = pc.and_(has_sep, pc.invert(grouped))
+        text = pc.replace_substring_regex(text, f"[{seps}]", "")
+        text = pc.if_else(misplaced, pa.scalar("?", pa.string()), text)
     if locale.decimal == ",":
+        # with a decimal comma a dot is a thousands separator or a mistake, never a decimal
+        # point: "1.250" is 1250 only where dot thousands say so, else it is refused
+        stray = pc.fill_null(pc.match_substring(text, "."), False)
+        text = pc.if_else(stray, pa.scalar("?", pa.string()), text)
         text = pc.replace_substring(text, ",", ".")
     ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
     num = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
@@ -87,9 +97,10 @@ def _plain(values: pa.Array, locale: Locale) -> tuple[np.ndarray, np.ndarray, np
         return None
     if values.null_count:
         return None
-    text = pc.replace_substring(values, ",", ".") if locale.decimal == "," else values
-    if locale.decimal == "." and pc.any(pc.match_substring(values, ",")).as_py():
+    other = "." if locale.decimal == "," else ","  # in a plain number, only the decimal sign
+    if pc.any(pc.match_substring(values, other)).as_py():
         return None
+    text = pc.replace_substring(values, ",", ".") if locale.decimal == "," else values
     try:
         num = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -13,7 +13,6 @@ from server.imports.numbers import Locale, parse
 CASES = [
     (["1", "2.5", "-3", "1e3", ".5", "5.", "+7", "0"], Locale()),
     (["1,5", "2", "-0,25", "3e2"], Locale(",")),
-    (["1.5", "2"], Locale(",")),  # a dot still reads as the decimal point without thousands
 ]
 FULL_ONLY = [
     (["1,5"], Locale()),  # a comma in a dot locale: text, not 15
@@ -27,6 +26,7 @@ FULL_ONLY = [
     (["1.234,5"], Locale(",", ".")),
     (["1 234"], Locale(".", " ")),
     (["abc", "1"], Locale()),
+    (["1.5", "2"], Locale(",")),  # a dot with a decimal comma: refused, never 1.5
     ([None, "1"], Locale()),
 ]
 
@@ -63,3 +63,32 @@ def test_the_full_parse_still_reads_what_the_locale_writes() -> None:
     np.testing.assert_array_equal(num[[0, 1, 4]], [1234.5, -2.0, 0.5])
     assert blank.tolist() == [False, False, True, False, False]
     assert bad.tolist() == [False, False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "value"),
+    [
+        (Locale(",", "."), "1.250,5", 1250.5),
+        (Locale(",", "."), "1.234.567,89", 1234567.89),
+        (Locale(",", "."), "-1.000", -1000.0),
+        (Locale(",", "."), "(1.200)", -1200.0),
+        (Locale(",", "."), "2.5", None),  # not 25: a thousands dot comes in groups of three
+        (Locale(",", "."), "1.23,4", None),  # not 123.4
+        (Locale(",", "."), "12.34.5", None),  # not 12345
+        (Locale(","), "1.250", None),  # a German 1.250 is not 1.25: refused without thousands
+        (Locale(","), "2.5", None),
+        (Locale(".", ","), "1,234,567.5", 1234567.5),
+        (Locale(".", ","), "12,34", None),
+        (Locale(), "1,250", None),
+        (Locale(",", " "), "1\u00a0234,5", 1234.5),
+        (Locale(".", "'"), "12'34", None),
+    ],
+)
+def test_separators_must_sit_where_the_locale_puts_them(
+    locale: Locale, text: str, value: float | None
+) -> None:
+    num, _, bad = parse(pa.array([text]), locale)
+    if value is None:
+        assert bad.tolist() == [True] and np.isnan(num[0]), f"{text!r} read as {num[0]}"
+    else:
+        assert not bad[0] and num[0] == pytest.approx(value)
