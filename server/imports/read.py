@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -165,19 +166,33 @@ def read_csv_dialect(
         header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
     except (StopIteration, csv.Error):
         raise UnreadableFile("the file is empty: a CSV import needs a header row") from None
+    slots = [f"c{j}" for j in range(len(header))]
     try:
         table = pacsv.read_csv(
             pa.BufferReader(raw),
-            read_options=pacsv.ReadOptions(encoding=encoding),
+            read_options=pacsv.ReadOptions(encoding=encoding, column_names=slots, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
+                column_types=dict.fromkeys(slots, pa.string()), strings_can_be_null=False
             ),
         )
     except pa.ArrowInvalid as exc:
         raise UnreadableFile(f"not a readable CSV file: {exc}", delimiter=delimiter) from None
-    return unique_headers(table), Dialect(delimiter, encoding, bom)
+    return unique_headers(_named(table, header)), Dialect(delimiter, encoding, bom)
+
+
+def _named(table: pa.Table, header: list[str]) -> pa.Table:
+    """The columns under their headers. A column with no header and no values is dropped (Excel
+    saves a sheet's trailing empty columns as ``a;b;;``); one with values but no header is
+    "column N", as in a workbook."""
+    keep, names = [], []
+    for j, name in enumerate(header):
+        column = table.column(j)
+        if not name.strip() and not pc.any(pc.not_equal(column, "")).as_py():
+            continue
+        keep.append(j)
+        names.append(name if name.strip() else f"column {j + 1}")
+    return table.select(keep).rename_columns(names)
 
 
 def _sniff(sample: str) -> str:

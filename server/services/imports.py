@@ -205,6 +205,7 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
     dims = rt.cube(cube).dimensions
     columns, values = _plan(rt, cube, table, m)
     n, k = table.num_rows, len(values)
+    empty = _empty_rows(table)  # a row of empty fields (Excel's ";;") loads nothing, quietly
     row = np.tile(np.arange(n, dtype=np.int64), k)
     col_of = np.repeat(np.arange(k, dtype=np.int64), n)
     coords = np.full((n * k, len(dims)), -1, dtype=np.int64)
@@ -246,7 +247,7 @@ def _cells(ctx: Context, cube: str, table: pa.Table, m: Mapping, problems: Probl
             pos = match.positions(
                 h, aliases, source, case_insensitive=m.case_insensitive, visible=visible
             )
-            bad = np.flatnonzero(pos < 0)
+            bad = np.flatnonzero((pos < 0) & ~empty)
             unknown = pc.cast(source.take(pa.array(bad)), pa.string())
             problems.add(
                 bad + FIRST_ROW,
@@ -303,6 +304,19 @@ def _surely_distinct(flat: np.ndarray, size: int) -> bool:
     seen = np.zeros(size, dtype=bool)
     seen[flat] = True
     return int(np.count_nonzero(seen)) == len(flat)
+
+
+def _empty_rows(table: pa.Table) -> np.ndarray:
+    """Which records have nothing in any field (null, or empty text)."""
+    empty = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        none = pc.is_null(column)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            none = pc.or_(none, pc.equal(column, ""))
+        empty &= np.asarray(none.to_numpy(zero_copy_only=False), dtype=bool)
+        if not empty.any():
+            break
+    return empty
 
 
 def _take(a: pa.Array, idx: np.ndarray) -> pa.Array:

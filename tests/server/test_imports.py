@@ -83,6 +83,34 @@ def test_semicolon_decimal_comma_bom_crlf_quoted_newline(small: Any) -> None:
     assert cells["Actual\tRent\tFeb\tAmount"] == pytest.approx(0.1)
 
 
+def test_excels_empty_trailing_columns_and_empty_rows_are_nothing(small: Any) -> None:
+    # Excel saves a sheet's used area: ";;" columns without a header, rows of empty fields
+    text = (
+        "Konto;Monat;Wert;;\r\n"
+        "Rev;Jan;1.250,5;;\r\n"
+        ";;;;\r\n"
+        "Rent;Feb;(80);;\r\n"
+        "Rnet;Mar;1;;\r\n"  # row 5: still named by its row in the file
+    )
+    args = {
+        "map": ["Account=Konto", "Month=Monat"],
+        "const": ["Version=Actual", "Measure=Amount"],
+        "value": "Wert",
+        "decimal": "comma",
+        "thousands": "dot",
+    }
+    r = post(small, text.encode(), **args)
+    assert r.status_code == 422, r.text
+    errors = r.json()["error"]["details"]["errors"]
+    assert [(e["row"], e["value"], e["reason"]) for e in errors] == [(5, "Rnet", "unknown_element")]
+    r = post(small, text.encode(), load_valid_rows="true", **args)
+    assert r.status_code == 200, r.text
+    assert r.json()["written"] == 2
+    cells = stored(small)
+    assert cells["Actual\tRev\tJan\tAmount"] == 1250.5
+    assert cells["Actual\tRent\tFeb\tAmount"] == -80.0
+
+
 def test_cp1252_and_aliases_case_insensitive(small: Any) -> None:
     # "Café" in cp1252 as a note; Rev given by its alias Code=4000; "actual" in lower case
     body = "version;account;month;measure;value\nactual;4000;jan;Note;Café\n".encode("cp1252")
