@@ -612,7 +612,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         if args.report is not None and problems:
             # the whole report: the same file again as a dry run (nothing written twice)
-            csv = upload(*send, [*params, ("report", "csv"), ("dry_run", "true")], fmt=args.format)
+            again = [*params, ("report", "csv"), ("dry_run", "true")]
+            csv = upload(*send, again, fmt=args.format, ca_file=args.ca_file)
             args.report.write_bytes(csv.content)
         if status != 200:
             err = body.get("error", {})
@@ -624,10 +625,26 @@ def cmd_import(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 1
-        what = "would write" if args.dry_run else "wrote"
+        for e in body.get("errors", [])[:20]:  # a dry run's (or valid rows') problems
+            print(
+                f"  row {e['row']}, {e['column']}: {e['value']!r} {e['reason']} "
+                f"{e['detail']}".rstrip(),
+                file=sys.stderr,
+            )
         n = body.get("would_write" if args.dry_run else "written")
-        head = "" if args.dry_run else f" (commit {(body.get('commit') or {}).get('id')})"
-        print(f"{what} {n} cells from {body['rows']} rows{head}; {body['error_count']} problem(s)")
+        count = body["error_count"]
+        if args.dry_run:
+            if count and not args.load_valid_rows:
+                print(
+                    f"{count} problem(s) in {body['rows']} rows: the import would write nothing "
+                    f"(with --load-valid-rows, the {n} cells of the rows without problems)"
+                )
+                return 1
+            print(f"would write {n} cells from {body['rows']} rows; {count} problem(s)")
+            return 0
+        commit = (body.get("commit") or {}).get("id")
+        done = f"commit {commit}" if commit is not None else "nothing changed: no commit"
+        print(f"wrote {n} cells from {body['rows']} rows ({done}); {count} problem(s)")
         return 0
 
     return _signed_in(run)
@@ -665,12 +682,20 @@ def _login_parsers(sub: Any) -> None:
 
 
 def _signed_in(call: Callable[[], int]) -> int:
+    import httpx
+
     from server.auth.client import LoginError
 
     try:
         return call()
     except LoginError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"error: no file {exc.filename!r}", file=sys.stderr)
+        return 2
+    except httpx.TransportError as exc:  # refused, unreachable, timed out, TLS
+        print(f"error: cannot reach the server: {exc}", file=sys.stderr)
         return 2
 
 

@@ -260,3 +260,40 @@ def test_ctrl_c_cancels_the_background_import(
     err = capsys.readouterr().err
     assert "cancelling" in err and "job_cancelled" in err and "nothing was written" in err
     assert stored(small) == {}
+
+
+def test_plancube_import_dry_run_lists_problems_and_fails_and_says_no_change(
+    cli_to: Any, small: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import cli
+
+    data = tmp_path / "actuals.csv"
+    data.write_bytes(BAD)
+    sync = [a for a in _args(data) if a != "--background"]
+    assert cli.main([*sync, "--dry-run"]) == 1  # a script can tell a bad file
+    out = capsys.readouterr()
+    assert "the import would write nothing" in out.out
+    assert "row 2, Account: 'Revenue' unknown_element" in out.err
+    data.write_bytes(GOOD)
+    assert cli.main(sync) == 0
+    assert cli.main(sync) == 0  # the same file again changes nothing
+    assert "nothing changed: no commit" in capsys.readouterr().out
+
+
+def test_plancube_import_says_plainly_what_is_missing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import cli
+    from server.auth import client as auth_client
+
+    monkeypatch.setattr(auth_client, "access_token", lambda server, ca_file=None: "t")
+    args = ["import", str(tmp_path / "nosuch.csv"), "--server", "http://127.0.0.1:9"]
+    args += ["--model", "small", "--cube", "PnL"]
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.startswith("error: no file ")
+    data = tmp_path / "actuals.csv"
+    data.write_bytes(GOOD)
+    args[1] = str(data)
+    assert cli.main(args) == 2  # nothing listens on port 9
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the server") and "Traceback" not in err
