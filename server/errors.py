@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from calc_engine import errors as engine_errors
 from server.responses import Json
@@ -327,6 +328,16 @@ def install_handlers(app: FastAPI) -> None:
                 "Allow": _allowed(request) or (headers or {}).get("Allow", ""),
             }
         return Json(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Json:
+        # the client hung up while sending its body (Ctrl+C in an upload): nothing to answer,
+        # nothing was written, and it is not the server's fault
+        log.warning("%s %s: the client disconnected before its body arrived", request.method,
+                 request.url.path)  # fmt: skip
+        body = {"error": {"code": "client_disconnected", "message": "the request's body did "
+                          "not arrive whole; nothing was written", "details": {}}}  # fmt: skip
+        return Json(body, status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Json:

@@ -147,6 +147,13 @@ def read_csv_dialect(
 ) -> tuple[pa.Table, Dialect]:
     """The table and the dialect it was read in (the delimiter and encoding sniffed unless
     given)."""
+    for magic, kind, fmt in ((b"PK\x03\x04", "a zip archive (an XLSX workbook?)", "xlsx"),
+                             (b"PAR1", "a Parquet file", "parquet")):  # fmt: skip
+        if raw.startswith(magic):
+            raise UnreadableFile(
+                f"this is {kind}, not CSV: send it with format={fmt} (or its own Content-Type)",
+                format=fmt,
+            )
     bom = raw.startswith(b"\xef\xbb\xbf")
     if bom:
         raw, encoding = raw[3:], encoding or "utf-8"

@@ -88,12 +88,14 @@ class Outcome:
         return (len(self.changes) if self.changes is not None else 0) - self.cleared
 
     def json(self, dry_run: bool) -> dict[str, Any]:
+        """The report; a refused import (problems, not loading the valid rows) wrote nothing."""
+        wrote = not dry_run and self.result is not None
         out: dict[str, Any] = {
             "dry_run": dry_run,
             "rows": self.rows,
             "cells": self.cells,
-            "written": 0 if dry_run else self.loaded,
-            "cleared": 0 if dry_run else self.cleared,
+            "written": self.loaded if wrote else 0,
+            "cleared": self.cleared if wrote else 0,
             "error_count": self.problems.count,
             "errors": self.problems.first(MAX_REPORTED),
         }

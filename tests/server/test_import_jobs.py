@@ -297,3 +297,12 @@ def test_plancube_import_says_plainly_what_is_missing(
     assert cli.main(args) == 2  # nothing listens on port 9
     err = capsys.readouterr().err
     assert err.startswith("error: cannot reach the server") and "Traceback" not in err
+
+
+def test_a_refused_jobs_report_says_nothing_was_written(small: Any) -> None:
+    half = HEADER + b"Actual,Rev,Jan,Amount,100\nActual,Revenue,Jan,Amount,1\n"
+    job = small.post(URL, content=half, headers=CSV, params={"background": "true"}).json()["id"]
+    done = wait(small, job)
+    assert done["state"] == "failed" and done["report"]["error_count"] == 1
+    assert done["report"]["written"] == 0  # the good row was not written either
+    assert cell(view(small), "Rev", "Jan") in (0, None)

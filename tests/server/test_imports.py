@@ -412,3 +412,11 @@ def test_a_rule_cell_is_a_row_problem(small: Any) -> None:
     err = error(post(small, body), 422, "import_rejected")
     assert [(e["row"], e["reason"]) for e in err["details"]["errors"]] == [(3, "rule_cell")]
     assert stored(small) == {}
+
+
+def test_a_workbook_or_parquet_sent_as_csv_is_named_for_what_it_is(small: Any) -> None:
+    for magic, fmt in ((b"PK\x03\x04", "xlsx"), (b"PAR1", "parquet")):
+        r = post(small, magic + b"\x00" * 64)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "unreadable_file"
+        assert f"format={fmt}" in r.json()["error"]["message"]
