@@ -22,7 +22,11 @@ def test_an_admin_adds_a_user_and_a_role_and_the_user_signs_in(
     browser: Any, demo_url: str, open_grid: Any
 ) -> None:
     page = signed_in_page(browser, demo_url, "admin")
+    # the header is done changing once the view is open (its Import… button shows): a click
+    # before that can land where the link no longer is
+    expect(page.locator("#import-button")).to_be_visible()
     page.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(re.compile(r"#admin$"))
     admin = page.locator("#admin")
     expect(admin.locator("table.users")).to_contain_text("vera")
 
@@ -106,7 +110,11 @@ def test_a_planner_is_not_offered_the_admin_page(browser: Any, demo_url: str) ->
 
 def test_a_user_without_a_password_is_added_with_a_warning(browser: Any, demo_url: str) -> None:
     page = signed_in_page(browser, demo_url, "admin")
+    # the header is done changing once the view is open (its Import… button shows): a click
+    # before that can land where the link no longer is
+    expect(page.locator("#import-button")).to_be_visible()
     page.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(re.compile(r"#admin$"))
     users = page.locator("#admin-users")
     # Every user's display name is shown, the demo's (the same as the user name) too.
     expect(users.locator("table.users tr", has_text="vera").locator("td").nth(1)).to_have_text(
