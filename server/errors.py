@@ -52,6 +52,12 @@ class BadRequest(PlancubeError):
     code = "bad_request"
 
 
+class ClientGone(BadRequest):
+    """The client hung up before its body arrived whole (nobody reads the answer)."""
+
+    code = "client_disconnected"
+
+
 class InvalidJson(BadRequest):
     code = "invalid_json"
 
@@ -333,11 +339,13 @@ def install_handlers(app: FastAPI) -> None:
     async def _gone(request: Request, exc: ClientDisconnect) -> Json:
         # the client hung up while sending its body (Ctrl+C in an upload): nothing to answer,
         # nothing was written, and it is not the server's fault
-        log.warning("%s %s: the client disconnected before its body arrived", request.method,
-                 request.url.path)  # fmt: skip
-        body = {"error": {"code": "client_disconnected", "message": "the request's body did "
-                          "not arrive whole; nothing was written", "details": {}}}  # fmt: skip
-        return Json(body, status_code=400)
+        log.warning(
+            "%s %s: the client disconnected before its body arrived",
+            request.method,
+            request.url.path,
+        )
+        err = ClientGone("the request's body did not arrive whole; nothing was written")
+        return Json(err.body(), status_code=err.status)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Json:

@@ -15,6 +15,7 @@ problem and names it as it always has. So the two paths cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,18 +27,21 @@ from server.addressing import encode
 from server.storage import CellBatch
 from server.workspace import ModelRuntime
 
+if TYPE_CHECKING:
+    from server.services.cells import CellWrite
+
 MIN_CELLS = 1_000  # smaller writes go cell by cell: nothing to gain
 
 
 def validate(
-    rt: ModelRuntime, cube: str, cells: Sequence[object], masks: AccessMasks
+    rt: ModelRuntime, cube: str, cells: Sequence[CellWrite], masks: AccessMasks
 ) -> CellBatch | None:
     """The write as a batch of columns, or None when ``cells.validate`` must look at it."""
     dims = rt.cube(cube).dimensions
     n, ndim = len(cells), len(dims)
-    elements = [c.elements for c in cells]  # type: ignore[attr-defined]
-    if not all(type(e) is list and len(e) == ndim for e in elements):
-        return None
+    elements: list[list[str]] = [c.elements for c in cells if isinstance(c.elements, list)]
+    if len(elements) != n or not all(len(e) == ndim for e in elements):
+        return None  # an object of elements, or a wrong count: validate names it
     coords = np.empty((n, ndim), dtype=np.int64)
     for axis, d in enumerate(dims):
         pos = _exact(rt, d, pa.array([e[axis] for e in elements], pa.string()))
@@ -49,7 +53,7 @@ def validate(
     flat = np.ravel_multi_index(coords.T, shape)
     if len(np.unique(flat)) != n:
         return None
-    values = [c.value for c in cells]  # type: ignore[attr-defined]
+    values = [c.value for c in cells]
     kinds = np.array([_kind(v) for v in values], dtype=np.int8)
     mask = rt.text_mask(cube)
     is_text = mask[1][coords[:, mask[0]]] if mask else np.zeros(n, dtype=bool)
