@@ -7,6 +7,7 @@ run as Arrow compute kernels over the whole column.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,6 +16,17 @@ import pyarrow.compute as pc
 
 from calc_engine import Hierarchy
 from server.storage.base import SEPARATOR
+
+_NAMES: weakref.WeakKeyDictionary[Hierarchy, pa.Array] = weakref.WeakKeyDictionary()
+
+
+def names(h: Hierarchy) -> pa.Array:
+    """The hierarchy's element names as an Arrow array, made once per hierarchy (a hierarchy
+    never changes: a structure change builds a new one)."""
+    got = _NAMES.get(h)
+    if got is None:
+        got = _NAMES[h] = pa.array(h.names, pa.string())
+    return got
 
 
 def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -34,8 +46,8 @@ def decode(hierarchies: Sequence[Hierarchy], addrs: pa.Array | pa.ChunkedArray) 
     good = np.ones(len(rows), dtype=bool)
     cols = []
     for axis, h in enumerate(hierarchies):
-        names = flat.take(pa.array(np.arange(axis, len(flat), ndim)))
-        pos = pc.index_in(names, value_set=pa.array(h.names, type=pa.string()))
+        part = flat.take(pa.array(np.arange(axis, len(flat), ndim)))
+        pos = pc.index_in(part, value_set=names(h))
         col = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         good &= col >= 0
         good[good] &= h.is_leaf[col[good]]
@@ -50,8 +62,9 @@ def encode(hierarchies: Sequence[Hierarchy], coords: np.ndarray) -> pa.Array:
     kernels."""
     if not len(coords):
         return pa.array([], pa.string())
+    # int32 positions, one contiguous column at a time: Arrow's take is fastest so
     parts = [
-        pa.array(h.names, pa.string()).take(pa.array(coords[:, a]))
+        names(h).take(pa.array(np.ascontiguousarray(coords[:, a], dtype=np.int32)))
         for a, h in enumerate(hierarchies)
     ]
     joined: pa.Array = pc.binary_join_element_wise(*parts, SEPARATOR)

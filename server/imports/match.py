@@ -49,8 +49,9 @@ def positions(
     found = np.asarray(found, dtype=np.int64)
     per_text = np.append(np.where(found >= 0, targets[np.maximum(found, 0)], -1), -1)
     # a null in the file has no code: it takes the last slot, -1
-    code = pc.fill_null(codes, len(distinct)).to_numpy(zero_copy_only=False)
-    out = per_text[np.asarray(code, dtype=np.int64)]
+    if codes.null_count:
+        codes = pc.fill_null(codes, len(distinct))
+    out = per_text.take(codes.to_numpy(zero_copy_only=False))
     if visible is not None:
         out[(out >= 0) & ~visible[np.maximum(out, 0)]] = -1
     return out

@@ -321,6 +321,13 @@ def _empty_rows(table: pa.Table) -> np.ndarray:
     return empty
 
 
+def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]``, without the copy when ``idx`` is every row in order (a clean file)."""
+    if len(idx) == len(a) and (not len(idx) or (idx[0] == 0 and idx[-1] == len(a) - 1)):
+        return a  # idx is increasing (np.flatnonzero), so first and last tell
+    return a[idx]
+
+
 def _take(a: pa.Array, idx: np.ndarray) -> pa.Array:
     return a.take(pa.array(idx, pa.int64()))
 
@@ -358,7 +365,7 @@ def build(
     live[bad] = False
     live[big] = False
     idx = np.flatnonzero(live)
-    coords = c.coords[idx]
+    coords = _rows(c.coords, idx)
     allowed = ctx.masks.cells(cube, dims, coords)
     refused = np.flatnonzero(allowed < Access.WRITE)
     problems.add(
@@ -372,7 +379,8 @@ def build(
     ok = np.ones(len(idx), dtype=bool)
     ok[refused] = False
     ok[ruled] = False
-    idx, coords = idx[ok], coords[ok]
+    if not ok.all():
+        idx, coords = idx[ok], coords[ok]
     # duplicates: one cell named twice; accumulate sums numbers
     shape = tuple(h.size for h in hierarchies)
     flat = np.ravel_multi_index(coords.T, shape) if len(coords) else np.zeros(0, np.int64)
@@ -420,17 +428,18 @@ def build(
     sel = idx[keep]
     out = Outcome(table.num_rows, int((~c.blank).sum()), problems)
     texts = is_text[sel]
+    written = _rows(c.coords, sel)
     out.changes = CellBatch.of(
         cube,
-        encode(hierarchies, c.coords[sel]),
+        encode(hierarchies, written),
         np.where(texts, np.nan, num[keep]),
         pc.if_else(pa.array(texts), pc.cast(c.raw(sel), pa.string()), None)
         if texts.any()
         else None,
-        c.coords[sel],
+        written,
     )
     if mode is Mode.replace_area:
-        cleared = _clear(ctx, cube, hierarchies, c.coords[sel], problems)
+        cleared = _clear(ctx, cube, hierarchies, written, problems)
         out.changes = CellBatch.concat([out.changes, cleared])
         out.cleared = len(cleared)
     return out
