@@ -96,12 +96,6 @@ def commit_batch(
             [commit_id, model, r.author, at, r.message, r.source, len(pos), r.reverts, r.session],
         )
         store._exec(cur, "UPDATE models SET head = ? WHERE name = ?", [commit_id, model])
-        store._exec(
-            cur,
-            "INSERT INTO cell_history SELECT CAST(? AS BIGINT), ?, ?, addr, old_num, old_txt, "
-            f"num, txt FROM {work} WHERE real",
-            [commit_id, model, batch.cube],
-        )
         t = delta.TABLE
         match = {
             "cells": "cells.key = w.key AND w.known",
@@ -115,21 +109,40 @@ def commit_batch(
             "SELECT count(*) FILTER (WHERE real AND known), count(*) FILTER (WHERE real AND "
             f"loaded), count(*) FILTER (WHERE {new}) FROM {work}",
         ).fetchone()
-        for (table, where), n in zip(match.items(), counts[:2], strict=True):
-            if n:
-                store._exec(
-                    cur,
-                    f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ? FROM {work} w "
-                    f"WHERE {where} AND w.real",
-                    [commit_id],
-                )
         fresh = counts[2]
         to_delta = fresh >= store.delta_min_rows
+        # the history of the cells that had a row; a new cell's, when it goes to the delta, is
+        # its unlogged delta row (server.storage.delta)
+        logged = "real AND (known OR loaded)" if to_delta else "real"
+        if not to_delta or counts[0] or counts[1]:
+            store._exec(
+                cur,
+                "INSERT INTO cell_history SELECT CAST(? AS BIGINT), ?, ?, addr, old_num, old_txt, "
+                f"num, txt FROM {work} WHERE {logged}",
+                [commit_id, model, batch.cube],
+            )
+        if counts[1]:  # loaded cells not changed since their load: their first history row now
+            store._exec(
+                cur,
+                f"INSERT INTO cell_history {delta.log_sql(t)} FROM {t}, {work} w "
+                f"WHERE {match[t]} AND w.real AND {t}.unlogged",
+            )
+        for (table, where), n in zip(match.items(), counts[:2], strict=True):
+            if n:
+                logs = ", unlogged = FALSE" if table == t else ""
+                store._exec(
+                    cur,
+                    f"UPDATE {table} SET num = w.num, txt = w.txt, commit_id = ?{logs} "
+                    f"FROM {work} w WHERE {where} AND w.real",
+                    [commit_id],
+                )
         if fresh:
             store._exec(
                 cur,
-                f"INSERT INTO {t if to_delta else 'cells'} SELECT "
-                f"{'' if to_delta else 'key, '}?, ?, addr, num, txt, CAST(? AS BIGINT) "
+                f"INSERT INTO {t} SELECT ?, ?, addr, num, txt, CAST(? AS BIGINT), TRUE "
+                f"FROM {work} WHERE {new}"
+                if to_delta
+                else f"INSERT INTO cells SELECT key, ?, ?, addr, num, txt, CAST(? AS BIGINT) "
                 f"FROM {work} WHERE {new}",
                 [model, batch.cube, commit_id],
             )

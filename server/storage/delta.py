@@ -14,6 +14,13 @@ The one rule every reader and writer keeps: **a cell's row is in ``cells`` or in
 looks a key up in both and updates the row where it is; only a cell in neither is inserted, and
 a merge moves rows (insert and delete in one transaction). A crash between chunks leaves the
 rest in the delta, where reads still find it, and the next start merges it.
+
+A new cell's first history row (its load's commit, no old value, the loaded value) is the delta
+row itself while that row is ``unlogged``: the load writes each new cell once, not into the
+history as well. Readers of the history read ``HISTORY``, the history table with the unlogged
+rows as history rows; a write that changes an unlogged row first writes its history row
+(``log_sql``), and a merge writes the history rows of the chunk it moves. So an unlogged row is
+one no commit has changed since its load, and its values are the load's.
 """
 
 from __future__ import annotations
@@ -36,7 +43,23 @@ def key_of(alias: str) -> str:
     return f"{alias}.model || chr(31) || {alias}.cube || chr(31) || {alias}.addr"
 
 
-TABLE = "cells_delta"  # the columns of ``cells`` but its key: the key is never looked up here
+TABLE = "cells_delta"  # the columns of ``cells`` but its key, and ``unlogged``
+
+
+def log_sql(alias: str) -> str:
+    """The history row of a delta row, as a SELECT list (``cell_history``'s columns)."""
+    a = alias
+    return (
+        f"SELECT {a}.commit_id, {a}.model, {a}.cube, {a}.addr, CAST(NULL AS DOUBLE PRECISION), "
+        f"CAST(NULL AS TEXT), {a}.num, {a}.txt"
+    )
+
+
+# every history row: the history table and the delta's unlogged rows (a subquery, to alias)
+HISTORY = (
+    "(SELECT commit_id, model, cube, addr, old_num, old_txt, new_num, new_txt FROM cell_history "
+    f"UNION ALL {log_sql('u')} FROM {TABLE} u WHERE u.unlogged)"
+)
 MIN_ROWS = 10_000  # a batch with at least this many new cells puts them in the delta
 CHUNK = 100_000  # rows per merge transaction: how long a writer may wait behind a merge
 SETTLE = 2.0  # seconds a merge waits after a bulk load: the load's own commit and engine apply
@@ -119,12 +142,19 @@ def merge_chunk(store: SqlStore, model: str) -> int:
         chunk = store._temp_as(
             cur,
             f"SELECT {key_of('d')} AS key, d.model, d.cube, d.addr, d.num, d.txt, "
-            f"d.commit_id FROM {TABLE} d WHERE d.model = {m} LIMIT {CHUNK}",
+            f"d.commit_id, d.unlogged FROM {TABLE} d WHERE d.model = {m} LIMIT {CHUNK}",
         )
         try:
             moved = store._exec(cur, f"SELECT count(*) FROM {chunk}").fetchone()[0]
             if moved:
-                store._exec(cur, f"INSERT INTO cells SELECT * FROM {chunk}")
+                store._exec(
+                    cur, f"INSERT INTO cell_history {log_sql('c')} FROM {chunk} c WHERE c.unlogged"
+                )
+                store._exec(
+                    cur,
+                    f"INSERT INTO cells SELECT key, model, cube, addr, num, txt, commit_id "
+                    f"FROM {chunk}",
+                )
                 store._exec(
                     cur,
                     f"DELETE FROM {TABLE} WHERE model = {m} AND EXISTS (SELECT 1 FROM "

@@ -433,7 +433,15 @@ class SqlStore(ABC):
             cur.execute(sql_views.drop(model, name))
             self._exec(cur, "DELETE FROM cubes WHERE model = ? AND name = ?", [model, name])
             self._exec(cur, "DELETE FROM rules WHERE model = ? AND cube = ?", [model, name])
-            for table in ("cells", delta.TABLE):
+            # the cube's history stays: its bulk-loaded cells' first history rows are written
+            t = delta.TABLE
+            self._exec(
+                cur,
+                f"INSERT INTO cell_history {delta.log_sql(t)} FROM {t} "
+                f"WHERE {t}.model = ? AND {t}.cube = ? AND {t}.unlogged",
+                [model, name],
+            )
+            for table in ("cells", t):
                 self._exec(cur, f"DELETE FROM {table} WHERE model = ? AND cube = ?", [model, name])
             self._exec(cur, "DELETE FROM holds WHERE model = ? AND cube = ?", [model, name])
 
@@ -472,8 +480,9 @@ class SqlStore(ABC):
     def cells_as_of(self, model: str, cube: str, commit_id: int) -> pa.Table:
         return self._read_arrow(
             "SELECT addr, num, txt FROM (SELECT DISTINCT ON (addr) addr, new_num AS num, "
-            "new_txt AS txt FROM cell_history WHERE model = ? AND cube = ? AND commit_id <= ? "
-            "ORDER BY addr, commit_id DESC) AS latest WHERE num IS NOT NULL OR txt IS NOT NULL",
+            f"new_txt AS txt FROM {delta.HISTORY} h WHERE model = ? AND cube = ? "
+            "AND commit_id <= ? ORDER BY addr, commit_id DESC) AS latest "
+            "WHERE num IS NOT NULL OR txt IS NOT NULL",
             [model, cube, commit_id],
         )
 
@@ -485,7 +494,7 @@ class SqlStore(ABC):
                 cur,
                 self._sql(
                     "SELECT h.commit_id, k.author, k.created_at, k.source, h.addr, h.old_num, "
-                    "h.old_txt, h.new_num, h.new_txt FROM cell_history h JOIN commits k "
+                    f"h.old_txt, h.new_num, h.new_txt FROM {delta.HISTORY} h JOIN commits k "
                     "ON k.id = h.commit_id WHERE h.model = ? AND h.cube = ? AND h.commit_id > ? "
                     "AND h.commit_id <= ? ORDER BY h.commit_id, h.addr"
                 ),
@@ -609,11 +618,22 @@ class SqlStore(ABC):
             if not rows:
                 continue
             rel, params = self._relation(cur, rows, _CELL_COLS)
+            # inline VALUES come aliased v(...); a staged table (no params) is named
+            source = rel if params else rel + " AS v"
+            logs = ""
+            if table == delta.TABLE:  # a row still unlogged gets its load's history row first
+                t = delta.TABLE
+                self._exec(
+                    cur,
+                    f"INSERT INTO cell_history {delta.log_sql(t)} FROM {t}, {source} "
+                    f"WHERE {match[t]} AND {t}.unlogged",
+                    params,
+                )
+                logs = ", unlogged = FALSE"
             self._exec(
                 cur,
-                f"UPDATE {table} SET num = v.num, txt = v.txt, commit_id = v.commit_id "
-                # inline VALUES come aliased v(...); a staged table (no params) is named
-                f"FROM {rel if params else rel + ' AS v'} WHERE {match[table]}",
+                f"UPDATE {table} SET num = v.num, txt = v.txt, commit_id = v.commit_id{logs} "
+                f"FROM {source} WHERE {match[table]}",
                 params,
             )
         if fresh:
@@ -701,7 +721,7 @@ class SqlStore(ABC):
             rows = self._exec(
                 cur,
                 f"SELECT {_COMMIT_COLS}, h.cube, h.addr, h.old_num, h.old_txt, h.new_num, "
-                f"h.new_txt FROM cell_history h JOIN commits k ON k.id = h.commit_id "
+                f"h.new_txt FROM {delta.HISTORY} h JOIN commits k ON k.id = h.commit_id "
                 f"WHERE {where} ORDER BY h.commit_id, h.cube, h.addr{page}",
                 params,
             ).fetchall()
@@ -721,7 +741,7 @@ class SqlStore(ABC):
         with self._transaction() as cur:
             rows = self._exec(
                 cur,
-                "SELECT commit_id, cube, addr, new_num, new_txt FROM cell_history "
+                f"SELECT commit_id, cube, addr, new_num, new_txt FROM {delta.HISTORY} h "
                 "WHERE model = ? AND commit_id > ? ORDER BY commit_id",
                 [model, commit_id],
             ).fetchall()

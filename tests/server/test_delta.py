@@ -222,3 +222,83 @@ def test_a_write_finds_its_own_cubes_cell_not_another_cubes_same_address(store: 
         "b": 2.0,
         "c": 3.0,
     }
+
+
+def logged(store: SqlStore) -> list[tuple[int, str, Any, Any]]:
+    """(commit, addr, old, new) of the rows the history table itself holds, in order."""
+    with store._transaction() as cur:
+        got = store._exec(
+            cur,
+            "SELECT commit_id, addr, coalesce(CAST(old_num AS TEXT), old_txt), "
+            "coalesce(CAST(new_num AS TEXT), new_txt) FROM cell_history WHERE model = 'm' "
+            "ORDER BY commit_id, addr",
+        ).fetchall()
+    return [tuple(r) for r in got]
+
+
+def history(store: SqlStore, addr: str) -> list[tuple[int, Any, Any]]:
+    return [
+        (h.commit.id, h.old_num if h.old_txt is None else h.old_txt, h.new_num or h.new_txt)
+        for h in store.cell_history("m", "C", addr)
+    ]
+
+
+def test_a_bulk_loads_new_cells_are_written_once_their_history_read_from_the_delta(
+    store: SqlStore,
+) -> None:
+    """The load's history rows wait in the delta (unlogged): every reader of the history sees
+    them, a write to such a cell writes its load's row first, and the merge writes the rest —
+    each history row exactly once."""
+    held = Held(store)
+    load = write(store, batch({"a": 1.0, "b": "t", "c": 3.0})).head
+    assert logged(store) == []  # nothing written twice at the load
+    assert history(store, "a") == [(load, None, 1.0)]
+    assert [(h.addr, h.new_num, h.new_txt) for h in store.commit_changes("m", load)] == [
+        ("a", 1.0, None),
+        ("b", None, "t"),
+        ("c", 3.0, None),
+    ]
+    assert sorted((k, c.addr) for k, c in store.changes_since("m", 0)) == [
+        (load, "a"),
+        (load, "b"),
+        (load, "c"),
+    ]
+    asof = store.cells_as_of("m", "C", load).to_pylist()
+    assert sorted(r["addr"] for r in asof) == ["a", "b", "c"]
+    exported = store.history_table("m", "C", load)
+    assert exported.num_rows == 3 and exported.column("commit_id").to_pylist() == [load] * 3
+    # the per-cell path changes a: its load row is written before the change's own
+    edit = write(store, [CellChange("C", "a", 10.0)], source="api").head
+    assert history(store, "a") == [(load, None, 1.0), (edit, 1.0, 10.0)]
+    # a batch changes b (and an unchanged c stays unlogged): b's load row first too
+    again = write(store, batch({"b": 2.0, "c": 3.0, "d": 4.0})).head
+    assert history(store, "b") == [(load, None, "t"), (again, "t", 2.0)]
+    assert history(store, "c") == [(load, None, 3.0)]
+    assert ("c" in {r[1] for r in logged(store)}) is False
+    held.release()
+    one_table_each(store)
+    got = logged(store)
+    assert len(got) == len(set(got))  # no row twice
+    assert [(k, a) for k, a, *_ in got] == [
+        (load, "a"),
+        (load, "b"),
+        (load, "c"),
+        (edit, "a"),
+        (again, "b"),
+        (again, "d"),
+    ]
+    assert history(store, "c") == [(load, None, 3.0)]  # from the history table alone now
+    assert history(store, "a") == [(load, None, 1.0), (edit, 1.0, 10.0)]
+
+
+def test_a_bulk_load_is_reverted_and_a_deleted_cube_keeps_its_history(store: SqlStore) -> None:
+    held = Held(store)
+    store.save_dimension("m", DimensionDef(name="D", elements=[ElementDef(name="x")]))
+    store.save_cube("m", CubeDef(name="C", dimensions=["D"]))
+    load = write(store, batch({"a": 1.0, "b": 2.0, "c": 3.0})).head
+    changes = store.commit_changes("m", load)
+    assert len(changes) == 3  # what a revert reads to undo the load
+    store.delete_cube("m", "C")
+    assert rows(store, delta.TABLE) == {}
+    assert [a for _, a, *_ in logged(store)] == ["a", "b", "c"]
+    held.release()
